@@ -1,0 +1,2 @@
+// Placeholder: the real hello example replaces this.
+console.log('hello from stepline');
