@@ -12,6 +12,8 @@ export type SteplineErrorCode =
   | 'PARALLEL_FAILED'
   | 'RACE_FAILED'
   | 'RUN_CANCELLED'
+  | 'RUN_TIMEOUT'
+  | 'BRANCH_ABORTED'
   | 'WORKFLOW_NOT_FOUND'
   | 'RUN_NOT_FOUND'
   | 'ENGINE_CLOSED'
@@ -243,6 +245,8 @@ const ALL_CODES: ReadonlySet<string> = new Set<SteplineErrorCode>([
   'PARALLEL_FAILED',
   'RACE_FAILED',
   'RUN_CANCELLED',
+  'RUN_TIMEOUT',
+  'BRANCH_ABORTED',
   'WORKFLOW_NOT_FOUND',
   'RUN_NOT_FOUND',
   'ENGINE_CLOSED',

@@ -1,0 +1,305 @@
+import type { Plan } from '../plan/types'
+import type { Duration } from '../duration'
+import type { ForEachOptions, ParallelOptions, RaceOptions, StepOptions } from './options'
+
+/** Status of a step in `ctx.steps` and in the journal. */
+export type StepStatus = 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled'
+
+/** What `ctx.steps.<name>` holds for a step that ran before. */
+export interface StepInfo<TOut = unknown> {
+  readonly output: TOut
+  readonly status: StepStatus
+  readonly attempts: number
+  readonly durationMs: number
+  /** The error the step failed with; set too when `.onError` recovered it. */
+  readonly error?: Error | undefined
+}
+
+export type AnySteps = Record<string, StepInfo<unknown>>
+
+/** Identity of the run a step belongs to. */
+export interface RunInfo {
+  readonly id: string
+  readonly workflowId: string
+  /** 1 for a fresh run; grows each time the run is resumed after a crash. */
+  readonly attempt: number
+}
+
+/** `ctx.log`: structured, tagged with run and step; emitted as `log` events. */
+export interface Logger {
+  debug(message: string, data?: unknown): void
+  info(message: string, data?: unknown): void
+  warn(message: string, data?: unknown): void
+  error(message: string, data?: unknown): void
+}
+
+/** Marks a type parameter that no call has set. */
+declare const unset: unique symbol
+export type Unset = typeof unset
+
+/** The context every step, condition and handler receives. */
+export interface Ctx<TInput = unknown, TSteps = AnySteps, TLast = unknown, TItem = Unset> {
+  /** The validated input of the run. */
+  readonly payload: TInput
+  /** Output of the previous node; the payload for the first node. */
+  readonly last: TLast
+  /** Every earlier step by name: output, status, attempts, durationMs. */
+  readonly steps: TSteps
+  readonly run: RunInfo
+  /** Aborts on the step's timeout, on cancel, and when a sibling `parallel` branch fails or a `race` is won. */
+  readonly signal: AbortSignal
+  readonly log: Logger
+  /** Inside a `forEach` body: the current item. */
+  readonly item: [TItem] extends [Unset] ? undefined : TItem
+  /** Inside a `forEach` body: the current item's index in the input. */
+  readonly index: [TItem] extends [Unset] ? undefined : number
+  /** 1-based attempt of the step now running. */
+  readonly attempt: number
+}
+
+/** The context of an `.onError` handler. */
+export interface ErrorCtx<TInput = unknown, TSteps = AnySteps, TLast = unknown, TItem = Unset>
+  extends Ctx<TInput, TSteps, TLast, TItem> {
+  readonly error: Error
+}
+
+/** A readable type error shown in the parameter position of a misused builder call. */
+export interface TypeError<TMessage extends string> {
+  readonly __stepline_type_error__: TMessage
+}
+
+export type Simplify<T> = { [K in keyof T]: T[K] } & {}
+
+type IsOpen<TOpen extends AnyFrame[]> = TOpen extends [] ? false : true
+
+export type AddStep<TSteps, $Name extends string, $Out, TOpen extends AnyFrame[]> = Simplify<
+  Omit<TSteps, $Name> & { [K in $Name]: StepInfo<IsOpen<TOpen> extends true ? $Out | undefined : $Out> }
+>
+
+type ReplaceOutput<TSteps, $Name extends string, $Extra> = [$Name] extends [never]
+  ? TSteps
+  : $Name extends keyof TSteps
+    ? Simplify<Omit<TSteps, $Name> & { [K in $Name]: StepInfo<outputOf<TSteps[K]> | $Extra> }>
+    : TSteps
+
+type outputOf<T> = T extends StepInfo<infer O> ? O : never
+
+/** One open `.if()` while building: the output before it, the union of closed branches, whether `.else()` came. */
+export interface IfFrame<TBefore, TAcc, TElse extends boolean> {
+  before: TBefore
+  acc: TAcc
+  hasElse: TElse
+}
+export type AnyFrame = IfFrame<any, any, boolean>
+
+type NameCheck<$Name extends string, TSteps> = $Name extends keyof TSteps
+  ? TypeError<`the name "${$Name}" is already used in this workflow; pick another`>
+  : unknown
+
+type MaybePromise<T> = T | PromiseLike<T>
+
+export type BranchFnOf<C> = (ctx: C) => unknown
+export type BranchesOf<C> = readonly BranchFnOf<C>[] | { readonly [key: string]: BranchFnOf<C> }
+
+export type ParallelOutput<$B> = $B extends readonly unknown[]
+  ? { -readonly [K in keyof $B]: $B[K] extends (...a: any[]) => infer R ? Awaited<R> : never }
+  : { -readonly [K in keyof $B]: $B[K] extends (...a: any[]) => infer R ? Awaited<R> : never }
+
+export type RaceOutput<$B> = $B extends readonly unknown[]
+  ? { [K in keyof $B]: $B[K] extends (...a: any[]) => infer R ? Awaited<R> : never }[number]
+  : { [K in keyof $B]: $B[K] extends (...a: any[]) => infer R ? Awaited<R> : never }[keyof $B]
+
+/** The workflow type with its type parameters erased. */
+export type AnyWorkflow = Workflow<any, any, any, any, any, any>
+
+/**
+ * The fluent, immutable workflow builder. Each call returns a new builder; the chain's
+ * type parameters carry the payload type, every named step's output and the last output.
+ */
+export interface Workflow<
+  TInput = unknown,
+  TSteps = {},
+  TLast = TInput,
+  TOpen extends AnyFrame[] = [],
+  TItem = Unset,
+  TPrev extends string = never,
+> {
+  readonly id: string
+  /** @internal type-level only: the run's output type. */
+  readonly __output?: TLast
+  /** @internal type-level only: the payload type. */
+  readonly __input?: TInput
+
+  /**
+   * Adds a step. Its return value (awaited) becomes `ctx.last` of the next node and
+   * `ctx.steps.<name>.output`.
+   * @example
+   * workflow('w').step('double', (ctx) => ctx.payload.n * 2, { retry: { attempts: 3 }, timeout: '2s' })
+   */
+  step<const $Name extends string, $Out>(
+    name: $Name & NameCheck<$Name, TSteps>,
+    fn: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => $Out,
+    options?: StepOptions<Ctx<TInput, TSteps, TLast, TItem>>,
+  ): Workflow<TInput, AddStep<TSteps, $Name, Awaited<$Out>, TOpen>, Awaited<$Out>, TOpen, TItem, $Name>
+
+  /**
+   * Runs every branch at once (bounded by `maxConcurrency`); all must succeed. An array gives
+   * a tuple, an object of named branches an object. The first failure aborts the others.
+   * @example
+   * .parallel('fetch', [(ctx) => users.get(ctx.payload.id), (ctx) => orders.get(ctx.payload.id)])
+   */
+  parallel<const $B extends BranchesOf<Ctx<TInput, TSteps, TLast, TItem>>>(
+    branches: $B,
+    options?: ParallelOptions,
+  ): Workflow<TInput, TSteps, ParallelOutput<$B>, TOpen, TItem, never>
+  parallel<const $Name extends string, const $B extends BranchesOf<Ctx<TInput, TSteps, TLast, TItem>>>(
+    name: $Name & NameCheck<$Name, TSteps>,
+    branches: $B,
+    options?: ParallelOptions,
+  ): Workflow<TInput, AddStep<TSteps, $Name, ParallelOutput<$B>, TOpen>, ParallelOutput<$B>, TOpen, TItem, $Name>
+
+  /**
+   * Starts every branch; the first to succeed wins and the rest are aborted. If all fail the
+   * node fails with a `RaceError` (an `AggregateError`).
+   * @example
+   * .race('quote', [(ctx) => primary.quote(ctx.last), (ctx) => backup.quote(ctx.last)])
+   */
+  race<const $B extends BranchesOf<Ctx<TInput, TSteps, TLast, TItem>>>(
+    branches: $B,
+    options?: RaceOptions,
+  ): Workflow<TInput, TSteps, RaceOutput<$B>, TOpen, TItem, never>
+  race<const $Name extends string, const $B extends BranchesOf<Ctx<TInput, TSteps, TLast, TItem>>>(
+    name: $Name & NameCheck<$Name, TSteps>,
+    branches: $B,
+    options?: RaceOptions,
+  ): Workflow<TInput, AddStep<TSteps, $Name, RaceOutput<$B>, TOpen>, RaceOutput<$B>, TOpen, TItem, $Name>
+
+  /**
+   * Opens a conditional: the nodes up to the next `.elseIf()`, `.else()` or `.endIf()` run
+   * only when `condition` is truthy.
+   * @example
+   * .if('large', (ctx) => ctx.last.total > 1000).step('review', review).endIf()
+   */
+  if<const $Name extends string>(
+    name: $Name & NameCheck<$Name, TSteps>,
+    condition: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => unknown,
+  ): Workflow<TInput, TSteps, TLast, [IfFrame<TLast, never, false>, ...TOpen], TItem, never>
+
+  /**
+   * Another condition, tried when the ones before were false.
+   * @example
+   * .if('large', isLarge).step('review', review).elseIf('medium', isMedium).step('light', light).endIf()
+   */
+  elseIf<const $Name extends string>(
+    name: TOpen extends [infer F extends AnyFrame, ...any[]]
+      ? F['hasElse'] extends true
+        ? TypeError<'.elseIf() cannot follow .else(); close it with .endIf() first'>
+        : $Name & NameCheck<$Name, TSteps>
+      : TypeError<'.elseIf() needs an open .if()'>,
+    condition: TOpen extends [infer F extends AnyFrame, ...any[]]
+      ? (ctx: Ctx<TInput, TSteps, F['before'], TItem>) => unknown
+      : never,
+  ): TOpen extends [infer F extends AnyFrame, ...infer R extends AnyFrame[]]
+    ? Workflow<TInput, TSteps, F['before'], [IfFrame<F['before'], F['acc'] | TLast, false>, ...R], TItem, never>
+    : never
+
+  /**
+   * The branch taken when no condition of the open `.if()` was true.
+   * @example
+   * .if('large', isLarge).step('review', review).else().step('auto', approve).endIf()
+   */
+  else(
+    ...args: TOpen extends [infer F extends AnyFrame, ...any[]]
+      ? F['hasElse'] extends true
+        ? [TypeError<'this .if() already has an .else()'>]
+        : []
+      : [TypeError<'.else() needs an open .if()'>]
+  ): TOpen extends [infer F extends AnyFrame, ...infer R extends AnyFrame[]]
+    ? Workflow<TInput, TSteps, F['before'], [IfFrame<F['before'], F['acc'] | TLast, true>, ...R], TItem, never>
+    : never
+
+  /**
+   * Closes the open `.if()`. `ctx.last` becomes the taken branch's output, or the output
+   * before the `.if()` when no branch was taken and there is no `.else()`.
+   * @example
+   * .if('large', isLarge).step('review', review).endIf().step('ship', ship)
+   */
+  endIf(
+    ...args: TOpen extends [] ? [TypeError<'.endIf() needs an open .if()'>] : []
+  ): TOpen extends [infer F extends AnyFrame, ...infer R extends AnyFrame[]]
+    ? Workflow<
+        TInput,
+        TSteps,
+        F['acc'] | TLast | (F['hasElse'] extends true ? never : F['before']),
+        R,
+        TItem,
+        never
+      >
+    : never
+
+  /**
+   * Runs `body` once per item, `concurrency` at a time; the output is the array of each
+   * body's last output, in input order. The body's steps are journaled per item.
+   * @example
+   * .forEach('reserve', (ctx) => ctx.last.items, (item, flow) => flow.step('one', () => reserve(item)), { concurrency: 8 })
+   */
+  forEach<$Item, $BodyLast>(
+    items: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => MaybePromise<readonly $Item[]>,
+    body: (
+      item: $Item,
+      flow: Workflow<TInput, TSteps, $Item, [], $Item, never>,
+    ) => Workflow<any, any, $BodyLast, [], any, any>,
+    options?: ForEachOptions,
+  ): Workflow<TInput, TSteps, $BodyLast[], TOpen, TItem, never>
+  forEach<const $Name extends string, $Item, $BodyLast>(
+    name: $Name & NameCheck<$Name, TSteps>,
+    items: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => MaybePromise<readonly $Item[]>,
+    body: (
+      item: $Item,
+      flow: Workflow<TInput, TSteps, $Item, [], $Item, never>,
+    ) => Workflow<any, any, $BodyLast, [], any, any>,
+    options?: ForEachOptions,
+  ): Workflow<TInput, AddStep<TSteps, $Name, $BodyLast[], TOpen>, $BodyLast[], TOpen, TItem, $Name>
+
+  /**
+   * Recovers the node before it: when that node fails (after its retries), the handler's
+   * return value becomes its output and the run goes on. Throwing from it fails the run.
+   * @example
+   * .race('quote', [primary, backup]).onError((ctx) => ({ fallback: true, reason: ctx.error.message }))
+   */
+  onError<$R>(
+    handler: (ctx: ErrorCtx<TInput, TSteps, TLast, TItem>) => $R,
+  ): Workflow<TInput, ReplaceOutput<TSteps, TPrev, Awaited<$R>>, TLast | Awaited<$R>, TOpen, TItem, TPrev>
+
+  /**
+   * Waits for `duration`; `ctx.last` passes through unchanged.
+   * @example
+   * .sleep('cool-down', '10m')
+   */
+  sleep<const $Name extends string>(
+    name: $Name & NameCheck<$Name, TSteps>,
+    duration: Duration,
+  ): Workflow<TInput, AddStep<TSteps, $Name, TLast, TOpen>, TLast, TOpen, TItem, $Name>
+
+  /**
+   * The compiled plain-data plan. Throws a `PlanError` naming the step and the fix when the
+   * definition is invalid (e.g. an `.if()` without `.endIf()`).
+   * @example
+   * JSON.stringify(workflow('w').step('a', fn).plan())
+   */
+  plan(): Plan
+
+  /**
+   * The plan as a Mermaid flowchart.
+   * @example
+   * console.log(order.toMermaid())
+   */
+  toMermaid(): string
+}
+
+/** The payload type a workflow accepts. */
+export type inferInput<W> = W extends Workflow<infer I, any, any, any, any, any> ? I : never
+/** The output type of a workflow's run (its last node's output). */
+export type inferOutput<W> = W extends { readonly __output?: infer O } ? O : never
+/** The `ctx.steps` type at the end of a workflow. */
+export type inferSteps<W> = W extends Workflow<any, infer S, any, any, any, any> ? S : never

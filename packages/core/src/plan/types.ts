@@ -1,0 +1,119 @@
+/**
+ * The plan: a JSON-serialisable tree of nodes that the runtime walks. Functions never appear
+ * here; a node refers to them by index (`fn`, `when`, `items`, …) into the side table of its
+ * scope (the workflow, or one item of a `forEach` body).
+ */
+export type PlanNode =
+  | StepNode
+  | ParallelNode
+  | RaceNode
+  | BranchNode
+  | ForEachNode
+  | SleepNode
+
+export type PlanNodeKind = PlanNode['kind']
+
+interface NodeBase {
+  /** Stable across compiles of the same definition: the node's path in the tree. */
+  id: string
+  /** Unique within the workflow; generated (`parallel#1`) when the user gave none. */
+  name: string
+  /** Side-table index of the node-level `.onError` handler, when there is one. */
+  onError?: number
+}
+
+export interface RetryPlan {
+  attempts: number
+  backoff: 'fixed' | 'exponential'
+  delayMs: number
+  maxDelayMs?: number
+  /** 0 = none; 1 = full jitter; between = that fraction of the delay is randomised. */
+  jitter: number
+  retryIf?: number
+}
+
+export interface CpuRef {
+  module: string
+  export: string
+}
+
+export interface StepNode extends NodeBase {
+  kind: 'step'
+  fn: number
+  retry?: RetryPlan
+  timeoutMs?: number
+  cache?: { key: number; ttlMs?: number }
+  cpu?: CpuRef
+}
+
+export interface BranchFn {
+  id: string
+  name: string
+  /** Tuple index or object key the branch's output lands at. */
+  key: string | number
+  fn: number
+}
+
+export interface ParallelNode extends NodeBase {
+  kind: 'parallel'
+  shape: 'tuple' | 'object'
+  branches: BranchFn[]
+  maxConcurrency?: number
+  timeoutMs?: number
+}
+
+export interface RaceNode extends NodeBase {
+  kind: 'race'
+  shape: 'tuple' | 'object'
+  branches: BranchFn[]
+  timeoutMs?: number
+}
+
+export interface BranchCase {
+  id: string
+  name: string
+  /** Side-table index of the condition. */
+  when: number
+  nodes: PlanNode[]
+}
+
+export interface BranchNode extends NodeBase {
+  kind: 'branch'
+  cases: BranchCase[]
+  /** The `.else()` nodes; absent when the chain had no `.else()`. */
+  otherwise?: { id: string; nodes: PlanNode[] }
+}
+
+export interface ForEachNode extends NodeBase {
+  kind: 'forEach'
+  items: number
+  /** Side-table index of the `(item, flow) => …` body callback, re-invoked per item. */
+  bodyFn: number
+  body: PlanNode[]
+  /** How many side-table entries one item's body has. */
+  bodySlots: number
+  concurrency: number
+  chunkSize?: number
+}
+
+export interface SleepNode extends NodeBase {
+  kind: 'sleep'
+  durationMs: number
+}
+
+export interface PlanOptions {
+  concurrency?: number
+  timeoutMs?: number
+  /** Side-table index of the workflow-level `onError`. */
+  onError?: number
+  hasInputSchema: boolean
+}
+
+/** The compiled, plain-data form of a workflow. `JSON.parse(JSON.stringify(plan))` equals it. */
+export interface Plan {
+  workflowId: string
+  /** Content hash of everything above except the hash itself: the plan's version. */
+  hash: string
+  options: PlanOptions
+  nodes: PlanNode[]
+}

@@ -1,0 +1,73 @@
+import { EventEmitter } from 'eventemitter3'
+import type { CompiledWorkflow } from '../plan/compile'
+import type { EngineEventName, EngineEventPayload, EngineEvents } from '../events'
+import type { Executor } from '../executors/types'
+import type { RunStatus, StepRecord, Store, RunRecord } from '../store/types'
+import type { Logger, RunInfo } from '../builder/types'
+import { AbortScope } from './abort-scope'
+import type { Clock } from './clock'
+import type { Limiter } from './limiter'
+import type { Frame } from './frame'
+
+/** What the runtime needs from the engine: the ports and the shared limits. */
+export interface RuntimeServices {
+  store: Store
+  clock: Clock
+  executor: Executor
+  events: EventEmitter<EngineEvents>
+  /** Steps in flight per engine; undefined when unlimited. */
+  stepLimiter: Limiter | undefined
+  logger: Partial<Logger> | undefined
+}
+
+/** The mutable state of one run while this process executes it. */
+export class RunState {
+  readonly id: string
+  readonly workflowId: string
+  readonly info: RunInfo
+  readonly payload: unknown
+  readonly compiled: CompiledWorkflow
+  readonly services: RuntimeServices
+  readonly scope = new AbortScope()
+  /** `ctx.steps` at the workflow level. */
+  readonly steps: Record<string, StepRecord> = {}
+  /** Every journal entry of this run by key, for the summary. */
+  readonly records = new Map<string, StepRecord>()
+  /** Entries of an earlier attempt of this run, replayed instead of re-run. */
+  replay: Map<string, StepRecord> | undefined
+  status: RunStatus = 'queued'
+  /** Set once the run has a final status; later results are not written. */
+  done = false
+  startedAt = 0
+  endedAt = 0
+  emitter: EventEmitter<EngineEvents> | undefined
+
+  constructor(record: RunRecord, compiled: CompiledWorkflow, services: RuntimeServices) {
+    this.id = record.id
+    this.workflowId = record.workflowId
+    this.payload = record.payload
+    this.compiled = compiled
+    this.services = services
+    this.info = { id: record.id, workflowId: record.workflowId, attempt: record.attempt }
+  }
+
+  rootFrame(): Frame {
+    return { last: this.payload, steps: this.steps, item: undefined, index: undefined, itemKey: '', itemPath: undefined, scope: this.scope }
+  }
+
+  listening(event: EngineEventName): boolean {
+    return this.services.events.listenerCount(event) > 0 || (this.emitter !== undefined && this.emitter.listenerCount(event) > 0)
+  }
+
+  emit<E extends EngineEventName>(event: E, payload: EngineEventPayload<E>): void {
+    ;(this.services.events.emit as (e: string, p: unknown) => boolean)(event, payload)
+    if (this.emitter) (this.emitter.emit as (e: string, p: unknown) => boolean)(event, payload)
+  }
+
+  /** Journals an entry; resolves once it is durable. Entries after the run ended are dropped. */
+  record(rec: StepRecord): void | Promise<void> {
+    if (this.done) return
+    this.records.set(rec.key, rec)
+    return this.services.store.recordStep(this.id, rec)
+  }
+}

@@ -1,0 +1,95 @@
+import type { PlanNode } from '../plan/types'
+import type { StepRecord } from '../store/types'
+
+/** How a run spent its time. */
+export interface RunSummary {
+  /** From start to end of the run. */
+  wallMs: number
+  /** Time of every step and branch added up (can exceed `wallMs` when work overlapped). */
+  stepMs: number
+  /** `stepMs / wallMs`: 1 for a purely sequential run, N when N steps always overlapped. */
+  parallelEfficiency: number
+  /** Steps that decided the wall time, first to last (`name[i]` for a `forEach` item's step). */
+  criticalPath: string[]
+  criticalPathMs: number
+  /** Journal entries of leaves that ran (not replayed, skipped or cached counted as run). */
+  steps: number
+}
+
+interface Path {
+  names: string[]
+  ms: number
+  end: number
+}
+
+/**
+ * Computes the summary from the plan and the run's journal. Called lazily: a run pays for it
+ * only when its summary is read.
+ */
+export function summarize(nodes: readonly PlanNode[], records: ReadonlyMap<string, StepRecord>, startedAt: number, endedAt: number): RunSummary {
+  let stepMs = 0
+  let steps = 0
+  for (const r of records.values()) {
+    if ((r.kind === 'step' || r.kind === 'fn') && r.status !== 'skipped') {
+      stepMs += r.durationMs
+      steps++
+    }
+  }
+  const wallMs = Math.max(0, endedAt - startedAt)
+  const path = sequencePath(nodes, records, '', '')
+  return {
+    wallMs,
+    stepMs,
+    parallelEfficiency: wallMs > 0 ? stepMs / wallMs : steps > 0 ? 1 : 0,
+    criticalPath: path.names,
+    criticalPathMs: path.ms,
+    steps,
+  }
+}
+
+function sequencePath(nodes: readonly PlanNode[], records: ReadonlyMap<string, StepRecord>, itemKey: string, label: string): Path {
+  const out: Path = { names: [], ms: 0, end: 0 }
+  for (const node of nodes) {
+    const p = nodePath(node, records, itemKey, label)
+    out.names.push(...p.names)
+    out.ms += p.ms
+    out.end = Math.max(out.end, p.end)
+  }
+  return out
+}
+
+function nodePath(node: PlanNode, records: ReadonlyMap<string, StepRecord>, itemKey: string, label: string): Path {
+  const rec = records.get(node.id + itemKey)
+  const none: Path = { names: [], ms: 0, end: 0 }
+  if (rec === undefined || rec.status === 'skipped') return none
+  switch (node.kind) {
+    case 'step':
+    case 'sleep':
+      return { names: [node.name + label], ms: rec.durationMs, end: rec.endedAt }
+    case 'parallel':
+    case 'race': {
+      let best: StepRecord | undefined
+      for (const b of node.branches) {
+        const r = records.get(b.id + itemKey)
+        if (r === undefined || r.status !== 'completed') continue
+        const better = node.kind === 'parallel' ? !best || r.endedAt > best.endedAt : !best || r.endedAt < best.endedAt
+        if (better) best = r
+      }
+      return best ? { names: [best.name + label], ms: best.durationMs, end: best.endedAt } : none
+    }
+    case 'branch': {
+      const taken = records.get(`${node.id + itemKey}:when`)?.output as number | undefined
+      const seq = taken === undefined || taken < 0 ? undefined : taken === node.cases.length ? node.otherwise?.nodes : node.cases[taken]?.nodes
+      return seq ? sequencePath(seq, records, itemKey, label) : none
+    }
+    case 'forEach': {
+      const n = Array.isArray(rec.output) ? rec.output.length : 0
+      let best = none
+      for (let i = 0; i < n; i++) {
+        const p = sequencePath(node.body, records, `${itemKey}@${i}`, `${label}[${i}]`)
+        if (p.end > best.end) best = p
+      }
+      return best
+    }
+  }
+}
