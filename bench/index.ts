@@ -1,10 +1,9 @@
-import { Bench } from 'tinybench';
+/**
+ * All benchmarks, one process: `pnpm bench`. Each figure is printed beside a baseline measured
+ * in the same run, as a ratio; nothing here asserts a wall-clock limit.
+ */
+import { coreBench } from './core'
+import { printRows } from './util'
 
-// Placeholder benchmark: the real suite replaces this.
-const bench = new Bench({ time: 200 });
-bench.add('await chain x100', async () => {
-  let v = 0;
-  for (let i = 0; i < 100; i++) v = await Promise.resolve(v + 1);
-});
-await bench.run();
-console.table(bench.table());
+console.log(`node ${process.version}, ${(await import('node:os')).availableParallelism()} cores`)
+printRows('core engine vs plain async (same process)', await coreBench())
