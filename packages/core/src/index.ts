@@ -29,6 +29,7 @@ export type { Clock } from './runtime/clock'
 export type { EngineEvents, EngineEventName, EngineEventPayload, StepEvent, LogEvent } from './events'
 
 export { memoryStore, MemoryStore } from './store/memory-store'
+export type { MemoryStoreOptions } from './store/memory-store'
 export type { Store, RunRecord, RunStatus, StepRecord, StepKind, ListRunsQuery, MaybePromise } from './store/types'
 
 export { inlineExecutor } from './executors/inline'

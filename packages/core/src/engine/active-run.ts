@@ -12,7 +12,7 @@ import type { HandleSource, RunOutcome } from './handle'
 
 interface SummaryInputs {
   nodes: readonly PlanNode[]
-  records: ReadonlyMap<string, StepRecord>
+  records: readonly StepRecord[]
   startedAt: number
   endedAt: number
 }

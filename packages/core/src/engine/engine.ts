@@ -16,6 +16,9 @@ import { ActiveRun, Outcome } from './active-run'
 import { RunHandleImpl, type HandleSource, type RunHandle, type RunOutcome } from './handle'
 import { validatePayload } from './validate'
 
+// Captured at load so that fake timers installed later by a test do not stall run starts.
+const realSetImmediate = globalThis.setImmediate
+
 /** Options of `createEngine`. */
 export interface EngineOptions {
   /** The run journal. Default: an in-memory store. */
@@ -158,9 +161,13 @@ export class Engine {
       planHash: reg.compiled.plan.hash,
       status: immediate ? 'running' : 'queued',
       payload: value,
+      output: undefined,
+      error: undefined,
       idempotencyKey: options.idempotencyKey,
       attempt: 1,
       createdAt: this.#services.clock.now(),
+      startedAt: undefined,
+      endedAt: undefined,
     }
     let created = this.store.createRun(record)
     if (created instanceof Promise) created = await created
@@ -178,7 +185,7 @@ export class Engine {
     const run = new ActiveRun(state, reg.runLimiter, this.#onEnd)
     this.#active.set(record.id, run)
     if (immediate) {
-      void run.execute()
+      this.#schedule(run)
     } else {
       void reg.runLimiter!.acquire()!.then(async () => {
         if (state.done) return reg.runLimiter!.release()
@@ -188,6 +195,21 @@ export class Engine {
       })
     }
     return run
+  }
+
+  /**
+   * Runs start in a macrotask after `start()` returns, so that `handle.on(…)` attached right
+   * after `await engine.start(…)` sees every event. One timer serves all runs started in a tick.
+   */
+  #schedule(run: ActiveRun): void {
+    this.#ready.push(run)
+    if (this.#ready.length === 1) realSetImmediate(this.#flush)
+  }
+
+  readonly #ready: ActiveRun[] = []
+  readonly #flush = (): void => {
+    const runs = this.#ready.splice(0)
+    for (const run of runs) void run.execute()
   }
 
   /**
@@ -332,7 +354,7 @@ class StoredRun implements HandleSource<unknown> {
         const steps = await this.#engine.store.getSteps(this.#id)
         return new Outcome(rec.id, rec.workflowId, rec.status, rec.output, rec.error && deserializeError(rec.error), {
           nodes: [],
-          records: new Map(steps.map((s) => [s.key, s])),
+          records: steps,
           startedAt: rec.startedAt ?? rec.createdAt,
           endedAt: rec.endedAt ?? rec.createdAt,
         })

@@ -13,8 +13,10 @@ export interface Clock {
  * The real clock. Timers are looked up on `globalThis` at call time, so fake timers
  * installed by a test runner (`vi.useFakeTimers()`) apply.
  */
+const origin = performance.timeOrigin
+
 export const systemClock: Clock = {
-  now: () => performance.timeOrigin + performance.now(),
+  now: () => origin + performance.now(),
   setTimer(fn, ms) {
     const t = globalThis.setTimeout(fn, ms)
     return () => globalThis.clearTimeout(t)

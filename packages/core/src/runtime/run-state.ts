@@ -31,8 +31,8 @@ export class RunState {
   readonly scope = new AbortScope()
   /** `ctx.steps` at the workflow level. */
   readonly steps: Record<string, StepRecord> = {}
-  /** Every journal entry of this run by key, for the summary. */
-  readonly records = new Map<string, StepRecord>()
+  /** Every journal entry this run wrote or replayed, in order, for the summary. */
+  readonly records: StepRecord[] = []
   /** Entries of an earlier attempt of this run, replayed instead of re-run. */
   replay: Map<string, StepRecord> | undefined
   status: RunStatus = 'queued'
@@ -67,7 +67,7 @@ export class RunState {
   /** Journals an entry; resolves once it is durable. Entries after the run ended are dropped. */
   record(rec: StepRecord): void | Promise<void> {
     if (this.done) return
-    this.records.set(rec.key, rec)
+    this.records.push(rec)
     return this.services.store.recordStep(this.id, rec)
   }
 }

@@ -23,27 +23,60 @@ export function toError(e: unknown): Error {
 
 /**
  * Runs one leaf to its final result: replay from the journal, cache, attempts with retry and
- * timeout, then the journal write. This is the per-step hot path: options that are absent
- * cost a property check, and a step that returns a plain value is never wrapped in a promise
- * beyond this function's own.
+ * timeout, then the journal write. This is the per-step hot path. A step without options
+ * whose function returns a plain value, under a store that writes synchronously, completes
+ * synchronously: the output comes back as a value, not a promise. Otherwise a promise.
  */
-export async function runLeaf(run: RunState, node: Leaf, fns: Fns, frame: Frame, kind: StepKind): Promise<unknown> {
+export function runLeaf(run: RunState, node: Leaf, fns: Fns, frame: Frame, kind: StepKind): unknown {
+  if (run.replay !== undefined || node.cache !== undefined || node.timeoutMs !== undefined || run.services.stepLimiter !== undefined) {
+    return runLeafInFull(run, node, fns, frame, kind)
+  }
+  const key = keyOf(node.id, frame)
+  const startedAt = run.services.clock.now()
+  if (run.listening('step:started')) startedEvent(run, node, frame, key)
+  const ctx = new StepContext(run, frame, frame.scope, 1, node.name)
+  let output: unknown
+  try {
+    output = run.services.executor.execute(node as StepNode, fns[node.fn]!, ctx)
+  } catch (error) {
+    return attempts(run, node, fns, frame, kind, key, startedAt, 1, error, undefined)
+  }
+  if (isThenable(output)) return settle(run, node, fns, frame, kind, key, startedAt, output)
+  // A result that arrives after its scope was aborted (cancel, lost race, failed sibling) is discarded.
+  if (frame.scope.aborted) return Promise.reject(frame.scope.reason)
+  return finish(run, node, frame, kind, key, startedAt, output, 1, false)
+}
+
+async function settle(
+  run: RunState, node: Leaf, fns: Fns, frame: Frame, kind: StepKind, key: string, startedAt: number, pending: PromiseLike<unknown>,
+): Promise<unknown> {
+  let output: unknown
+  try {
+    output = await pending
+  } catch (error) {
+    return attempts(run, node, fns, frame, kind, key, startedAt, 1, error, undefined)
+  }
+  if (frame.scope.aborted) throw frame.scope.reason
+  return finish(run, node, frame, kind, key, startedAt, output, 1, false)
+}
+
+function startedEvent(run: RunState, node: Leaf, frame: Frame, key: string): void {
+  run.emit('step:started', { runId: run.id, workflowId: run.workflowId, step: node.name, nodeId: node.id, key, item: frame.itemPath, attempt: 1 })
+}
+
+/** The general path: replay, cache, step limiter, timeout. */
+async function runLeafInFull(run: RunState, node: Leaf, fns: Fns, frame: Frame, kind: StepKind): Promise<unknown> {
   const key = keyOf(node.id, frame)
   if (run.replay !== undefined) {
     const old = run.replay.get(key)
     if (old !== undefined && old.status === 'completed') {
-      frame.steps[node.name] = old
-      run.records.set(key, old)
+      if (kind !== 'fn') frame.steps[node.name] = old
+      run.records.push(old)
       return old.output
     }
   }
-  const { clock } = run.services
-  const startedAt = clock.now()
-  if (run.listening('step:started')) {
-    run.emit('step:started', { runId: run.id, workflowId: run.workflowId, step: node.name, nodeId: node.id, key, item: frame.itemPath, attempt: 1 })
-  }
-  const fn = fns[node.fn]!
-
+  const startedAt = run.services.clock.now()
+  if (run.listening('step:started')) startedEvent(run, node, frame, key)
   let cacheKey: string | undefined
   if (node.cache !== undefined) {
     cacheKey = `${run.workflowId}\u0000${node.name}\u0000${String(fns[node.cache.key]!(new StepContext(run, frame, frame.scope, 1, node.name)))}`
@@ -51,9 +84,40 @@ export async function runLeaf(run: RunState, node: Leaf, fns: Fns, frame: Frame,
     if (isThenable(hit)) hit = await hit
     if (hit !== undefined) return finish(run, node, frame, kind, key, startedAt, hit.value, 0, true)
   }
+  return attempts(run, node, fns, frame, kind, key, startedAt, 0, undefined, cacheKey)
+}
 
+const NO_ERROR = Symbol('no error')
+
+/**
+ * Attempts after `done` attempts were made; `error` is how the last one failed (or NO_ERROR /
+ * undefined when `done` is 0). Retries with backoff, then journals the final result.
+ */
+async function attempts(
+  run: RunState, node: Leaf, fns: Fns, frame: Frame, kind: StepKind, key: string, startedAt: number,
+  done: number, error: unknown, cacheKey: string | undefined,
+): Promise<unknown> {
+  const { clock } = run.services
   const maxAttempts = node.retry?.attempts ?? 1
-  for (let attempt = 1; ; attempt++) {
+  let lastError: unknown = done === 0 ? NO_ERROR : error
+  for (let attempt = done; ; ) {
+    if (lastError !== NO_ERROR) {
+      if (frame.scope.aborted) throw frame.scope.reason
+      const failed = lastError
+      lastError = NO_ERROR
+      if (!(attempt < maxAttempts && retryable(node.retry!, failed, new StepContext(run, frame, frame.scope, attempt, node.name), fns))) {
+        return fail(run, node, frame, kind, key, startedAt, failed, attempt)
+      }
+      const delayMs = backoff(node.retry!, attempt)
+      if (run.listening('step:retrying')) {
+        run.emit('step:retrying', {
+          runId: run.id, workflowId: run.workflowId, step: node.name, nodeId: node.id, key, item: frame.itemPath,
+          attempt, error: toError(failed), delayMs, nextAttempt: attempt + 1,
+        })
+      }
+      await delay(clock, delayMs, frame.scope.signal)
+    }
+    attempt++
     const scope = node.timeoutMs === undefined ? frame.scope : new AbortScope(frame.scope)
     const ctx = new StepContext(run, frame, scope, attempt, node.name)
     const limiter = run.services.stepLimiter
@@ -63,35 +127,22 @@ export async function runLeaf(run: RunState, node: Leaf, fns: Fns, frame: Frame,
     }
     let output: unknown
     try {
-      output = node.timeoutMs === undefined ? run.services.executor.execute(node as StepNode, fn, ctx) : withTimeout(run, node, fn, ctx, scope, node.timeoutMs)
+      output = node.timeoutMs === undefined ? run.services.executor.execute(node as StepNode, fns[node.fn]!, ctx) : withTimeout(run, node, fns[node.fn]!, ctx, scope, node.timeoutMs)
       if (isThenable(output)) output = await output
-    } catch (error) {
+    } catch (e) {
+      lastError = e
+      continue
+    } finally {
       if (scope !== frame.scope) scope.dispose()
       limiter?.release()
-      if (frame.scope.aborted) throw frame.scope.reason
-      if (attempt < maxAttempts && retryable(node.retry!, error, ctx, fns)) {
-        const delayMs = backoff(node.retry!, attempt)
-        if (run.listening('step:retrying')) {
-          run.emit('step:retrying', {
-            runId: run.id, workflowId: run.workflowId, step: node.name, nodeId: node.id, key, item: frame.itemPath,
-            attempt, error: toError(error), delayMs, nextAttempt: attempt + 1,
-          })
-        }
-        await delay(clock, delayMs, frame.scope.signal)
-        continue
-      }
-      return fail(run, node, frame, kind, key, startedAt, error, attempt)
     }
-    if (scope !== frame.scope) scope.dispose()
-    limiter?.release()
-    // A result that arrives after its scope was aborted (cancel, lost race, failed sibling) is discarded.
     if (frame.scope.aborted) throw frame.scope.reason
-    const done = finish(run, node, frame, kind, key, startedAt, output, attempt, false)
+    const result = finish(run, node, frame, kind, key, startedAt, output, attempt, false)
     if (cacheKey !== undefined) {
       const write = run.services.store.setCache(cacheKey, output, node.cache!.ttlMs === undefined ? undefined : clock.now() + node.cache!.ttlMs)
       if (isThenable(write)) await write
     }
-    return done
+    return result
   }
 }
 
@@ -104,7 +155,8 @@ function finish(
     key, nodeId: node.id, name: node.name, kind, status: 'completed', output, attempts,
     startedAt, endedAt, durationMs: endedAt - startedAt, item: frame.itemPath,
   }
-  frame.steps[node.name] = rec
+  // Branches of a parallel/race are journaled but are not named steps of `ctx.steps`.
+  if (kind !== 'fn') frame.steps[node.name] = rec
   const written = run.record(rec)
   if (run.listening('step:completed')) {
     run.emit('step:completed', {
@@ -133,7 +185,7 @@ export async function recordFailure(
     key, nodeId: node.id, name: node.name, kind, status: 'failed', error: toError(error), attempts,
     startedAt, endedAt, durationMs: endedAt - startedAt, item: frame.itemPath,
   }
-  frame.steps[node.name] = rec
+  if (kind !== 'fn') frame.steps[node.name] = rec
   await run.record(rec)
   if (run.listening('step:failed')) {
     run.emit('step:failed', {

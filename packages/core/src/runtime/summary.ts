@@ -26,7 +26,10 @@ interface Path {
  * Computes the summary from the plan and the run's journal. Called lazily: a run pays for it
  * only when its summary is read.
  */
-export function summarize(nodes: readonly PlanNode[], records: ReadonlyMap<string, StepRecord>, startedAt: number, endedAt: number): RunSummary {
+export function summarize(nodes: readonly PlanNode[], journal: readonly StepRecord[], startedAt: number, endedAt: number): RunSummary {
+  // Later entries replace earlier ones with the same key (a failure then its recovery).
+  const records = new Map<string, StepRecord>()
+  for (const r of journal) records.set(r.key, r)
   let stepMs = 0
   let steps = 0
   for (const r of records.values()) {

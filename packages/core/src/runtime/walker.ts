@@ -17,16 +17,19 @@ type Fns = readonly (AnyFn | undefined)[]
 export async function runSequence(run: RunState, nodes: readonly PlanNode[], fns: Fns, frame: Frame): Promise<unknown> {
   for (let i = 0; i < nodes.length; i++) {
     if (frame.scope.aborted) throw frame.scope.reason
-    frame.last = await runNode(run, nodes[i]!, fns, frame)
+    let out = runNode(run, nodes[i]!, fns, frame)
+    if (out instanceof Promise) out = await out
+    frame.last = out
   }
   return frame.last
 }
 
-function runNode(run: RunState, node: PlanNode, fns: Fns, frame: Frame): Promise<unknown> {
+/** A node's output, or a promise of it (a plain step that completed synchronously gives a value). */
+function runNode(run: RunState, node: PlanNode, fns: Fns, frame: Frame): unknown {
   return node.onError === undefined ? execute(run, node, fns, frame) : recoverable(run, node, fns, frame)
 }
 
-function execute(run: RunState, node: PlanNode, fns: Fns, frame: Frame): Promise<unknown> {
+function execute(run: RunState, node: PlanNode, fns: Fns, frame: Frame): unknown {
   switch (node.kind) {
     case 'step':
       return runLeaf(run, node, fns, frame, 'step')
@@ -111,7 +114,7 @@ function replayed(run: RunState, node: PlanNode, frame: Frame): StepRecord | und
   const old = run.replay.get(key)
   if (old === undefined || old.status !== 'completed') return undefined
   frame.steps[node.name] = old
-  run.records.set(key, old)
+  run.records.push(old)
   return old
 }
 
@@ -147,31 +150,51 @@ async function runParallel(run: RunState, node: ParallelNode, fns: Fns, frame: F
   const results: unknown[] = new Array(n)
   const errors: unknown[] = []
 
-  const runOne = (i: number): Promise<void> =>
-    runLeaf(run, node.branches[i]!, fns, branchFrame, 'fn').then(
+  const onError = (i: number, e: unknown): void => {
+    if (!scope.aborted) {
+      errors.push(e)
+      scope.abort(branchAborted('Parallel', node.name, `aborted because branch ${String(node.branches[i]!.key)} failed`))
+    } else if (e !== scope.reason && !isAbortLike(e)) {
+      errors.push(e)
+    }
+  }
+  // A branch that completes synchronously fills its slot at once and adds no promise.
+  const runOne = (i: number): Promise<void> | undefined => {
+    let out: unknown
+    try {
+      out = runLeaf(run, node.branches[i]!, fns, branchFrame, 'fn')
+    } catch (e) {
+      onError(i, e)
+      return undefined
+    }
+    if (!(out instanceof Promise)) {
+      results[i] = out
+      return undefined
+    }
+    return out.then(
       (v) => {
         results[i] = v
       },
-      (e) => {
-        if (!scope.aborted) {
-          errors.push(e)
-          scope.abort(branchAborted('Parallel', node.name, `aborted because branch ${String(node.branches[i]!.key)} failed`))
-        } else if (e !== scope.reason && !isAbortLike(e)) {
-          errors.push(e)
-        }
-      },
+      (e) => onError(i, e),
     )
+  }
 
-  let all: Promise<unknown>
+  let all: Promise<unknown> | undefined
   const limit = node.maxConcurrency ?? n
   if (limit >= n) {
-    const ps: Promise<void>[] = new Array(n)
-    for (let i = 0; i < n; i++) ps[i] = runOne(i)
-    all = Promise.all(ps)
+    let pending: Promise<void>[] | undefined
+    for (let i = 0; i < n && !scope.aborted; i++) {
+      const p = runOne(i)
+      if (p !== undefined) (pending ??= []).push(p)
+    }
+    if (pending !== undefined) all = Promise.all(pending)
   } else {
     let next = 0
     const worker = async (): Promise<void> => {
-      while (next < n && !scope.aborted) await runOne(next++)
+      while (next < n && !scope.aborted) {
+        const p = runOne(next++)
+        if (p !== undefined) await p
+      }
     }
     all = Promise.all(Array.from({ length: limit }, worker))
   }
@@ -180,14 +203,14 @@ async function runParallel(run: RunState, node: ParallelNode, fns: Fns, frame: F
     const timeout = new Promise<never>((_, reject) => (timedOut = reject))
     const disarm = armTimeout(run, node, scope, (e) => timedOut!(e))!
     try {
-      await Promise.race([all, timeout])
+      await (all === undefined ? undefined : Promise.race([all, timeout]))
     } catch (e) {
       await recordFailure(run, node, frame, 'parallel', keyOf(node.id, frame), startedAt, e, 1)
       throw e
     } finally {
       disarm()
     }
-  } else {
+  } else if (all !== undefined) {
     await all
   }
   scope.dispose()
@@ -226,7 +249,13 @@ async function runRace(run: RunState, node: RaceNode, fns: Fns, frame: Frame): P
         reject(e)
       })
       for (let i = 0; i < n; i++) {
-        runLeaf(run, node.branches[i]!, fns, branchFrame, 'fn').then(
+        let out: unknown
+        try {
+          out = runLeaf(run, node.branches[i]!, fns, branchFrame, 'fn')
+        } catch (e) {
+          out = Promise.reject(e)
+        }
+        Promise.resolve(out).then(
           (v) => {
             if (settled) return
             settled = true

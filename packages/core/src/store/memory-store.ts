@@ -6,13 +6,30 @@ import type { ListRunsQuery, RunRecord, StepRecord, Store } from './types'
  * @example
  * const engine = createEngine({ store: memoryStore() })
  */
-export function memoryStore(): MemoryStore {
-  return new MemoryStore()
+export function memoryStore(options: MemoryStoreOptions = {}): MemoryStore {
+  return new MemoryStore(options)
 }
 
+/** Options of `memoryStore`. */
+export interface MemoryStoreOptions {
+  /** Finished runs kept (oldest dropped first), so a long-lived process does not grow without bound. Default 10,000. */
+  maxFinishedRuns?: number
+}
+
+const TERMINAL = new Set(['completed', 'failed', 'cancelled'])
+
 export class MemoryStore implements Store {
+  readonly #maxFinished: number
+  readonly #finished: string[] = []
+  #finishedHead = 0
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.#maxFinished = options.maxFinishedRuns ?? 10_000
+  }
+
   readonly #runs = new Map<string, RunRecord>()
-  readonly #steps = new Map<string, Map<string, StepRecord>>()
+  // Append-only per run; a later entry with the same key wins when read.
+  readonly #steps = new Map<string, StepRecord[]>()
   readonly #keys = new Map<string, string>()
   readonly #cache = new Map<string, { value: unknown; expiresAt: number | undefined }>()
 
@@ -22,9 +39,8 @@ export class MemoryStore implements Store {
       if (existing !== undefined) return { run: this.#runs.get(existing)!, created: false }
       this.#keys.set(this.#scoped(run), run.id)
     }
-    const copy = { ...run }
-    this.#runs.set(run.id, copy)
-    return { run: copy, created: true }
+    this.#runs.set(run.id, run)
+    return { run, created: true }
   }
 
   #scoped(run: RunRecord): string {
@@ -33,16 +49,40 @@ export class MemoryStore implements Store {
 
   updateRun(id: string, patch: Partial<RunRecord>): void {
     const run = this.#runs.get(id)
-    if (run) Object.assign(run, patch)
+    if (run === undefined) return
+    // Field by field rather than Object.assign: keeps the record's shape stable (hot path).
+    if (patch.status !== undefined) {
+      if (TERMINAL.has(patch.status) && !TERMINAL.has(run.status)) this.#finishedRun(id)
+      run.status = patch.status
+    }
+    if ('output' in patch) run.output = patch.output
+    if ('error' in patch) run.error = patch.error
+    if (patch.attempt !== undefined) run.attempt = patch.attempt
+    if (patch.startedAt !== undefined) run.startedAt = patch.startedAt
+    if (patch.endedAt !== undefined) run.endedAt = patch.endedAt
+    if (patch.planHash !== undefined) run.planHash = patch.planHash
+  }
+
+  #finishedRun(id: string): void {
+    this.#finished.push(id)
+    if (this.#finished.length - this.#finishedHead <= this.#maxFinished) return
+    const old = this.#finished[this.#finishedHead]!
+    this.#finishedHead++
+    const run = this.#runs.get(old)
+    if (run?.idempotencyKey !== undefined) this.#keys.delete(this.#scoped(run))
+    this.#runs.delete(old)
+    this.#steps.delete(old)
+    // Compact the queue now and then instead of shifting on every eviction.
+    if (this.#finishedHead > 1024 && this.#finishedHead * 2 > this.#finished.length) {
+      this.#finished.splice(0, this.#finishedHead)
+      this.#finishedHead = 0
+    }
   }
 
   recordStep(runId: string, step: StepRecord): void {
-    let journal = this.#steps.get(runId)
-    if (journal === undefined) {
-      journal = new Map()
-      this.#steps.set(runId, journal)
-    }
-    journal.set(step.key, step)
+    const journal = this.#steps.get(runId)
+    if (journal === undefined) this.#steps.set(runId, [step])
+    else journal.push(step)
   }
 
   getRun(id: string): RunRecord | undefined {
@@ -65,7 +105,11 @@ export class MemoryStore implements Store {
   }
 
   getSteps(runId: string): StepRecord[] {
-    return [...(this.#steps.get(runId)?.values() ?? [])]
+    const journal = this.#steps.get(runId)
+    if (journal === undefined) return []
+    const latest = new Map<string, StepRecord>()
+    for (const s of journal) latest.set(s.key, s)
+    return [...latest.values()]
   }
 
   getCache(key: string, now: number): { value: unknown } | undefined {
