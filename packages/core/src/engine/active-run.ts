@@ -64,6 +64,8 @@ export class ActiveRun implements HandleSource<unknown> {
   readonly #outcome: Promise<Outcome>
   #resolve!: (o: Outcome) => void
   #disarmTimeout: (() => void) | undefined
+  /** True while this run holds a slot of its workflow's run limiter. */
+  holdsSlot = false
 
   constructor(state: RunState, limiter: Limiter | undefined, onEnd: (run: ActiveRun) => void) {
     this.state = state
@@ -144,9 +146,16 @@ export class ActiveRun implements HandleSource<unknown> {
     } else if (status === 'cancelled' && s.listening('run:cancelled')) {
       s.emit('run:cancelled', { runId: s.id, workflowId: s.workflowId, error: err! })
     }
-    this.#limiter?.release()
+    this.releaseSlot()
     this.#onEnd(this)
     this.#resolve(outcome)
+  }
+
+  /** Gives the run-limiter slot back, once, and only if this run took one. */
+  releaseSlot(): void {
+    if (!this.holdsSlot) return
+    this.holdsSlot = false
+    this.#limiter!.release()
   }
 
   async #workflowOnError(error: Error): Promise<void> {

@@ -175,25 +175,34 @@ export class Engine {
       if (immediate) limiter?.release()
       return this.handle(created.run.id)
     }
-    const run = this.#launch(record, reg, immediate)
+    const run = this.#launch(record, reg, immediate ? 'held' : 'queue')
     return new RunHandleImpl(record.id, record.workflowId, run)
   }
 
-  #launch(record: RunRecord, reg: Registered, immediate: boolean, replay?: Map<string, StepRecord>): ActiveRun {
+  /**
+   * Makes the run active here. `held`: it already holds a slot of the workflow's run limiter
+   * (or there is none); `queue`: it waits for one; `none`: it ends without running.
+   */
+  #launch(record: RunRecord, reg: Registered, slot: 'held' | 'queue' | 'none', replay?: Map<string, StepRecord>): ActiveRun {
     const state = new RunState(record, reg.compiled, this.#services)
     state.replay = replay
     const run = new ActiveRun(state, reg.runLimiter, this.#onEnd)
     this.#active.set(record.id, run)
-    if (immediate) {
+    if (slot === 'none') return run
+    const wait = slot === 'held' ? undefined : reg.runLimiter?.acquire()
+    run.holdsSlot = reg.runLimiter !== undefined
+    if (wait === undefined) {
       this.#schedule(run)
-    } else {
-      void reg.runLimiter!.acquire()!.then(async () => {
-        if (state.done) return reg.runLimiter!.release()
-        const w = this.store.updateRun(record.id, { status: 'running', startedAt: this.#services.clock.now() })
-        if (w !== undefined) await w
-        return run.execute()
-      })
+      return run
     }
+    run.holdsSlot = false
+    void wait.then(async () => {
+      run.holdsSlot = true
+      if (state.done) return run.releaseSlot()
+      const w = this.store.updateRun(record.id, { status: 'running', startedAt: this.#services.clock.now() })
+      if (w !== undefined) await w
+      return run.execute()
+    })
     return run
   }
 
@@ -282,14 +291,13 @@ export class Engine {
       const next: RunRecord = { ...rec, attempt: rec.attempt + 1, status: 'running' }
       await this.store.updateRun(rec.id, { attempt: next.attempt, status: 'running' })
       if (rec.planHash !== reg.compiled.plan.hash) {
-        const run = this.#launch({ ...next }, reg, true)
+        const run = this.#launch(next, reg, 'none')
         const err = new PlanError(rec.workflowId, undefined, `Run ${rec.id} started under plan ${rec.planHash} of workflow "${rec.workflowId}", but the registered plan is ${reg.compiled.plan.hash}. The definition changed while the run was unfinished; finish or cancel such runs before deploying a changed workflow.`)
         void run.finish('failed', undefined, err)
         handles.push(new RunHandleImpl(rec.id, rec.workflowId, run))
         continue
       }
-      const limiterFree = reg.runLimiter === undefined || reg.runLimiter.tryAcquire()
-      const run = this.#launch(next, reg, limiterFree, new Map(steps.map((s) => [s.key, s])))
+      const run = this.#launch(next, reg, 'queue', new Map(steps.map((s) => [s.key, s])))
       handles.push(new RunHandleImpl(rec.id, rec.workflowId, run))
     }
     return handles

@@ -49,6 +49,7 @@ export class RunState {
     this.compiled = compiled
     this.services = services
     this.info = { id: record.id, workflowId: record.workflowId, attempt: record.attempt }
+    this.status = record.status
   }
 
   rootFrame(): Frame {

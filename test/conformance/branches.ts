@@ -1,0 +1,147 @@
+import { describe, expect, it } from 'vitest'
+import { workflow, type EngineEventPayload } from '@stepline/core'
+import { sleep, uid, type SuiteContext } from './helpers'
+
+export function branchTests(s: SuiteContext): void {
+  /** The workflow of the DESIGN example, with every branch recording that it ran. */
+  function tiers(ran: string[], conditionsEvaluated: string[] = []) {
+    return workflow<{ total: number }>(uid())
+      .step('combine', (ctx) => ({ total: ctx.payload.total }))
+      .if('large', (ctx) => {
+        conditionsEvaluated.push('large')
+        return ctx.last.total > 1000
+      })
+      .step('review', (ctx) => {
+        ran.push('review')
+        return `review ${ctx.last.total}`
+      })
+      .elseIf('medium', (ctx) => {
+        conditionsEvaluated.push('medium')
+        return ctx.last.total > 100
+      })
+      .step('light-review', async (ctx) => {
+        ran.push('light-review')
+        await sleep(1)
+        return `light ${ctx.last.total}`
+      })
+      .elseIf('positive', (ctx) => {
+        conditionsEvaluated.push('positive')
+        return ctx.last.total > 0
+      })
+      .step('tiny', () => {
+        ran.push('tiny')
+        return 'tiny'
+      })
+      .else()
+      .step('auto-approve', () => {
+        ran.push('auto-approve')
+        return 'auto'
+      })
+      .endIf()
+      .step('after', (ctx) => ({ last: ctx.last, skipped: ctx.steps.review.status }))
+  }
+
+  describe('if / elseIf / else / endIf', () => {
+    it('runs only the first true condition’s branch; ctx.last after endIf is its output', async () => {
+      const engine = await s.engine()
+      const ran: string[] = []
+      const evaluated: string[] = []
+      const wf = tiers(ran, evaluated)
+      // 500 makes both `medium` and `positive` true: only the first one counts.
+      expect(await engine.run(wf, { total: 500 })).toEqual({ last: 'light 500', skipped: 'skipped' })
+      expect(ran).toEqual(['light-review'])
+      expect(evaluated).toEqual(['large', 'medium'])
+    })
+
+    it('journals the steps of branches not taken as skipped, with step:skipped events', async () => {
+      const engine = await s.engine()
+      const skippedEvents: EngineEventPayload<'step:skipped'>[] = []
+      engine.on('step:skipped', (e) => skippedEvents.push(e))
+      const wf = tiers([])
+      const handle = await engine.start(wf, { total: 5000 })
+      expect(await handle.result()).toEqual({ last: 'review 5000', skipped: 'completed' })
+      const steps = await engine.getSteps(handle.id)
+      const status = Object.fromEntries(steps.filter((r) => r.kind === 'step').map((r) => [r.name, r.status]))
+      expect(status).toEqual({
+        combine: 'completed',
+        review: 'completed',
+        'light-review': 'skipped',
+        tiny: 'skipped',
+        'auto-approve': 'skipped',
+        after: 'completed',
+      })
+      expect(skippedEvents.map((e) => e.step).sort()).toEqual(['auto-approve', 'light-review', 'tiny'])
+      expect(skippedEvents.every((e) => e.runId === handle.id)).toBe(true)
+    })
+
+    it('takes .else() when no condition is true', async () => {
+      const engine = await s.engine()
+      const ran: string[] = []
+      expect(await engine.run(tiers(ran), { total: -1 })).toEqual({ last: 'auto', skipped: 'skipped' })
+      expect(ran).toEqual(['auto-approve'])
+    })
+
+    it('without .else(), when no branch is taken, the previous output passes through', async () => {
+      const engine = await s.engine()
+      let ran = false
+      const wf = workflow(uid())
+        .step('value', () => ({ v: 1 }))
+        .if('never', () => false)
+        .step('inside', () => {
+          ran = true
+          return 'inside'
+        })
+        .endIf()
+        .step('after', (ctx) => ctx.last)
+      const handle = await engine.start(wf)
+      expect(await handle.result()).toEqual({ v: 1 })
+      expect(ran).toBe(false)
+      expect((await engine.getSteps(handle.id)).find((r) => r.name === 'inside')?.status).toBe('skipped')
+    })
+
+    it('nested ifs: the inner choice runs inside the taken outer branch; the other outer branch is skipped entirely', async () => {
+      const engine = await s.engine()
+      const ran: string[] = []
+      const wf = workflow<{ a: boolean; b: boolean }>(uid())
+        .if('outer', (ctx) => ctx.payload.a)
+        .if('inner', (ctx) => ctx.payload.b)
+        .step('a-and-b', () => (ran.push('a-and-b'), 'ab'))
+        .else()
+        .step('a-not-b', () => (ran.push('a-not-b'), 'a!b'))
+        .endIf()
+        .else()
+        .if('inner2', () => true)
+        .step('not-a', () => (ran.push('not-a'), '!a'))
+        .endIf()
+        .endIf()
+        .step('after', (ctx) => ctx.last)
+      const handle = await engine.start(wf, { a: true, b: false })
+      expect(await handle.result()).toBe('a!b')
+      expect(ran).toEqual(['a-not-b'])
+      const status = Object.fromEntries((await engine.getSteps(handle.id)).filter((r) => r.kind === 'step').map((r) => [r.name, r.status]))
+      expect(status).toMatchObject({ 'a-and-b': 'skipped', 'a-not-b': 'completed', 'not-a': 'skipped', after: 'completed' })
+
+      ran.length = 0
+      expect(await engine.run(wf, { a: false, b: true })).toBe('!a')
+      expect(ran).toEqual(['not-a'])
+    })
+
+    it('awaits async conditions', async () => {
+      const engine = await s.engine()
+      const wf = workflow<{ n: number }>(uid())
+        .if('slow-no', async () => {
+          await sleep(2)
+          return false
+        })
+        .step('no', () => 'no')
+        .elseIf('slow-yes', async (ctx) => {
+          await sleep(1)
+          return ctx.payload.n === 1
+        })
+        .step('yes', () => 'yes')
+        .endIf()
+      expect(await engine.run(wf, { n: 1 })).toBe('yes')
+      expect(await engine.run(wf, { n: 2 })).toEqual({ n: 2 })
+    })
+  })
+}

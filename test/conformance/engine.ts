@@ -1,0 +1,379 @@
+import { describe, expect, it, vi } from 'vitest'
+import { CancelledError, workflow, type EngineEventName, type RunHandle } from '@stepline/core'
+import { deferred, forever, inFlight, rejectionOf, sleep, tick, uid, type SuiteContext } from './helpers'
+
+export function engineTests(s: SuiteContext): void {
+  describe('cancel', () => {
+    it('cancels mid-run: status cancelled, result() rejects with CancelledError, the step’s signal aborts, no further step starts', async () => {
+      const engine = await s.engine()
+      const entered = deferred()
+      let signalAborted = false
+      let laterSteps = 0
+      const cancelled: string[] = []
+      engine.on('run:cancelled', (e) => cancelled.push(e.runId))
+      const wf = workflow(uid())
+        .step('first', () => 1)
+        .step('waits', async (ctx) => {
+          ctx.signal.addEventListener('abort', () => (signalAborted = true))
+          entered.resolve()
+          await forever(ctx.signal)
+        })
+        .step('later', () => laterSteps++)
+        .step('latest', () => laterSteps++)
+      const handle = await engine.start(wf)
+      await entered.promise
+      await handle.cancel('customer withdrew')
+      const err = await rejectionOf(handle.result())
+      expect(err).toBeInstanceOf(CancelledError)
+      expect(err.code).toBe('RUN_CANCELLED')
+      expect(signalAborted).toBe(true)
+      expect(handle.status).toBe('cancelled')
+      expect((await engine.getRun(handle.id))?.status).toBe('cancelled')
+      expect(cancelled).toEqual([handle.id])
+      await tick(10)
+      expect(laterSteps).toBe(0)
+    })
+
+    it('no further step starts even when the in-flight step ignores its signal and finishes later', async () => {
+      const engine = await s.engine()
+      const entered = deferred()
+      let finishedLate = false
+      let laterSteps = 0
+      const wf = workflow(uid())
+        .step('stubborn', async () => {
+          entered.resolve()
+          await sleep(5)
+          finishedLate = true
+          return 'done anyway'
+        })
+        .step('later', () => laterSteps++)
+      const handle = await engine.start(wf)
+      await entered.promise
+      await handle.cancel()
+      expect(await rejectionOf(handle.result())).toMatchObject({ code: 'RUN_CANCELLED' })
+      await tick(20)
+      expect(finishedLate).toBe(true)
+      expect(laterSteps).toBe(0)
+      expect((await engine.getRun(handle.id))?.status).toBe('cancelled')
+    })
+    it('cancelling during a retry backoff starts no further attempt', async () => {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      let calls = 0
+      const wf = workflow(uid()).step('flaky', () => {
+        calls++
+        throw new Error('no')
+      }, { retry: { attempts: 5, backoff: 'fixed', delay: '1s' } })
+      const handle = await engine.start(wf)
+      const settle = rejectionOf(handle.result())
+      await vi.advanceTimersByTimeAsync(500)
+      expect(calls).toBe(1)
+      await handle.cancel()
+      expect(await settle).toMatchObject({ code: 'RUN_CANCELLED' })
+      await vi.advanceTimersByTimeAsync(10_000)
+      expect(calls).toBe(1)
+    })
+
+    it('cancelling during a sleep starts no further step', async () => {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      let afterRan = false
+      const wf = workflow(uid())
+        .sleep('nap', '1h')
+        .step('after', () => (afterRan = true))
+      const handle = await engine.start(wf)
+      const settle = rejectionOf(handle.result())
+      await vi.advanceTimersByTimeAsync(1000)
+      await handle.cancel()
+      expect(await settle).toMatchObject({ code: 'RUN_CANCELLED' })
+      await vi.advanceTimersByTimeAsync(2 * 3_600_000)
+      expect(afterRan).toBe(false)
+    })
+
+    it('a queued run can be cancelled; it never runs and the workflow concurrency still holds', async () => {
+      const engine = await s.engine()
+      const ran: number[] = []
+      const gauge = inFlight()
+      const wf = workflow<number>(uid(), { concurrency: 1 }).step('work', (ctx) =>
+        gauge.run(async () => {
+          ran.push(ctx.payload)
+          await sleep(3)
+          return ctx.payload
+        }),
+      )
+      const first = await engine.start(wf, 1)
+      const second = await engine.start(wf, 2)
+      const third = await engine.start(wf, 3)
+      await second.cancel()
+      expect(await rejectionOf(second.result())).toMatchObject({ code: 'RUN_CANCELLED' })
+      expect(await first.result()).toBe(1)
+      expect(await third.result()).toBe(3)
+      expect(gauge.max).toBe(1)
+      expect(ran).toEqual([1, 3])
+      expect((await engine.getRun(second.id))?.status).toBe('cancelled')
+    })
+
+    it('cancelling a running run frees its workflow concurrency slot', async () => {
+      const engine = await s.engine()
+      const entered = deferred()
+      const wf = workflow<number>(uid(), { concurrency: 1 }).step('work', async (ctx) => {
+        if (ctx.payload === 1) {
+          entered.resolve()
+          await forever(ctx.signal)
+        }
+        return ctx.payload
+      })
+      const first = await engine.start(wf, 1)
+      const second = await engine.start(wf, 2)
+      await entered.promise
+      await first.cancel()
+      expect(await second.result()).toBe(2)
+    })
+  })
+
+  describe('workflow timeout', () => {
+    it('fails the run with RUN_TIMEOUT and aborts the in-flight step', async () => {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      let aborted = false
+      let laterRan = false
+      const onError: string[] = []
+      const wf = workflow(uid(), { timeout: '1m', onError: (ctx) => void onError.push((ctx.error as any).code) })
+        .step('slow', async (ctx) => {
+          ctx.signal.addEventListener('abort', () => (aborted = true))
+          await sleep(120_000)
+        })
+        .step('later', () => (laterRan = true))
+      const handle = await engine.start(wf)
+      let settled = false
+      const settle = rejectionOf(handle.result()).finally(() => (settled = true))
+      await vi.advanceTimersByTimeAsync(59_999)
+      expect(settled).toBe(false)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(settled).toBe(true)
+      expect(await settle).toMatchObject({ code: 'RUN_TIMEOUT' })
+      expect(aborted).toBe(true)
+      expect((await engine.getRun(handle.id))?.status).toBe('failed')
+      expect(onError).toEqual(['RUN_TIMEOUT'])
+      await vi.advanceTimersByTimeAsync(120_000)
+      expect(laterRan).toBe(false)
+    })
+  })
+
+  describe('limits', () => {
+    it('engine `concurrency` bounds the steps in flight across runs', async () => {
+      const engine = await s.engine({ concurrency: 2 })
+      const gauge = inFlight()
+      const wf = workflow(uid())
+        .step('a', () => gauge.run(() => sleep(3)))
+        .parallel('p', [0, 1, 2].map(() => () => gauge.run(() => sleep(3))))
+        .step('b', () => gauge.run(async () => (await sleep(1), 'ok')))
+      const handles = await Promise.all([1, 2, 3, 4].map(() => engine.start(wf)))
+      expect(await Promise.all(handles.map((h) => h.result()))).toEqual(['ok', 'ok', 'ok', 'ok'])
+      expect(gauge.max).toBe(2)
+    })
+
+    it('workflow `concurrency` queues excess runs; all of them complete', async () => {
+      const engine = await s.engine()
+      const gauge = inFlight()
+      const wf = workflow<number>(uid(), { concurrency: 2 }).step('work', (ctx) => gauge.run(async () => (await sleep(3), ctx.payload * 10)))
+      const handles: RunHandle<number>[] = []
+      for (const n of [1, 2, 3, 4, 5]) handles.push(await engine.start(wf, n))
+      const statuses = await Promise.all(handles.map(async (h) => (await engine.getRun(h.id))?.status))
+      expect(statuses).toEqual(['running', 'running', 'queued', 'queued', 'queued'])
+      expect(handles.slice(2).map((h) => h.status)).toEqual(['queued', 'queued', 'queued'])
+      const outcomes = await Promise.all(handles.map((h) => h.outcome()))
+      expect(outcomes.map((o) => [o.status, o.output])).toEqual([
+        ['completed', 10],
+        ['completed', 20],
+        ['completed', 30],
+        ['completed', 40],
+        ['completed', 50],
+      ])
+      expect(gauge.max).toBe(2)
+      const stored = await engine.listRuns({ workflowId: wf.id })
+      expect(stored.map((r) => r.status)).toEqual(['completed', 'completed', 'completed', 'completed', 'completed'])
+    })
+    it('handle.status agrees with the store: a run within the limit is not reported queued', async () => {
+      const engine = await s.engine()
+      const wf = workflow(uid(), { concurrency: 1 }).step('work', () => sleep(2))
+      const first = await engine.start(wf)
+      const second = await engine.start(wf)
+      expect((await engine.getRun(first.id))?.status).toBe('running')
+      expect((await engine.getRun(second.id))?.status).toBe('queued')
+      expect(first.status).toBe('running')
+      expect(second.status).toBe('queued')
+      await Promise.all([first.result(), second.result()])
+      expect([first.status, second.status]).toEqual(['completed', 'completed'])
+    })
+  })
+
+  describe('idempotency', () => {
+    it('the same idempotencyKey gives the same run, and the step runs once', async () => {
+      const engine = await s.engine()
+      let calls = 0
+      const wf = workflow(uid()).step('charge', async () => (await sleep(1), ++calls))
+      const a = await engine.start(wf, { x: 1 }, { idempotencyKey: 'order-1' })
+      await a.result()
+      const b = await engine.start(wf, { x: 1 }, { idempotencyKey: 'order-1' })
+      expect(b.id).toBe(a.id)
+      expect(await b.result()).toBe(1)
+      expect(calls).toBe(1)
+      expect(await engine.listRuns({ workflowId: wf.id })).toHaveLength(1)
+    })
+
+    it('different keys give different runs', async () => {
+      const engine = await s.engine()
+      let calls = 0
+      const wf = workflow(uid()).step('charge', () => ++calls)
+      const a = await engine.start(wf, undefined, { idempotencyKey: 'k1' })
+      const b = await engine.start(wf, undefined, { idempotencyKey: 'k2' })
+      expect(a.id).not.toBe(b.id)
+      await Promise.all([a.result(), b.result()])
+      expect(calls).toBe(2)
+    })
+
+    it('keys are scoped per workflow', async () => {
+      const engine = await s.engine()
+      const a = await engine.start(workflow(uid()).step('a', () => 'a'), undefined, { idempotencyKey: 'k' })
+      const b = await engine.start(workflow(uid()).step('b', () => 'b'), undefined, { idempotencyKey: 'k' })
+      expect(a.id).not.toBe(b.id)
+      expect([await a.result(), await b.result()]).toEqual(['a', 'b'])
+    })
+
+    it('concurrent starts with one key create one run', async () => {
+      const engine = await s.engine()
+      let calls = 0
+      const wf = workflow(uid()).step('charge', async () => (await sleep(2), ++calls))
+      const handles = await Promise.all([1, 2, 3, 4, 5].map(() => engine.start(wf, undefined, { idempotencyKey: 'same' })))
+      expect(new Set(handles.map((h) => h.id)).size).toBe(1)
+      await Promise.all(handles.map((h) => h.result()))
+      expect(calls).toBe(1)
+      expect(await engine.listRuns({ workflowId: wf.id })).toHaveLength(1)
+    })
+  })
+
+  describe('events', () => {
+    const all: EngineEventName[] = ['run:started', 'step:started', 'step:completed', 'step:failed', 'step:retrying', 'step:skipped', 'run:progress', 'run:completed', 'run:failed', 'run:cancelled']
+
+    it('emits run:started, step:started/completed per step and run:completed with a summary, in order', async () => {
+      const engine = await s.engine()
+      const log: { name: string; e: any }[] = []
+      for (const name of all) engine.on(name, (e: any) => log.push({ name, e }))
+      const wf = workflow(uid())
+        .step('a', () => 1)
+        .step('b', async () => (await sleep(2), 2))
+      const handle = await engine.start(wf, { p: 1 })
+      await handle.result()
+      const mine = log.filter((l) => l.e.runId === handle.id)
+      expect(mine.map((l) => (l.e.step ? `${l.name} ${l.e.step}` : l.name))).toEqual([
+        'run:started',
+        'step:started a',
+        'step:completed a',
+        'step:started b',
+        'step:completed b',
+        'run:completed',
+      ])
+      expect(mine[0]!.e).toMatchObject({ workflowId: wf.id, payload: { p: 1 } })
+      expect(mine[2]!.e).toMatchObject({ output: 1 })
+      const done = mine[5]!.e
+      expect(done.output).toBe(2)
+      expect(done.summary.wallMs).toBeGreaterThanOrEqual(1)
+      expect(done.summary.stepMs).toBeGreaterThanOrEqual(1)
+      expect(done.summary.parallelEfficiency).toBeGreaterThan(0)
+      expect(done.summary.parallelEfficiency).toBeLessThanOrEqual(1.05)
+      expect(done.summary.criticalPath).toEqual(['a', 'b'])
+    })
+
+    it('emits step:failed and run:failed when a run fails', async () => {
+      const engine = await s.engine()
+      const names: string[] = []
+      for (const name of all) engine.on(name, (e: any) => names.push(e.step ? `${name} ${e.step}` : name))
+      const wf = workflow(uid()).step('bad', () => {
+        throw new Error('x')
+      })
+      await rejectionOf(engine.run(wf))
+      expect(names).toEqual(['run:started', 'step:started bad', 'step:failed bad', 'run:failed'])
+    })
+
+    it('handle.on receives only its own run’s events', async () => {
+      const engine = await s.engine()
+      const wf = workflow<string>(uid())
+        .step('a', async (ctx) => (await sleep(2), ctx.payload))
+        .step('b', async (ctx) => (await sleep(1), ctx.last))
+      const h1 = await engine.start(wf, 'one')
+      const h2 = await engine.start(wf, 'two')
+      const seen1: string[] = []
+      const seen2: string[] = []
+      for (const name of all) {
+        h1.on(name, (e: any) => seen1.push(e.runId))
+        h2.on(name, (e: any) => seen2.push(e.runId))
+      }
+      const completed1: unknown[] = []
+      h1.on('step:completed', (e) => completed1.push(e.output))
+      h1.on('run:completed', (e) => completed1.push(`run ${String(e.output)}`))
+      await Promise.all([h1.result(), h2.result()])
+      expect(seen1.length).toBeGreaterThanOrEqual(3)
+      expect(seen1.every((id) => id === h1.id)).toBe(true)
+      expect(seen2.every((id) => id === h2.id)).toBe(true)
+      expect(completed1).toEqual(['one', 'one', 'run one'])
+    })
+
+    it('handle.on attached right after start() sees the whole run, from run:started', async () => {
+      const engine = await s.engine()
+      const wf = workflow(uid())
+        .step('a', () => 1)
+        .step('b', () => 2)
+      const handle = await engine.start(wf)
+      const names: string[] = []
+      for (const name of all) handle.on(name, (e: any) => names.push(e.step ? `${name} ${e.step}` : name))
+      await handle.result()
+      expect(names).toEqual(['run:started', 'step:started a', 'step:completed a', 'step:started b', 'step:completed b', 'run:completed'])
+    })
+  })
+
+  describe('summary', () => {
+    it('reports parallel efficiency and the critical path of a parallel run', async () => {
+      const engine = await s.engine()
+      const wf = workflow(uid())
+        .step('prep', () => 0)
+        .parallel('fan', [
+          () => sleep(50),
+          () => sleep(50),
+          () => sleep(80),
+          () => sleep(50),
+        ])
+      const handle = await engine.start(wf)
+      const outcome = await handle.outcome()
+      expect(outcome.status).toBe('completed')
+      expect(outcome.summary.parallelEfficiency).toBeGreaterThan(1.5)
+      expect(outcome.summary.wallMs).toBeGreaterThanOrEqual(75)
+      expect(outcome.summary.stepMs).toBeGreaterThanOrEqual(220)
+      expect(outcome.summary.criticalPath).toContain('fan[2]')
+      expect(outcome.summary.criticalPath).not.toContain('fan[0]')
+    })
+  })
+
+  describe('sleep', () => {
+    it('waits the duration and passes ctx.last through', async () => {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      let afterRan = false
+      const wf = workflow(uid())
+        .step('value', () => ({ v: 1 }))
+        .sleep('cool-down', '10m')
+        .step('after', (ctx) => {
+          afterRan = true
+          return { last: ctx.last, slept: ctx.steps['cool-down'].output }
+        })
+      const handle = await engine.start(wf)
+      const result = handle.result()
+      await vi.advanceTimersByTimeAsync(10 * 60_000 - 1)
+      expect(afterRan).toBe(false)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(afterRan).toBe(true)
+      expect(await result).toEqual({ last: { v: 1 }, slept: { v: 1 } })
+      expect((await engine.getSteps(handle.id)).find((r) => r.name === 'cool-down')).toMatchObject({ kind: 'sleep', status: 'completed' })
+    })
+  })
+}

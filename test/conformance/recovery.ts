@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest'
+import { PlanError, workflow } from '@stepline/core'
+import { deferred, forever, inFlight, rejectionOf, sleep, uid, type SuiteContext } from './helpers'
+
+export function recoveryTests(s: SuiteContext): void {
+  describe('recover()', () => {
+    it('resumes a crashed run on a new engine over the same store; finished steps are not run again', async () => {
+      const store = await s.store()
+      const id = uid()
+      let firstCalls = 0
+      let hang = true
+      const secondEntered = deferred()
+      const attempts: number[] = []
+      const wf = workflow<{ n: number }>(id)
+        .step('first', (ctx) => {
+          firstCalls++
+          return ctx.payload.n + 1
+        })
+        .step('second', async (ctx) => {
+          attempts.push(ctx.run.attempt)
+          if (hang) {
+            secondEntered.resolve()
+            await forever()
+          }
+          return ctx.last * 10
+        })
+        .step('third', (ctx) => ({ last: ctx.last, first: ctx.steps.first.output }))
+
+      // Engine A "crashes": its second step never resolves.
+      const engineA = await s.engine({ store })
+      const crashed = await engineA.start(wf, { n: 5 })
+      await secondEntered.promise
+      expect((await store.getRun(crashed.id))?.status).toBe('running')
+
+      hang = false
+      const engineB = await s.engine({ store, workflows: [wf] })
+      const handles = await engineB.recover()
+      expect(handles.map((h) => h.id)).toEqual([crashed.id])
+      expect(await handles[0]!.result()).toEqual({ last: 60, first: 6 })
+      expect(firstCalls).toBe(1)
+      expect(attempts).toEqual([1, 2])
+      const run = await engineB.getRun(crashed.id)
+      expect(run).toMatchObject({ status: 'completed', attempt: 2 })
+      const steps = await engineB.getSteps(crashed.id)
+      expect(steps.map((r) => [r.name, r.status])).toEqual([
+        ['first', 'completed'],
+        ['second', 'completed'],
+        ['third', 'completed'],
+      ])
+    })
+
+    it('a resumed forEach does not redo finished items', async () => {
+      const store = await s.store()
+      const calls: number[] = []
+      let hang = true
+      const hung = deferred()
+      const wf = workflow(uid()).forEach(
+        'each',
+        () => [0, 1, 2, 3],
+        (item, flow) =>
+          flow.step('one', async () => {
+            calls.push(item)
+            if (item === 2 && hang) {
+              hung.resolve()
+              await forever()
+            }
+            return item * 100
+          }),
+        { concurrency: 1 },
+      )
+      const engineA = await s.engine({ store })
+      const crashed = await engineA.start(wf)
+      await hung.promise
+      hang = false
+      const engineB = await s.engine({ store, workflows: [wf] })
+      const [resumed] = await engineB.recover()
+      expect(resumed?.id).toBe(crashed.id)
+      expect(await resumed!.result()).toEqual([0, 100, 200, 300])
+      expect(calls).toEqual([0, 1, 2, 2, 3])
+    })
+
+    it('refuses to resume a run whose plan changed: PlanError naming the hash, and no step of the new plan runs', async () => {
+      const store = await s.store()
+      const id = uid()
+      const secondEntered = deferred()
+      const v1 = workflow(id)
+        .step('first', () => 1)
+        .step('second', async () => {
+          secondEntered.resolve()
+          return forever()
+        })
+      const engineA = await s.engine({ store })
+      const crashed = await engineA.start(v1)
+      await secondEntered.promise
+
+      const v2Calls: string[] = []
+      const v2 = workflow(id)
+        .step('first', () => (v2Calls.push('first'), 1))
+        .step('second', () => (v2Calls.push('second'), 2))
+        .step('third', () => (v2Calls.push('third'), 3))
+      expect(v2.plan().hash).not.toBe(v1.plan().hash)
+      const engineB = await s.engine({ store, workflows: [v2] })
+      const handles = await engineB.recover()
+      expect(handles.map((h) => h.id)).toEqual([crashed.id])
+      const err = await rejectionOf(handles[0]!.result())
+      expect(err).toBeInstanceOf(PlanError)
+      expect(err.code).toBe('PLAN_INVALID')
+      expect(err.message).toContain(v1.plan().hash)
+      expect((await engineB.getRun(crashed.id))?.status).toBe('failed')
+      await new Promise((r) => setTimeout(r, 5))
+      expect(v2Calls).toEqual([])
+    })
+
+    it('a refused (plan changed) run does not disturb the workflow’s concurrency limit', async () => {
+      const store = await s.store()
+      const id = uid()
+      const entered = deferred()
+      const v1 = workflow<number>(id, { concurrency: 1 }).step('work', async () => {
+        entered.resolve()
+        return forever()
+      })
+      const engineA = await s.engine({ store })
+      await engineA.start(v1, 0)
+      await entered.promise
+
+      const gauge = inFlight()
+      const v2 = workflow<number>(id, { concurrency: 1 })
+        .step('work', (ctx) => gauge.run(async () => (await sleep(3), ctx.payload)))
+        .step('more', (ctx) => ctx.last)
+      const engineB = await s.engine({ store, workflows: [v2] })
+      const [refused] = await engineB.recover()
+      expect(await rejectionOf(refused!.result())).toMatchObject({ code: 'PLAN_INVALID' })
+      const handles = [await engineB.start(v2, 1), await engineB.start(v2, 2), await engineB.start(v2, 3)]
+      expect(await Promise.all(handles.map((h) => h.result()))).toEqual([1, 2, 3])
+      expect(gauge.max).toBe(1)
+    })
+  })
+}

@@ -1,0 +1,367 @@
+import { describe, expect, it, vi } from 'vitest'
+import { NonRetriableError, StepError, StepTimeoutError, workflow, type EngineEventPayload } from '@stepline/core'
+import { errorChain, forever, rejectionOf, sleep, uid, type SuiteContext } from './helpers'
+
+export function stepTests(s: SuiteContext): void {
+  describe('step', () => {
+    it('passes the payload as ctx.last to the first node and each output to the next, sync and async', async () => {
+      const engine = await s.engine()
+      const seen: unknown[] = []
+      const wf = workflow<{ n: number }>(uid())
+        .step('first', (ctx) => {
+          seen.push(ctx.last)
+          return ctx.payload.n + 1
+        })
+        .step('second', async (ctx) => {
+          seen.push(ctx.last)
+          await Promise.resolve()
+          return { doubled: ctx.last * 2 }
+        })
+        .step('third', (ctx) => {
+          seen.push(ctx.last)
+          return `${ctx.last.doubled}!`
+        })
+      const out = await engine.run(wf, { n: 4 })
+      expect(out).toBe('10!')
+      expect(seen).toEqual([{ n: 4 }, 5, { doubled: 10 }])
+    })
+
+    it('exposes payload, earlier steps (output, status, attempts) and run identity in ctx', async () => {
+      const engine = await s.engine()
+      const id = uid()
+      let captured: any
+      const wf = workflow<{ user: string }>(id)
+        .step('a', () => 'A')
+        .step('b', async () => ({ b: true }))
+        .step('inspect', (ctx) => {
+          captured = {
+            payload: ctx.payload,
+            a: { output: ctx.steps.a.output, status: ctx.steps.a.status, attempts: ctx.steps.a.attempts },
+            b: { output: ctx.steps.b.output, status: ctx.steps.b.status, attempts: ctx.steps.b.attempts },
+            durationIsNumber: typeof ctx.steps.a.durationMs === 'number',
+            run: { id: ctx.run.id, workflowId: ctx.run.workflowId, attempt: ctx.run.attempt },
+          }
+          return 'ok'
+        })
+      const handle = await engine.start(wf, { user: 'ada' })
+      await handle.result()
+      expect(captured).toEqual({
+        payload: { user: 'ada' },
+        a: { output: 'A', status: 'completed', attempts: 1 },
+        b: { output: { b: true }, status: 'completed', attempts: 1 },
+        durationIsNumber: true,
+        run: { id: handle.id, workflowId: id, attempt: 1 },
+      })
+    })
+
+    it('journals every step with output, status and attempts, in order, keyed by node id', async () => {
+      const engine = await s.engine()
+      const wf = workflow(uid())
+        .step('a', () => 1)
+        .step('b', async () => 2)
+      const handle = await engine.start(wf)
+      await handle.result()
+      const steps = await engine.getSteps(handle.id)
+      const plan = wf.plan()
+      expect(steps.map((r) => ({ key: r.key, name: r.name, kind: r.kind, status: r.status, output: r.output, attempts: r.attempts }))).toEqual([
+        { key: plan.nodes[0]!.id, name: 'a', kind: 'step', status: 'completed', output: 1, attempts: 1 },
+        { key: plan.nodes[1]!.id, name: 'b', kind: 'step', status: 'completed', output: 2, attempts: 1 },
+      ])
+      const run = await engine.getRun(handle.id)
+      expect(run).toMatchObject({ status: 'completed', output: 2, workflowId: wf.id })
+    })
+
+    it('fails the run with StepError keeping the thrown error as cause', async () => {
+      const engine = await s.engine()
+      const boom = new Error('boom')
+      const wf = workflow(uid())
+        .step('ok', () => 1)
+        .step('bad', () => {
+          throw boom
+        })
+      const handle = await engine.start(wf)
+      const err = await rejectionOf(handle.result())
+      expect(err).toBeInstanceOf(StepError)
+      expect(err).toMatchObject({ code: 'STEP_FAILED', step: 'bad', attempts: 1 })
+      expect(err.cause).toBe(boom)
+      expect((await engine.getRun(handle.id))?.status).toBe('failed')
+      const bad = (await engine.getSteps(handle.id)).find((r) => r.name === 'bad')
+      expect(bad).toMatchObject({ status: 'failed', attempts: 1 })
+      expect(bad?.error?.message).toContain('boom')
+    })
+  })
+
+  describe('retry', () => {
+    it('exhausted retries fail the run with StepError (STEP_FAILED, attempts, cause) after step:retrying events', async () => {
+      const engine = await s.engine()
+      const retrying: EngineEventPayload<'step:retrying'>[] = []
+      engine.on('step:retrying', (e) => retrying.push(e))
+      const errors = [new Error('e1'), new Error('e2'), new Error('e3')]
+      let calls = 0
+      const wf = workflow(uid()).step(
+        'flaky',
+        () => {
+          throw errors[calls++]
+        },
+        { retry: { attempts: 3, backoff: 'fixed', delay: 1 } },
+      )
+      const handle = await engine.start(wf)
+      const err = await rejectionOf(handle.result())
+      expect(calls).toBe(3)
+      expect(err).toBeInstanceOf(StepError)
+      expect(err).toMatchObject({ code: 'STEP_FAILED', step: 'flaky', attempts: 3 })
+      expect(err.cause).toBe(errors[2])
+      expect(retrying.map((e) => ({ step: e.step, attempt: e.attempt, nextAttempt: e.nextAttempt, message: e.error.message, runId: e.runId }))).toEqual([
+        { step: 'flaky', attempt: 1, nextAttempt: 2, message: 'e1', runId: handle.id },
+        { step: 'flaky', attempt: 2, nextAttempt: 3, message: 'e2', runId: handle.id },
+      ])
+      const rec = (await engine.getSteps(handle.id)).find((r) => r.name === 'flaky')
+      expect(rec).toMatchObject({ status: 'failed', attempts: 3 })
+    })
+
+    it('succeeds on the 3rd attempt, with ctx.attempt counting and attempts journaled', async () => {
+      const engine = await s.engine()
+      const attemptsSeen: number[] = []
+      let stepsAttempts: unknown
+      const wf = workflow(uid())
+        .step(
+          'flaky',
+          (ctx) => {
+            attemptsSeen.push(ctx.attempt)
+            if (ctx.attempt < 3) throw new Error(`try ${ctx.attempt}`)
+            return 'third time'
+          },
+          { retry: { attempts: 5, delay: 1 } },
+        )
+        .step('after', (ctx) => {
+          stepsAttempts = ctx.steps.flaky.attempts
+          return ctx.last
+        })
+      const handle = await engine.start(wf)
+      expect(await handle.result()).toBe('third time')
+      expect(attemptsSeen).toEqual([1, 2, 3])
+      expect(stepsAttempts).toBe(3)
+      const rec = (await engine.getSteps(handle.id)).find((r) => r.name === 'flaky')
+      expect(rec).toMatchObject({ status: 'completed', attempts: 3, output: 'third time' })
+    })
+
+    it('NonRetriableError stops retrying at once', async () => {
+      const engine = await s.engine()
+      let calls = 0
+      const fatal = new NonRetriableError('order does not exist')
+      const wf = workflow(uid()).step(
+        'lookup',
+        () => {
+          calls++
+          throw fatal
+        },
+        { retry: { attempts: 5, delay: 1 } },
+      )
+      const err = await rejectionOf(engine.run(wf))
+      expect(calls).toBe(1)
+      expect(err).toMatchObject({ code: 'STEP_FAILED', attempts: 1 })
+      expect(err.cause).toBe(fatal)
+    })
+
+    it('retryIf returning false stops retrying, and it receives the error', async () => {
+      const engine = await s.engine()
+      const messages: string[] = []
+      let calls = 0
+      const wf = workflow(uid()).step(
+        'call',
+        () => {
+          calls++
+          throw new Error(calls === 1 ? 'transient' : 'fatal')
+        },
+        {
+          retry: {
+            attempts: 5,
+            delay: 1,
+            retryIf: (e) => {
+              messages.push((e as Error).message)
+              return (e as Error).message === 'transient'
+            },
+          },
+        },
+      )
+      const err = await rejectionOf(engine.run(wf))
+      expect(calls).toBe(2)
+      expect(messages).toEqual(['transient', 'fatal'])
+      expect(err).toMatchObject({ code: 'STEP_FAILED', attempts: 2 })
+      expect(err.cause.message).toBe('fatal')
+    })
+
+    /** Starts a workflow whose step always fails and records when each attempt happened (fake time). */
+    async function attemptTimes(retry: Record<string, unknown>): Promise<{ times: number[]; settle: Promise<any> }> {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      const t0 = Date.now()
+      const times: number[] = []
+      const wf = workflow(uid()).step(
+        'flaky',
+        () => {
+          times.push(Date.now() - t0)
+          throw new Error('no')
+        },
+        { retry: retry as any },
+      )
+      const handle = await engine.start(wf)
+      const settle = rejectionOf(handle.result())
+      await vi.advanceTimersByTimeAsync(0)
+      return { times, settle }
+    }
+
+    it('fixed backoff waits `delay` before every retry', async () => {
+      const { times, settle } = await attemptTimes({ attempts: 3, backoff: 'fixed', delay: '100ms' })
+      expect(times).toEqual([0])
+      await vi.advanceTimersByTimeAsync(99)
+      expect(times).toHaveLength(1)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(times).toEqual([0, 100])
+      await vi.advanceTimersByTimeAsync(99)
+      expect(times).toHaveLength(2)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(times).toEqual([0, 100, 200])
+      expect(await settle).toMatchObject({ code: 'STEP_FAILED', attempts: 3 })
+    })
+
+    it('exponential backoff doubles the delay per retry', async () => {
+      const { times, settle } = await attemptTimes({ attempts: 4, backoff: 'exponential', delay: 100 })
+      await vi.advanceTimersByTimeAsync(99)
+      expect(times).toEqual([0])
+      await vi.advanceTimersByTimeAsync(1)
+      expect(times).toEqual([0, 100])
+      await vi.advanceTimersByTimeAsync(199)
+      expect(times).toHaveLength(2)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(times).toEqual([0, 100, 300])
+      await vi.advanceTimersByTimeAsync(399)
+      expect(times).toHaveLength(3)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(times).toEqual([0, 100, 300, 700])
+      expect(await settle).toMatchObject({ attempts: 4 })
+    })
+
+    it('maxDelay caps the exponential delay', async () => {
+      const { times, settle } = await attemptTimes({ attempts: 4, backoff: 'exponential', delay: 100, maxDelay: '150ms' })
+      await vi.advanceTimersByTimeAsync(100)
+      expect(times).toEqual([0, 100])
+      await vi.advanceTimersByTimeAsync(149)
+      expect(times).toHaveLength(2)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(times).toEqual([0, 100, 250])
+      await vi.advanceTimersByTimeAsync(150)
+      expect(times).toEqual([0, 100, 250, 400])
+      expect(await settle).toMatchObject({ attempts: 4 })
+    })
+
+    it('jitter keeps every delay within its bounds', async () => {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      const delays: Record<string, number[]> = { full: [], half: [] }
+      engine.on('step:retrying', (e) => delays[e.step]!.push(e.delayMs))
+      const t0 = Date.now()
+      const times: number[] = []
+      const wf = workflow(uid())
+        .step('full', () => {
+          throw new Error('x')
+        }, { retry: { attempts: 15, backoff: 'fixed', delay: 100, jitter: true } })
+        .onError(() => 'go on')
+        .step('half', () => {
+          times.push(Date.now() - t0)
+          throw new Error('y')
+        }, { retry: { attempts: 15, backoff: 'exponential', delay: 100, maxDelay: 400, jitter: 0.5 } })
+      const handle = await engine.start(wf)
+      const settle = rejectionOf(handle.result())
+      await vi.runAllTimersAsync()
+      await settle
+      expect(delays.full).toHaveLength(14)
+      expect(delays.half).toHaveLength(14)
+      for (const d of delays.full!) {
+        expect(d).toBeGreaterThanOrEqual(0)
+        expect(d).toBeLessThanOrEqual(100)
+      }
+      delays.half!.forEach((d, i) => {
+        const base = Math.min(100 * 2 ** i, 400)
+        expect(d).toBeGreaterThanOrEqual(base / 2)
+        expect(d).toBeLessThanOrEqual(base)
+      })
+      // Randomised, not constant.
+      expect(new Set(delays.full!.map(Math.round)).size).toBeGreaterThan(1)
+      // The waits really happened: gaps between attempts equal the reported delays.
+      const gaps = times.slice(1).map((t, i) => t - times[i]!)
+      gaps.forEach((g, i) => expect(g).toBeGreaterThanOrEqual(Math.floor(delays.half![i]!) - 1))
+    })
+  })
+
+  describe('timeout', () => {
+    it('a step exceeding `timeout` fails with StepTimeoutError (STEP_TIMEOUT) and its ctx.signal aborts', async () => {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      let abortedAt: number | undefined
+      let reason: unknown
+      const t0 = Date.now()
+      const wf = workflow(uid()).step(
+        'slow',
+        async (ctx) => {
+          ctx.signal.addEventListener('abort', () => {
+            abortedAt = Date.now() - t0
+            reason = ctx.signal.reason
+          })
+          await sleep(10_000)
+          return 'late'
+        },
+        { timeout: '1s' },
+      )
+      const handle = await engine.start(wf)
+      let settled = false
+      const settle = rejectionOf(handle.result()).finally(() => (settled = true))
+      await vi.advanceTimersByTimeAsync(999)
+      expect(abortedAt).toBeUndefined()
+      expect(settled).toBe(false)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(abortedAt).toBe(1000)
+      expect(settled).toBe(true)
+      const err = await settle
+      expect(err.code).toBe('STEP_TIMEOUT')
+      expect(errorChain(err).some((e) => e instanceof StepTimeoutError)).toBe(true)
+      expect(reason).toBeInstanceOf(StepTimeoutError)
+      expect((await engine.getRun(handle.id))?.status).toBe('failed')
+    })
+
+    it('the timeout is per attempt: timed-out attempts are retried', async () => {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      const t0 = Date.now()
+      const starts: number[] = []
+      const aborted: boolean[] = []
+      const wf = workflow(uid()).step(
+        'slow-then-fast',
+        async (ctx) => {
+          starts.push(Date.now() - t0)
+          if (ctx.attempt < 3) {
+            try {
+              await forever(ctx.signal)
+            } finally {
+              aborted.push(ctx.signal.aborted)
+            }
+          }
+          return `attempt ${ctx.attempt}`
+        },
+        { timeout: 500, retry: { attempts: 3, backoff: 'fixed', delay: 100 } },
+      )
+      const handle = await engine.start(wf)
+      const result = handle.result()
+      await vi.advanceTimersByTimeAsync(500)
+      expect(starts).toEqual([0])
+      await vi.advanceTimersByTimeAsync(100)
+      expect(starts).toEqual([0, 600])
+      await vi.advanceTimersByTimeAsync(600)
+      expect(starts).toEqual([0, 600, 1200])
+      expect(await result).toBe('attempt 3')
+      expect(aborted).toEqual([true, true])
+      const rec = (await engine.getSteps(handle.id)).find((r) => r.name === 'slow-then-fast')
+      expect(rec).toMatchObject({ status: 'completed', attempts: 3 })
+    })
+  })
+}
