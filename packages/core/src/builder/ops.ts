@@ -57,14 +57,25 @@ export function opFns(op: Op): (AnyFn | undefined)[] {
   }
 }
 
-/** Where an option error happened, for the message. */
+/** Where an option error happened, for the message. No `step`: the workflow's own options. */
 export interface Where {
   workflowId: string
-  step: string
+  step?: string | undefined
 }
 
 function fail(where: Where, message: string): never {
-  throw new PlanError(where.workflowId, where.step, `Step "${where.step}" in workflow "${where.workflowId}": ${message}`)
+  const place = where.step === undefined ? `Workflow "${where.workflowId}"` : `Step "${where.step}" in workflow "${where.workflowId}"`
+  throw new PlanError(where.workflowId, where.step, `${place}: ${message}`)
+}
+
+/** Rejects option keys the node does not have, so a typo fails at build time instead of being ignored. */
+function checkKeys(where: Where, raw: unknown, allowed: readonly string[], what: string): void {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(where, `expected ${what} options to be an object, got ${show(raw)}.`)
+  for (const key of Object.keys(raw)) {
+    if (!allowed.includes(key)) {
+      fail(where, `unknown option \`${key}\`. ${what} options are ${allowed.map((k) => `\`${k}\``).join(', ')}.`)
+    }
+  }
 }
 
 function show(v: unknown): string {
@@ -142,9 +153,17 @@ function jitterOf(where: Where, j: unknown): number {
   return fail(where, `expected \`retry.jitter\` as true, false or a fraction between 0 and 1, got ${show(j)}.`)
 }
 
-export function normalizeParallelOptions(where: Where, raw: ParallelOptions | undefined): { maxConcurrency?: number; timeoutMs?: number } {
+export function normalizeParallelOptions(
+  where: Where,
+  raw: ParallelOptions | undefined,
+  kind: 'parallel' | 'race' = 'parallel',
+): { maxConcurrency?: number; timeoutMs?: number } {
   const out: { maxConcurrency?: number; timeoutMs?: number } = {}
   if (raw === undefined) return out
+  if (kind === 'race' && typeof raw === 'object' && raw !== null && raw.maxConcurrency !== undefined) {
+    fail(where, '.race() has no `maxConcurrency`; every branch starts at once. Remove the option, or use .parallel() to bound concurrency.')
+  }
+  checkKeys(where, raw, kind === 'race' ? ['timeout'] : ['maxConcurrency', 'timeout'], `.${kind}()`)
   if (raw.maxConcurrency !== undefined) out.maxConcurrency = positiveInt(where, 'maxConcurrency', raw.maxConcurrency)
   if (raw.timeout !== undefined) out.timeoutMs = durationOption(where, 'timeout', raw.timeout)
   return out
@@ -153,6 +172,7 @@ export function normalizeParallelOptions(where: Where, raw: ParallelOptions | un
 export function normalizeForEachOptions(where: Where, raw: ForEachOptions | undefined): { concurrency: number; chunkSize?: number } {
   const out: { concurrency: number; chunkSize?: number } = { concurrency: 1 }
   if (raw === undefined) return out
+  checkKeys(where, raw, ['concurrency', 'chunkSize'], '.forEach()')
   if (raw.concurrency !== undefined) out.concurrency = positiveInt(where, 'concurrency', raw.concurrency)
   if (raw.chunkSize !== undefined) out.chunkSize = positiveInt(where, 'chunkSize', raw.chunkSize)
   return out

@@ -92,7 +92,9 @@ export interface IfFrame<TBefore, TAcc, TElse extends boolean> {
 }
 export type AnyFrame = IfFrame<any, any, boolean>
 
-type NameCheck<$Name extends string, TSteps> = $Name extends keyof TSteps
+type NameCheck<$Name extends string, TSteps> = string extends keyof TSteps
+  ? unknown // erased (`AnyWorkflow`) or index-signature steps: names cannot be checked
+  : $Name extends keyof TSteps
   ? TypeError<`the name "${$Name}" is already used in this workflow; pick another`>
   : unknown
 
@@ -110,7 +112,7 @@ export type RaceOutput<$B> = $B extends readonly unknown[]
   : { [K in keyof $B]: $B[K] extends (...a: any[]) => infer R ? Awaited<R> : never }[keyof $B]
 
 /** The workflow type with its type parameters erased. */
-export type AnyWorkflow = Workflow<any, any, any, any, any, any>
+export type AnyWorkflow = Workflow<any, any, any, any, any, any, any>
 
 /**
  * The fluent, immutable workflow builder. Each call returns a new builder; the chain's
@@ -122,7 +124,10 @@ export interface Workflow<
   TLast = TInput,
   TOpen extends AnyFrame[] = [],
   TItem = Unset,
+  /** Name of the node `.onError()` would attach to (`never` when it has no name in `ctx.steps`). */
   TPrev extends string = never,
+  /** `ctx.last` as that node received it: what an `.onError()` handler sees as `ctx.last`. */
+  TPrevIn = unknown,
 > {
   readonly id: string
   /** @internal type-level only: the run's output type. */
@@ -140,7 +145,7 @@ export interface Workflow<
     name: $Name & NameCheck<$Name, TSteps>,
     fn: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => $Out,
     options?: StepOptions<Ctx<TInput, TSteps, TLast, TItem>>,
-  ): Workflow<TInput, AddStep<TSteps, $Name, Awaited<$Out>, TOpen>, Awaited<$Out>, TOpen, TItem, $Name>
+  ): Workflow<TInput, AddStep<TSteps, $Name, Awaited<$Out>, TOpen>, Awaited<$Out>, TOpen, TItem, $Name, TLast>
 
   /**
    * Runs every branch at once (bounded by `maxConcurrency`); all must succeed. An array gives
@@ -151,12 +156,12 @@ export interface Workflow<
   parallel<const $B extends BranchesOf<Ctx<TInput, TSteps, TLast, TItem>>>(
     branches: $B,
     options?: ParallelOptions,
-  ): Workflow<TInput, TSteps, ParallelOutput<$B>, TOpen, TItem, never>
+  ): Workflow<TInput, TSteps, ParallelOutput<$B>, TOpen, TItem, never, TLast>
   parallel<const $Name extends string, const $B extends BranchesOf<Ctx<TInput, TSteps, TLast, TItem>>>(
     name: $Name & NameCheck<$Name, TSteps>,
     branches: $B,
     options?: ParallelOptions,
-  ): Workflow<TInput, AddStep<TSteps, $Name, ParallelOutput<$B>, TOpen>, ParallelOutput<$B>, TOpen, TItem, $Name>
+  ): Workflow<TInput, AddStep<TSteps, $Name, ParallelOutput<$B>, TOpen>, ParallelOutput<$B>, TOpen, TItem, $Name, TLast>
 
   /**
    * Starts every branch; the first to succeed wins and the rest are aborted. If all fail the
@@ -167,12 +172,12 @@ export interface Workflow<
   race<const $B extends BranchesOf<Ctx<TInput, TSteps, TLast, TItem>>>(
     branches: $B,
     options?: RaceOptions,
-  ): Workflow<TInput, TSteps, RaceOutput<$B>, TOpen, TItem, never>
+  ): Workflow<TInput, TSteps, RaceOutput<$B>, TOpen, TItem, never, TLast>
   race<const $Name extends string, const $B extends BranchesOf<Ctx<TInput, TSteps, TLast, TItem>>>(
     name: $Name & NameCheck<$Name, TSteps>,
     branches: $B,
     options?: RaceOptions,
-  ): Workflow<TInput, AddStep<TSteps, $Name, RaceOutput<$B>, TOpen>, RaceOutput<$B>, TOpen, TItem, $Name>
+  ): Workflow<TInput, AddStep<TSteps, $Name, RaceOutput<$B>, TOpen>, RaceOutput<$B>, TOpen, TItem, $Name, TLast>
 
   /**
    * Opens a conditional: the nodes up to the next `.elseIf()`, `.else()` or `.endIf()` run
@@ -183,7 +188,7 @@ export interface Workflow<
   if<const $Name extends string>(
     name: $Name & NameCheck<$Name, TSteps>,
     condition: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => unknown,
-  ): Workflow<TInput, TSteps, TLast, [IfFrame<TLast, never, false>, ...TOpen], TItem, never>
+  ): Workflow<TInput, TSteps, TLast, [IfFrame<TLast, never, false>, ...TOpen], TItem, never, TLast>
 
   /**
    * Another condition, tried when the ones before were false.
@@ -200,7 +205,7 @@ export interface Workflow<
       ? (ctx: Ctx<TInput, TSteps, F['before'], TItem>) => unknown
       : never,
   ): TOpen extends [infer F extends AnyFrame, ...infer R extends AnyFrame[]]
-    ? Workflow<TInput, TSteps, F['before'], [IfFrame<F['before'], F['acc'] | TLast, false>, ...R], TItem, never>
+    ? Workflow<TInput, TSteps, F['before'], [IfFrame<F['before'], F['acc'] | TLast, false>, ...R], TItem, never, F['before']>
     : never
 
   /**
@@ -209,13 +214,14 @@ export interface Workflow<
    * .if('large', isLarge).step('review', review).else().step('auto', approve).endIf()
    */
   else(
-    ...args: TOpen extends [infer F extends AnyFrame, ...any[]]
+    // Misuse is reported on `this`, so the message shows in the error rather than "Expected 1 arguments".
+    this: TOpen extends [infer F extends AnyFrame, ...any[]]
       ? F['hasElse'] extends true
-        ? [TypeError<'this .if() already has an .else()'>]
-        : []
-      : [TypeError<'.else() needs an open .if()'>]
+        ? TypeError<'this .if() already has an .else(); remove the second one or close the first with .endIf()'>
+        : unknown
+      : TypeError<'.else() needs an open .if(); start the branch with .if(name, condition)'>,
   ): TOpen extends [infer F extends AnyFrame, ...infer R extends AnyFrame[]]
-    ? Workflow<TInput, TSteps, F['before'], [IfFrame<F['before'], F['acc'] | TLast, true>, ...R], TItem, never>
+    ? Workflow<TInput, TSteps, F['before'], [IfFrame<F['before'], F['acc'] | TLast, true>, ...R], TItem, never, F['before']>
     : never
 
   /**
@@ -225,7 +231,7 @@ export interface Workflow<
    * .if('large', isLarge).step('review', review).endIf().step('ship', ship)
    */
   endIf(
-    ...args: TOpen extends [] ? [TypeError<'.endIf() needs an open .if()'>] : []
+    this: TOpen extends [] ? TypeError<'.endIf() needs an open .if(); remove it or add .if(name, condition) before'> : unknown,
   ): TOpen extends [infer F extends AnyFrame, ...infer R extends AnyFrame[]]
     ? Workflow<
         TInput,
@@ -233,7 +239,8 @@ export interface Workflow<
         F['acc'] | TLast | (F['hasElse'] extends true ? never : F['before']),
         R,
         TItem,
-        never
+        never,
+        F['before']
       >
     : never
 
@@ -247,19 +254,19 @@ export interface Workflow<
     items: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => MaybePromise<readonly $Item[]>,
     body: (
       item: $Item,
-      flow: Workflow<TInput, TSteps, $Item, [], $Item, never>,
-    ) => Workflow<any, any, $BodyLast, [], any, any>,
+      flow: Workflow<TInput, TSteps, $Item, [], $Item, never, $Item>,
+    ) => Workflow<any, any, $BodyLast, [], any, any, any>,
     options?: ForEachOptions,
-  ): Workflow<TInput, TSteps, $BodyLast[], TOpen, TItem, never>
+  ): Workflow<TInput, TSteps, $BodyLast[], TOpen, TItem, never, TLast>
   forEach<const $Name extends string, $Item, $BodyLast>(
     name: $Name & NameCheck<$Name, TSteps>,
     items: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => MaybePromise<readonly $Item[]>,
     body: (
       item: $Item,
-      flow: Workflow<TInput, TSteps, $Item, [], $Item, never>,
-    ) => Workflow<any, any, $BodyLast, [], any, any>,
+      flow: Workflow<TInput, TSteps, $Item, [], $Item, never, $Item>,
+    ) => Workflow<any, any, $BodyLast, [], any, any, any>,
     options?: ForEachOptions,
-  ): Workflow<TInput, AddStep<TSteps, $Name, $BodyLast[], TOpen>, $BodyLast[], TOpen, TItem, $Name>
+  ): Workflow<TInput, AddStep<TSteps, $Name, $BodyLast[], TOpen>, $BodyLast[], TOpen, TItem, $Name, TLast>
 
   /**
    * Recovers the node before it: when that node fails (after its retries), the handler's
@@ -268,8 +275,8 @@ export interface Workflow<
    * .race('quote', [primary, backup]).onError((ctx) => ({ fallback: true, reason: ctx.error.message }))
    */
   onError<$R>(
-    handler: (ctx: ErrorCtx<TInput, TSteps, TLast, TItem>) => $R,
-  ): Workflow<TInput, ReplaceOutput<TSteps, TPrev, Awaited<$R>>, TLast | Awaited<$R>, TOpen, TItem, TPrev>
+    handler: (ctx: ErrorCtx<TInput, TSteps, TPrevIn, TItem>) => $R,
+  ): Workflow<TInput, ReplaceOutput<TSteps, TPrev, Awaited<$R>>, TLast | Awaited<$R>, TOpen, TItem, TPrev, TPrevIn>
 
   /**
    * Waits for `duration`; `ctx.last` passes through unchanged.
@@ -279,7 +286,7 @@ export interface Workflow<
   sleep<const $Name extends string>(
     name: $Name & NameCheck<$Name, TSteps>,
     duration: Duration,
-  ): Workflow<TInput, AddStep<TSteps, $Name, TLast, TOpen>, TLast, TOpen, TItem, $Name>
+  ): Workflow<TInput, AddStep<TSteps, $Name, TLast, TOpen>, TLast, TOpen, TItem, $Name, TLast>
 
   /**
    * The compiled plain-data plan. Throws a `PlanError` naming the step and the fix when the
@@ -298,8 +305,8 @@ export interface Workflow<
 }
 
 /** The payload type a workflow accepts. */
-export type inferInput<W> = W extends Workflow<infer I, any, any, any, any, any> ? I : never
+export type inferInput<W> = W extends Workflow<infer I, any, any, any, any, any, any> ? I : never
 /** The output type of a workflow's run (its last node's output). */
 export type inferOutput<W> = W extends { readonly __output?: infer O } ? O : never
 /** The `ctx.steps` type at the end of a workflow. */
-export type inferSteps<W> = W extends Workflow<any, infer S, any, any, any, any> ? S : never
+export type inferSteps<W> = W extends Workflow<any, infer S, any, any, any, any, any> ? S : never

@@ -142,12 +142,7 @@ export class WorkflowBuilder {
       }
       fns.forEach((fn, i) => checkFn(where, `branch ${String(keys[i])}`, fn))
     }
-    const options = this.#checks()
-      ? normalizeParallelOptions(where, rawOptions)
-      : {}
-    if (t === 'race' && this.#checks() && rawOptions?.maxConcurrency !== undefined) {
-      throw new PlanError(this.id, where.step, `Step "${where.step}" in workflow "${this.id}": .race() has no \`maxConcurrency\`; every branch starts at once. Remove the option.`)
-    }
+    const options = this.#checks() ? normalizeParallelOptions(where, rawOptions, t) : {}
     return this.#with({ t, name, branches: fns, keys, shape, options })
   }
 
@@ -182,7 +177,20 @@ export class WorkflowBuilder {
 
   #requireOpen(method: string): OpenIf {
     if (this.#open) return this.#open
-    throw new PlanError(this.id, undefined, `Workflow "${this.id}": .${method}() without an open .if(). Start the branch with .if('name', condition) first.`)
+    const after = this.#lastName()
+    throw new PlanError(
+      this.id,
+      after,
+      `Workflow "${this.id}": .${method}()${after === undefined ? ' at the start' : ` after "${after}"`} has no open .if(). Start the branch with .if('name', condition) first, or remove the .${method}().`,
+    )
+  }
+
+  /** The name of the latest named op, to say where a misplaced call is. */
+  #lastName(): string | undefined {
+    for (let b: WorkflowBuilder | undefined = this; b?.op; b = b.prev) {
+      if ('name' in b.op && b.op.name !== undefined) return b.op.name
+    }
+    return undefined
   }
 
   forEach(a: unknown, b: unknown, c?: unknown, d?: unknown): WorkflowBuilder {
@@ -237,7 +245,9 @@ type inferSchema<S> = S extends StandardSchemaV1<any, infer O> ? O : unknown
  */
 export function workflow<const S extends StandardSchemaV1>(
   id: string,
-  options: WorkflowOptions<inferSchema<S>> & { input: S },
+  // `input` is left out of WorkflowOptions here: intersecting `StandardSchemaV1<unknown, Out>` with `S`
+  // makes TypeScript compare the two structurally, which is "excessively deep" for arktype types.
+  options: Omit<WorkflowOptions<inferSchema<S>>, 'input'> & { input: S },
 ): Workflow<inferSchema<S>>
 export function workflow<TInput = unknown>(id: string, options?: WorkflowOptions<TInput>): Workflow<TInput>
 export function workflow(id: string, options: WorkflowOptions<any> = {}): Workflow<any> {
@@ -249,7 +259,7 @@ export function workflow(id: string, options: WorkflowOptions<any> = {}): Workfl
 }
 
 function checkWorkflowOptions(id: string, options: WorkflowOptions<any>): void {
-  const where: Where = { workflowId: id, step: '(workflow options)' }
+  const where: Where = { workflowId: id }
   const bad = (message: string): never => {
     throw new PlanError(id, undefined, `Workflow "${id}": ${message}`)
   }
