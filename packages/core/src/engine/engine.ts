@@ -146,8 +146,9 @@ export class Engine {
    * const run = await engine.start(order, { orderId: 'o1' }, { idempotencyKey: 'o1' })
    * await run.result()
    */
-  async start<W extends AnyWorkflow>(workflow: W, ...args: PayloadArgs<W>): Promise<RunHandle<inferOutput<W>>>
+  // The workflow overload comes last so that a wrong payload is reported against it.
   async start(workflowId: string, payload?: unknown, options?: StartOptions): Promise<RunHandle<unknown>>
+  async start<W extends AnyWorkflow>(workflow: W, ...args: PayloadArgs<W>): Promise<RunHandle<inferOutput<W>>>
   async start(wf: AnyWorkflow | string, payload?: unknown, options: StartOptions = {}): Promise<RunHandle<unknown>> {
     if (this.#closed) throw new SteplineError('ENGINE_CLOSED', 'This engine is closed; create a new one to start runs.')
     const reg = this.#resolve(wf)
@@ -226,8 +227,8 @@ export class Engine {
    * @example
    * const greeting = await engine.run(hello, { name: 'Ada' })
    */
-  async run<W extends AnyWorkflow>(workflow: W, ...args: PayloadArgs<W>): Promise<inferOutput<W>>
   async run(workflowId: string, payload?: unknown, options?: StartOptions): Promise<unknown>
+  async run<W extends AnyWorkflow>(workflow: W, ...args: PayloadArgs<W>): Promise<inferOutput<W>>
   async run(wf: AnyWorkflow | string, payload?: unknown, options?: StartOptions): Promise<unknown> {
     const handle = await this.start(wf as string, payload, options)
     return handle.result()

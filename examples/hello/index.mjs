@@ -1,2 +1,0 @@
-// Placeholder: the real hello example replaces this.
-console.log('hello from stepline');
