@@ -24,6 +24,7 @@ export type { EngineOptions, StartOptions } from './engine/engine'
 export type { RunHandle, RunOutcome } from './engine/handle'
 export type { RunSummary } from './runtime/summary'
 export { systemClock } from './runtime/clock'
+export { stepKeyOf } from './runtime/context'
 export type { Clock } from './runtime/clock'
 
 export type { EngineEvents, EngineEventName, EngineEventPayload, StepEvent, LogEvent } from './events'

@@ -19,6 +19,7 @@ export class StepContext {
   readonly #run: RunState
   readonly #scope: AbortScope
   readonly #step: string
+  readonly #itemKey: string
 
   constructor(run: RunState, frame: Frame, scope: AbortScope, attempt: number, step: string) {
     this.payload = run.payload
@@ -31,6 +32,12 @@ export class StepContext {
     this.#run = run
     this.#scope = scope
     this.#step = step
+    this.#itemKey = frame.itemKey
+  }
+
+  /** @internal see `stepKeyOf` */
+  static itemKeyOf(ctx: StepContext): string {
+    return ctx.#itemKey
   }
 
   get run(): RunInfo {
@@ -50,4 +57,16 @@ export class StepContext {
     }
     return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') }
   }
+}
+
+/**
+ * The journal key of the step an executor is asked to run: the node id plus `@i` per
+ * enclosing `forEach` item. For executors that mock or record steps by key.
+ * @example
+ * const executor = { name: 'rec', execute: (node, fn, ctx) => (seen.push(stepKeyOf(node, ctx)), fn(ctx)) }
+ */
+export function stepKeyOf(node: { id: string }, ctx: unknown): string {
+  if (!(ctx instanceof StepContext)) throw new TypeError('stepKeyOf: expected the ctx an executor was given')
+  const itemKey = StepContext.itemKeyOf(ctx)
+  return itemKey === '' ? node.id : node.id + itemKey
 }

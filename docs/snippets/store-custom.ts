@@ -1,0 +1,26 @@
+import { memoryStore, type RunRecord, type StepRecord, type Store } from '@stepline/core'
+
+/**
+ * A store that writes every journal entry through to an audit log and delegates the rest.
+ * A real store keeps the same contract: `recordStep` settles only once the entry is durable,
+ * and `createRun` is atomic per idempotency key.
+ */
+function auditedStore(audit: (line: string) => Promise<void>): Store {
+  const inner = memoryStore()
+  return {
+    createRun: (run: RunRecord) => inner.createRun(run), // sync results are fine
+    updateRun: (id, patch) => inner.updateRun(id, patch),
+    async recordStep(runId: string, step: StepRecord) {
+      await audit(`${runId} ${step.key} ${step.name} ${step.status}`) // durable before we settle
+      inner.recordStep(runId, step)
+    },
+    getRun: (id) => inner.getRun(id),
+    listRuns: (query) => inner.listRuns(query),
+    getSteps: (runId) => inner.getSteps(runId),
+    getCache: (key, now) => inner.getCache(key, now),
+    setCache: (key, value, expiresAt) => inner.setCache(key, value, expiresAt),
+  }
+}
+
+const store = auditedStore(async (line) => console.log(line))
+void store
