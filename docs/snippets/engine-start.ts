@@ -8,9 +8,9 @@ const byZod = workflow('by-zod', { input: z.object({ orderId: z.string() }) }).s
 // … valibot …
 const OrderId = v.object({ orderId: v.string() })
 const byValibot = workflow('by-valibot', { input: OrderId }).step('a', (ctx) => ctx.payload.orderId)
-// … or arktype (name the payload type: inferring it from an arktype schema is too deep for tsc).
+// … or arktype.
 const OrderIdArk = type({ orderId: 'string' })
-const byArktype = workflow<typeof OrderIdArk.infer>('by-arktype', { input: OrderIdArk }).step('a', (ctx) => ctx.payload.orderId)
+const byArktype = workflow('by-arktype', { input: OrderIdArk }).step('a', (ctx) => ctx.payload.orderId)
 
 const engine = createEngine({ workflows: [byZod, byValibot, byArktype] })
 

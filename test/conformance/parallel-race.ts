@@ -124,6 +124,25 @@ export function parallelRaceTests(s: SuiteContext): void {
       expect(err.message).toContain('b failed')
     })
 
+    it('a branch that fails for its own reason after the abort keeps that cause too', async () => {
+      const engine = await s.engine()
+      const first = new Error('first failure')
+      const cleanup = new Error('cleanup failed while aborting')
+      const wf = workflow(uid()).parallel('fetch', [
+        async () => {
+          await sleep(1)
+          throw first
+        },
+        async (ctx) => {
+          await forever(ctx.signal).catch(() => undefined)
+          throw cleanup
+        },
+      ])
+      const err = await rejectionOf(engine.run(wf))
+      expect(err).toBeInstanceOf(ParallelError)
+      expect((err as ParallelError).errors.map(rootCause)).toEqual([first, cleanup])
+    })
+
     it('a node-level timeout aborts every branch and fails with STEP_TIMEOUT', async () => {
       vi.useFakeTimers()
       const engine = await s.engine()

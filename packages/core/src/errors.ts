@@ -42,7 +42,9 @@ export class SteplineError extends Error {
 
 /**
  * A workflow definition is malformed: duplicate names, `.else()` without `.if()`, a bad
- * duration. Thrown while building or compiling, never during a run.
+ * duration. Thrown while building or compiling; during a run only where the definition and
+ * the run disagree (a `forEach` items function that returns no array, a body that builds
+ * other steps for one item, a resumed run whose plan changed).
  * @example
  * workflow('x').else() // PlanError: `.else()` without an open `.if()`
  */

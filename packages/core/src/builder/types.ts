@@ -33,9 +33,10 @@ export interface Logger {
   error(message: string, data?: unknown): void
 }
 
-/** Marks a type parameter that no call has set. */
-declare const unset: unique symbol
-export type Unset = typeof unset
+/** Marks a type parameter no call has set (an interface, so declaration files can name it). */
+export interface Unset {
+  readonly __stepline_unset__: true
+}
 
 /** The context every step, condition and handler receives. */
 export interface Ctx<TInput = unknown, TSteps = AnySteps, TLast = unknown, TItem = Unset> {

@@ -261,7 +261,8 @@ export class Engine {
   }
 
   /**
-   * Cancels a run this engine is executing. Throws when it is not running here.
+   * Cancels a run. One this engine executes stops at once (in-flight steps see `ctx.signal`
+   * abort); one only in the store is marked cancelled there. Throws `RUN_NOT_FOUND` for an unknown id.
    * @example
    * await engine.cancel(run.id, 'customer withdrew')
    */

@@ -17,6 +17,15 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function'
 }
 
+/** True when `e` is an abort (of `reason`, a sibling, a cancel) rather than a failure of its own. */
+export function isAbortLike(e: unknown, reason?: unknown): boolean {
+  if (e === reason && reason !== undefined) return true
+  const name = (e as { name?: unknown } | null)?.name
+  const code = (e as { code?: unknown } | null)?.code
+  if (name === 'AbortError' || code === 'BRANCH_ABORTED' || code === 'RUN_CANCELLED' || code === 'RUN_TIMEOUT') return true
+  return e instanceof StepError && e.cause !== undefined && isAbortLike(e.cause, reason)
+}
+
 export function toError(e: unknown): Error {
   return e instanceof Error ? e : new Error(typeof e === 'string' ? e : `Non-error thrown: ${String(e)}`)
 }
@@ -102,10 +111,11 @@ async function attempts(
   let lastError: unknown = done === 0 ? NO_ERROR : error
   for (let attempt = done; ; ) {
     if (lastError !== NO_ERROR) {
-      if (frame.scope.aborted) throw frame.scope.reason
+      // Failing because the scope was aborted is the abort; failing for its own reason is kept.
+      if (frame.scope.aborted && isAbortLike(lastError, frame.scope.reason)) throw frame.scope.reason
       const failed = lastError
       lastError = NO_ERROR
-      if (!(attempt < maxAttempts && retryable(node.retry!, failed, new StepContext(run, frame, frame.scope, attempt, node.name), fns))) {
+      if (frame.scope.aborted || !(attempt < maxAttempts && retryable(node.retry!, failed, new StepContext(run, frame, frame.scope, attempt, node.name), fns))) {
         return fail(run, node, frame, kind, key, startedAt, failed, attempt)
       }
       const delayMs = backoff(node.retry!, attempt)

@@ -9,7 +9,7 @@ import { delay } from './clock'
 import { StepContext } from './context'
 import { keyOf, type Frame } from './frame'
 import type { RunState } from './run-state'
-import { recordFailure, runLeaf, toError } from './step'
+import { isAbortLike, recordFailure, runLeaf, toError } from './step'
 
 type Fns = readonly (AnyFn | undefined)[]
 
@@ -154,7 +154,7 @@ async function runParallel(run: RunState, node: ParallelNode, fns: Fns, frame: F
     if (!scope.aborted) {
       errors.push(e)
       scope.abort(branchAborted('Parallel', node.name, `aborted because branch ${String(node.branches[i]!.key)} failed`))
-    } else if (e !== scope.reason && !isAbortLike(e)) {
+    } else if (!isAbortLike(e, scope.reason)) {
       errors.push(e)
     }
   }
@@ -205,7 +205,7 @@ async function runParallel(run: RunState, node: ParallelNode, fns: Fns, frame: F
     try {
       await (all === undefined ? undefined : Promise.race([all, timeout]))
     } catch (e) {
-      await recordFailure(run, node, frame, 'parallel', keyOf(node.id, frame), startedAt, e, 1)
+      if (node.onError === undefined) await recordFailure(run, node, frame, 'parallel', keyOf(node.id, frame), startedAt, e, 1)
       throw e
     } finally {
       disarm()
@@ -224,11 +224,6 @@ async function runParallel(run: RunState, node: ParallelNode, fns: Fns, frame: F
   return finishNode(run, node, frame, startedAt, output)
 }
 
-function isAbortLike(e: unknown): boolean {
-  const name = (e as { name?: unknown })?.name
-  const code = (e as { code?: unknown })?.code
-  return name === 'AbortError' || code === 'BRANCH_ABORTED' || (e instanceof StepError && isAbortLike(e.cause))
-}
 
 async function runRace(run: RunState, node: RaceNode, fns: Fns, frame: Frame): Promise<unknown> {
   const old = replayed(run, node, frame)
@@ -383,11 +378,11 @@ async function runForEach(run: RunState, node: ForEachNode, fns: Fns, frame: Fra
       const start = next
       const end = Math.min(n, start + chunk)
       next = end
-      for (let i = start; i < end; i++) {
+      for (let i = start; i < end && failure === undefined; i++) {
         try {
           results[i] = await runItem(i)
         } catch (error) {
-          if (failure === undefined && !(scope.aborted && isAbortLike(error))) {
+          if (failure === undefined && !(scope.aborted && isAbortLike(error, scope.reason))) {
             failure = { index: i, error }
             scope.abort(branchAborted('forEach', node.name, `aborted because item ${i} failed`))
           }
