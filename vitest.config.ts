@@ -6,6 +6,7 @@ export default defineConfig({
     // Tests run against source, not dist.
     alias: {
       '@stepline/core': fileURLToPath(new URL('./packages/core/src/index.ts', import.meta.url)),
+      '@stepline/testing': fileURLToPath(new URL('./packages/testing/src/index.ts', import.meta.url)),
     },
   },
   test: {

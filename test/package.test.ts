@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 
 // The test command builds before it tests; these check the built packages as a user loads them.
 const root = fileURLToPath(new URL('..', import.meta.url))
-const built = existsSync(`${root}/dist/index.js`) && existsSync(`${root}/packages/core/dist/index.cjs`)
+const built = existsSync(`${root}/dist/index.js`) && existsSync(`${root}/packages/core/dist/index.cjs`) && existsSync(`${root}/dist/testing.js`)
 
 const program = (load: string): string => `
 ${load}
@@ -17,6 +17,16 @@ describe.runIf(built)('built packages', () => {
   it('the umbrella package loads as ESM and runs a workflow', () => {
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', program(`import { workflow, createEngine } from 'stepline'`)], { cwd: root })
     expect(JSON.parse(out.toString())).toEqual([4, 6])
+  })
+
+  it('stepline/testing loads as ESM and runs a workflow on virtual time', () => {
+    const code = `import { workflow } from 'stepline'
+import { testRun } from 'stepline/testing'
+const wf = workflow('t').sleep('week', '7d').step('a', () => 'done')
+const run = await testRun(wf)
+console.log(JSON.stringify([run.status, run.output, run.clock.elapsed()]))`
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', code], { cwd: root })
+    expect(JSON.parse(out.toString())).toEqual(['completed', 'done', 7 * 86_400_000])
   })
 
   it('@stepline/core loads as CommonJS and runs a workflow', () => {

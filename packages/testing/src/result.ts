@@ -1,0 +1,214 @@
+import { AssertionError } from 'node:assert'
+import type {
+  AnyWorkflow,
+  EngineEventName,
+  inferOutput,
+  inferSteps,
+  PlanNode,
+  RunOutcome,
+  RunSummary,
+  StepRecord,
+  StepStatus,
+} from '@stepline/core'
+import type { FakeClock } from './fake-clock'
+
+/** An event the run emitted, with `type` and the virtual ms since the run started (`at`). */
+export type RecordedEvent = { type: EngineEventName; at: number; step?: string; key?: string; item?: number[]; attempt?: number } & Record<string, unknown>
+
+/** What `run.steps.<name>` holds: the journal entry plus how often the step's function (or mock) was called. */
+export interface TestStep<TOut = unknown> {
+  output: TOut
+  status: StepStatus
+  attempts: number
+  durationMs: number
+  error: Error | undefined
+  /** Calls of the function or mock, every attempt and every `forEach` item counted. */
+  calls: number
+}
+
+type TestSteps<S> = { [K in keyof S]: TestStep<S[K] extends { output: infer O } ? O : unknown> }
+
+/** One line of the trace: a step event in the order it happened, at virtual time `at`. */
+export interface TraceEntry {
+  type: 'started' | 'completed' | 'failed' | 'retrying' | 'skipped'
+  step: string
+  key: string
+  item: number[] | undefined
+  attempt: number
+  at: number
+}
+
+/**
+ * The result of `testRun`: what the run did, plus assertions that read well in a test and
+ * fail with a message showing what actually happened.
+ */
+export class TestRunResult<W extends AnyWorkflow = AnyWorkflow> {
+  readonly runId: string
+  readonly status: 'completed' | 'failed' | 'cancelled'
+  readonly output: inferOutput<W> | undefined
+  readonly error: Error | undefined
+  /** Top-level nodes by name (steps, parallel, race, forEach, branches): typed like `ctx.steps`. */
+  readonly steps: TestSteps<inferSteps<W>>
+  /** The run's journal as the store holds it. */
+  readonly journal: StepRecord[]
+  readonly events: RecordedEvent[]
+  readonly trace: TraceEntry[]
+  readonly clock: FakeClock | undefined
+  readonly #outcome: RunOutcome
+  readonly #calls: ReadonlyMap<string, number>
+  readonly #plan: readonly PlanNode[]
+
+  constructor(
+    workflow: W,
+    outcome: RunOutcome,
+    journal: StepRecord[],
+    events: RecordedEvent[],
+    calls: ReadonlyMap<string, number>,
+    clock: FakeClock | undefined,
+  ) {
+    this.runId = outcome.runId
+    this.status = outcome.status
+    this.output = outcome.output as inferOutput<W> | undefined
+    this.error = outcome.error
+    this.journal = journal
+    this.events = events
+    this.clock = clock
+    this.#outcome = outcome
+    this.#calls = calls
+    this.#plan = workflow.plan().nodes
+    const steps: Record<string, TestStep> = {}
+    for (const r of journal) {
+      if (r.item !== undefined || r.kind === 'fn' || r.kind === 'decision') continue
+      steps[r.name] = { output: r.output, status: r.status, attempts: r.attempts, durationMs: r.durationMs, error: r.error, calls: calls.get(r.name) ?? 0 }
+    }
+    this.steps = steps as TestSteps<inferSteps<W>>
+    this.trace = events.flatMap((e): TraceEntry[] => {
+      if (!e.type.startsWith('step:')) return []
+      return [{ type: e.type.slice(5) as TraceEntry['type'], step: e.step!, key: e.key!, item: e.item, attempt: e.attempt ?? 0, at: e.at }]
+    })
+  }
+
+  /** Wall time, summed step time, parallel efficiency and critical path, on the run's clock. */
+  get summary(): RunSummary {
+    return this.#outcome.summary
+  }
+
+  /** Names of the nodes and branches in the order they started (`forEach` items repeat a name). */
+  get order(): string[] {
+    return this.trace.filter((t) => t.type === 'started').map((t) => t.step)
+  }
+
+  /** Names journaled as skipped (branches not taken). */
+  get skipped(): string[] {
+    return this.journal.filter((r) => r.status === 'skipped').map((r) => r.name)
+  }
+
+  /** Every journal entry of a step, one per `forEach` item. */
+  records(name: string): StepRecord[] {
+    return this.journal.filter((r) => r.name === name && r.kind !== 'decision')
+  }
+
+  /** How many times a step's function or mock was called, over all attempts and items. */
+  calls(name: string): number {
+    return this.#calls.get(name) ?? 0
+  }
+
+  /** Attempts of a step's (top-level) journal entry; 0 if it never ran. */
+  attempts(name: string): number {
+    return this.records(name).reduce((n, r) => Math.max(n, r.attempts), 0)
+  }
+
+  /** Whether a node ran (has a journal entry that is not `skipped`). */
+  ran(name: string): boolean {
+    return this.records(name).some((r) => r.status !== 'skipped')
+  }
+
+  /**
+   * The branch an `.if(name, …)` took: the name of the `.if()`/`.elseIf()` case, `'else'`, or
+   * `'(none)'`; undefined if the branch was never reached. Inside a `forEach`, the first item's.
+   */
+  branch(name: string): string | undefined {
+    return this.branches(name)[0]
+  }
+
+  /** The branch taken by each evaluation of `.if(name, …)`, in journal order (one per `forEach` item). */
+  branches(name: string): string[] {
+    const id = findBranchId(this.#plan, name)
+    if (id === undefined) throw new AssertionError({ message: `No .if('${name}') in workflow; its branches are named: ${branchNames(this.#plan).join(', ') || '(none)'}.` })
+    return this.journal.filter((r) => r.kind === 'decision' && r.nodeId === id).map((r) => r.name)
+  }
+
+  /** Asserts the run ended with `status`. */
+  expectStatus(status: 'completed' | 'failed' | 'cancelled'): this {
+    if (this.status !== status) {
+      fail(`expected the run to be ${status}, but it ${this.status === 'failed' ? `failed: ${this.error?.message}` : `is ${this.status}`}`, status, this.status)
+    }
+    return this
+  }
+
+  /** Asserts these nodes started in this relative order (others may come between). */
+  expectOrder(...names: string[]): this {
+    const order = this.order
+    let at = 0
+    for (const name of names) {
+      const i = order.indexOf(name, at)
+      if (i === -1) fail(`expected steps to run in the order ${names.join(' → ')}; they ran as ${order.join(' → ') || '(nothing)'}`, names, order)
+      at = i + 1
+    }
+    return this
+  }
+
+  /** Asserts `.if(name)` took the case named `taken` (`'else'` for the else branch). */
+  expectBranch(name: string, taken: string): this {
+    const actual = this.branch(name)
+    if (actual !== taken) fail(`expected .if('${name}') to take "${taken}", but it took ${actual === undefined ? 'no decision (never reached)' : `"${actual}"`}`, taken, actual)
+    return this
+  }
+
+  /** Asserts every name was journaled as skipped. */
+  expectSkipped(...names: string[]): this {
+    const skipped = this.skipped
+    const missing = names.filter((n) => !skipped.includes(n))
+    if (missing.length) fail(`expected ${missing.join(', ')} to be skipped; skipped were: ${skipped.join(', ') || '(none)'}`, names, skipped)
+    return this
+  }
+
+  /** Asserts a step's final entry took `n` attempts. */
+  expectAttempts(name: string, n: number): this {
+    const actual = this.attempts(name)
+    if (actual !== n) fail(`expected "${name}" to take ${n} attempt(s), it took ${actual}`, n, actual)
+    return this
+  }
+}
+
+function fail(message: string, expected: unknown, actual: unknown): never {
+  throw new AssertionError({ message, expected, actual, operator: 'strictEqual' })
+}
+
+function findBranchId(nodes: readonly PlanNode[], name: string): string | undefined {
+  for (const n of nodes) {
+    if (n.kind === 'branch') {
+      if (n.name === name) return n.id
+      for (const c of n.cases) {
+        const hit = findBranchId(c.nodes, name)
+        if (hit) return hit
+      }
+      const hit = n.otherwise && findBranchId(n.otherwise.nodes, name)
+      if (hit) return hit
+    } else if (n.kind === 'forEach') {
+      const hit = findBranchId(n.body, name)
+      if (hit) return hit
+    }
+  }
+  return undefined
+}
+
+function branchNames(nodes: readonly PlanNode[]): string[] {
+  return nodes.flatMap((n) =>
+    n.kind === 'branch'
+      ? [n.name, ...n.cases.flatMap((c) => branchNames(c.nodes)), ...(n.otherwise ? branchNames(n.otherwise.nodes) : [])]
+      : n.kind === 'forEach'
+        ? branchNames(n.body)
+        : [],
+  )
+}

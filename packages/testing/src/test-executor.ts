@@ -1,0 +1,69 @@
+import { inlineExecutor, stepKeyOf, type Executor, type StepNode } from '@stepline/core'
+import { answer, UnmockedStepError, type Mock } from './mocks'
+
+/**
+ * The executor `testRun` gives its engine: answers mocked steps, counts calls, and knows how
+ * many steps are in flight, which tells the runner when a run is only waiting for time.
+ */
+export class TestExecutor implements Executor {
+  readonly name = 'testing'
+  /** Calls per step name (every attempt, every item). */
+  readonly calls = new Map<string, number>()
+  /** Step attempts that returned a promise that has not settled yet. */
+  inFlight = 0
+  /** Grows whenever an attempt settles: the runner's sign that the run moves. */
+  progress = 0
+  /** The first strict-mode violation, which `testRun` reports. */
+  unmocked: UnmockedStepError | undefined
+  readonly #perKey = new Map<string, number>()
+  readonly #mocks: Readonly<Record<string, Mock>>
+  readonly #strict: boolean
+  readonly #workflowId: string
+  readonly #inner: Executor
+
+  constructor(workflowId: string, mocks: Readonly<Record<string, Mock>>, strict: boolean, inner: Executor = inlineExecutor()) {
+    this.#workflowId = workflowId
+    this.#mocks = mocks
+    this.#strict = strict
+    this.#inner = inner
+  }
+
+  execute(node: StepNode, fn: (ctx: any) => unknown, ctx: unknown): unknown {
+    this.calls.set(node.name, (this.calls.get(node.name) ?? 0) + 1)
+    let out: unknown
+    if (Object.hasOwn(this.#mocks, node.name)) {
+      // Sequences count per journal key, so "fail twice, then succeed" holds for each forEach item.
+      const key = stepKeyOf(node, ctx)
+      const n = this.#perKey.get(key) ?? 0
+      this.#perKey.set(key, n + 1)
+      out = answer(this.#mocks[node.name]!, n, ctx)
+    } else if (this.#strict) {
+      const err = new UnmockedStepError(this.#workflowId, node.name, Object.keys(this.#mocks))
+      this.unmocked ??= err
+      throw err
+    } else {
+      out = this.#inner.execute(node, fn, ctx)
+    }
+    if (!(out instanceof Promise)) {
+      this.progress++
+      return out
+    }
+    this.inFlight++
+    return out.then(
+      (v) => {
+        this.inFlight--
+        this.progress++
+        return v
+      },
+      (e) => {
+        this.inFlight--
+        this.progress++
+        throw e
+      },
+    )
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close?.() ?? Promise.resolve()
+  }
+}

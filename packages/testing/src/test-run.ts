@@ -1,0 +1,136 @@
+import {
+  createEngine,
+  memoryStore,
+  SteplineError,
+  type AnyWorkflow,
+  type EngineEventName,
+  type Executor,
+  type inferInput,
+  type inferSteps,
+  type Store,
+} from '@stepline/core'
+import { FakeClock } from './fake-clock'
+import type { Mock } from './mocks'
+import { TestExecutor } from './test-executor'
+import { TestRunResult, type RecordedEvent } from './result'
+
+// Captured at load: a test that installs fake timers must not stall the runner's own loop.
+const realSetImmediate = globalThis.setImmediate
+const realNow = (): number => performance.now()
+
+const EVENTS: EngineEventName[] = [
+  'run:started',
+  'step:started',
+  'step:completed',
+  'step:failed',
+  'step:retrying',
+  'step:skipped',
+  'run:progress',
+  'run:completed',
+  'run:failed',
+  'run:cancelled',
+  'log',
+]
+
+/** Mocks by step name; names of `forEach` body steps and `parallel` branches (`fetch[0]`) work too. */
+export type MocksFor<W> = { [K in keyof inferSteps<W>]?: Mock<outputOf<inferSteps<W>[K]>> } & { [name: string]: Mock<any> }
+type outputOf<S> = S extends { output: infer O } ? O : unknown
+
+/** Options of `testRun`. */
+export interface TestRunOptions<W extends AnyWorkflow = AnyWorkflow> {
+  /** Answers for steps by name, instead of running them. */
+  mocks?: MocksFor<W>
+  /** Fail (and make `testRun` reject) when a step without a mock is reached. */
+  strict?: boolean
+  /** Virtual time; a fresh `fakeClock()` by default. Pass `'real'` to run on the system clock. */
+  clock?: FakeClock | 'real'
+  /** The run journal; an in-memory store by default. */
+  store?: Store
+  /** Executor for unmocked steps; inline by default. */
+  executor?: Executor
+  /** Steps in flight at once, as `createEngine({ concurrency })`. */
+  concurrency?: number
+  /** Answers to `waitForEvent` nodes by event name. */
+  events?: Record<string, unknown>
+  /** Real milliseconds after which `testRun` gives up on a run that does not end. Default 10,000. */
+  realTimeoutMs?: number
+}
+
+/**
+ * Runs a workflow to its end in memory, on virtual time, with mocked steps, and returns what
+ * happened: status, output, error, every step, a trace, the events and the summary.
+ * @example
+ * const run = await testRun(order, { orderId: 'o1' }, { mocks: { charge: { ok: true }, flaky: sequence(fail('503'), 'ok') } })
+ * expect(run.status).toBe('completed')
+ * run.expectOrder('validate', 'charge', 'ship')
+ */
+export async function testRun<W extends AnyWorkflow>(
+  workflow: W,
+  payload?: inferInput<W>,
+  options: TestRunOptions<W> = {},
+): Promise<TestRunResult<W>> {
+  if (options.events !== undefined) {
+    throw new SteplineError(
+      'OPTIONS_INVALID',
+      'testRun: `events` answers `waitForEvent` nodes, which this version of @stepline/core does not have yet. Remove the `events` option.',
+    )
+  }
+  const clock = options.clock === 'real' ? undefined : (options.clock ?? new FakeClock())
+  const executor = new TestExecutor(workflow.id, (options.mocks ?? {}) as Record<string, Mock>, options.strict ?? false, options.executor)
+  const engine = createEngine({ store: options.store ?? memoryStore(), executor, ...(clock ? { clock } : {}), ...(options.concurrency ? { concurrency: options.concurrency } : {}) })
+  const events: RecordedEvent[] = []
+  const started = clock?.now() ?? Date.now()
+  for (const type of EVENTS) {
+    engine.on(type, (e: object) => {
+      events.push({ type, at: (clock?.now() ?? Date.now()) - started, ...e } as RecordedEvent)
+      executor.progress++
+    })
+  }
+  const handle = await engine.start(workflow as AnyWorkflow, payload)
+  let done = false
+  const outcome = handle.outcome().then((o) => {
+    done = true
+    return o
+  })
+  await driveUntil(() => done, clock, executor, options.realTimeoutMs ?? 10_000, workflow.id)
+  const result = await outcome
+  if (executor.unmocked) throw executor.unmocked
+  const journal = await engine.getSteps(handle.id)
+  return new TestRunResult<W>(workflow, result, journal, events, executor.calls, clock)
+}
+
+/**
+ * Lets the run work, and moves virtual time forward when it only waits for time: at once when
+ * no step is in flight, after `clock.idleMs` of real inactivity when one is (a step timeout).
+ */
+async function driveUntil(done: () => boolean, clock: FakeClock | undefined, executor: TestExecutor, realTimeoutMs: number, workflowId: string): Promise<void> {
+  const t0 = realNow()
+  let seen = -1
+  let quietSince = realNow()
+  while (!done()) {
+    await new Promise<void>((resolve) => realSetImmediate(resolve))
+    if (done()) return
+    const now = realNow()
+    if (executor.progress !== seen) {
+      seen = executor.progress
+      quietSince = now
+    }
+    if (clock !== undefined && clock.pending > 0 && (executor.inFlight === 0 || now - quietSince >= clock.idleMs)) {
+      clock.advanceToNext()
+      quietSince = now
+      continue
+    }
+    if (now - t0 > realTimeoutMs) {
+      throw new SteplineError(
+        'RUN_TIMEOUT',
+        `testRun: the run of workflow "${workflowId}" did not end within ${realTimeoutMs} ms of real time ` +
+          `(${executor.inFlight} step(s) still in flight, ${clock?.pending ?? 0} timer(s) pending). ` +
+          'Mock steps that wait for real I/O, or raise `realTimeoutMs`.',
+      )
+    }
+    // While real work is pending, yield a little real time instead of spinning.
+    if (executor.inFlight > 0 && now - quietSince > 2) await new Promise((r) => setTimeoutReal(r, 1))
+  }
+}
+
+const setTimeoutReal = globalThis.setTimeout
