@@ -18,6 +18,7 @@ export type SteplineErrorCode =
   | 'RUN_NOT_FOUND'
   | 'ENGINE_CLOSED'
   | 'OPTIONS_INVALID'
+  | 'CPU_TASK_FAILED'
 
 const MARKER = '__stepline_error__'
 
@@ -253,6 +254,7 @@ const ALL_CODES: ReadonlySet<string> = new Set<SteplineErrorCode>([
   'RUN_NOT_FOUND',
   'ENGINE_CLOSED',
   'OPTIONS_INVALID',
+  'CPU_TASK_FAILED',
 ])
 
 /** A readable message for any thrown value. */

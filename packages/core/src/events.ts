@@ -1,4 +1,5 @@
 import type { RunSummary } from './runtime/summary'
+import type { PoolStats } from './executors/pool'
 
 interface RunEvent {
   runId: string
@@ -37,7 +38,7 @@ export interface EngineEvents {
   'step:failed': (e: StepEvent & { error: Error; durationMs: number }) => void
   'step:retrying': (e: StepEvent & { error: Error; delayMs: number; nextAttempt: number }) => void
   'step:skipped': (e: StepEvent) => void
-  'run:progress': (e: RunEvent & { step: string; done: number; total: number; itemsPerSecond: number; item?: number[] | undefined }) => void
+  'run:progress': (e: RunEvent & { step: string; done: number; total: number; itemsPerSecond: number; item?: number[] | undefined; pool?: PoolStats | undefined }) => void
   'run:completed': (e: RunEvent & { output: unknown; summary: RunSummary }) => void
   'run:failed': (e: RunEvent & { error: Error; summary: RunSummary }) => void
   'run:cancelled': (e: RunEvent & { error: Error }) => void

@@ -34,6 +34,10 @@ export type { MemoryStoreOptions } from './store/memory-store'
 export type { Store, RunRecord, RunStatus, StepRecord, StepKind, ListRunsQuery, MaybePromise } from './store/types'
 
 export { inlineExecutor } from './executors/inline'
+export { defaultExecutor, DefaultExecutor } from './executors/default'
+export { cpu, isCpuTask } from './executors/cpu'
+export type { CpuTask, CpuOptions, CpuInput } from './executors/cpu'
+export type { WorkerOptions, PoolStats } from './executors/pool'
 export type { Executor } from './executors/types'
 
 export {

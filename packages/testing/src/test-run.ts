@@ -16,7 +16,8 @@ import { TestRunResult, type RecordedEvent } from './result'
 
 // Captured at load: a test that installs fake timers must not stall the runner's own loop.
 const realSetImmediate = globalThis.setImmediate
-const realNow = (): number => performance.now()
+const perfNow = performance.now.bind(performance)
+const realNow = (): number => perfNow()
 
 const EVENTS: EngineEventName[] = [
   'run:started',

@@ -2,6 +2,7 @@ import { toMs } from '../duration'
 import { PlanError } from '../errors'
 import type { RetryPlan } from '../plan/types'
 import type { ForEachOptions, ParallelOptions, StepOptions } from './options'
+import { isCpuTask, type CpuTask } from '../executors/cpu'
 
 export type AnyFn = (...args: any[]) => any
 
@@ -10,11 +11,11 @@ export type AnyFn = (...args: any[]) => any
  * compiler turns the flat list into the plan tree.
  */
 export type Op =
-  | { t: 'step'; name: string; fn: AnyFn; raw: StepOptions | undefined; options: NormalizedStepOptions | undefined }
+  | { t: 'step'; name: string; fn: AnyFn | CpuTask; raw: StepOptions | undefined; options: NormalizedStepOptions | undefined }
   | {
       t: 'parallel' | 'race'
       name: string | undefined
-      branches: AnyFn[]
+      branches: (AnyFn | CpuTask)[]
       keys: (string | number)[]
       shape: 'tuple' | 'object'
       options: { maxConcurrency?: number; timeoutMs?: number }
@@ -22,7 +23,7 @@ export type Op =
   | { t: 'if' | 'elseIf'; name: string; cond: AnyFn }
   | { t: 'else' }
   | { t: 'endIf' }
-  | { t: 'forEach'; name: string | undefined; items: AnyFn; body: AnyFn; options: { concurrency: number; chunkSize?: number } }
+  | { t: 'forEach'; name: string | undefined; items: AnyFn; body: AnyFn | CpuTask; options: { concurrency: number; chunkSize?: number } }
   | { t: 'onError'; fn: AnyFn }
   | { t: 'sleep'; name: string; durationMs: number }
 
@@ -40,21 +41,26 @@ export function opFns(op: Op): (AnyFn | undefined)[] {
   switch (op.t) {
     case 'step': {
       const retry = op.raw?.retry
-      return [op.fn, op.raw?.cache?.key, typeof retry === 'object' ? retry.retryIf : undefined]
+      return [fnOf(op.fn), op.raw?.cache?.key, typeof retry === 'object' ? retry.retryIf : undefined]
     }
     case 'parallel':
     case 'race':
-      return op.branches
+      return op.branches.map(fnOf)
     case 'if':
     case 'elseIf':
       return [op.cond]
     case 'forEach':
-      return [op.items, op.body]
+      return [op.items, fnOf(op.body)]
     case 'onError':
       return [op.fn]
     default:
       return []
   }
+}
+
+/** A cpu task has no function in the side table: the plan holds its module and export. */
+function fnOf(f: AnyFn | CpuTask): AnyFn | undefined {
+  return isCpuTask(f) ? undefined : f
 }
 
 /** Where an option error happened, for the message. No `step`: the workflow's own options. */
@@ -102,6 +108,12 @@ export function positiveInt(where: Where, option: string, value: unknown): numbe
     fail(where, `expected \`${option}\` as a whole number ≥ 1, got ${show(value)}.`)
   }
   return value
+}
+
+/** A function, or a `cpu()` task where `cpu` is allowed. */
+export function checkBody(where: Where, what: string, value: unknown): asserts value is AnyFn | CpuTask {
+  if (isCpuTask(value)) return
+  checkFn(where, `${what} (or a cpu() task)`, value)
 }
 
 export function checkFn(where: Where, what: string, value: unknown): asserts value is AnyFn {

@@ -1,5 +1,6 @@
 import type { Plan } from '../plan/types'
 import type { Duration } from '../duration'
+import type { CpuTask } from '../executors/cpu'
 import type { ForEachOptions, ParallelOptions, RaceOptions, StepOptions } from './options'
 
 /** Status of a step in `ctx.steps` and in the journal. */
@@ -101,16 +102,17 @@ type NameCheck<$Name extends string, TSteps> = string extends keyof TSteps
 
 type MaybePromise<T> = T | PromiseLike<T>
 
-export type BranchFnOf<C> = (ctx: C) => unknown
+export type BranchFnOf<C> = ((ctx: C) => unknown) | CpuTask<unknown>
 export type BranchesOf<C> = readonly BranchFnOf<C>[] | { readonly [key: string]: BranchFnOf<C> }
 
-export type ParallelOutput<$B> = $B extends readonly unknown[]
-  ? { -readonly [K in keyof $B]: $B[K] extends (...a: any[]) => infer R ? Awaited<R> : never }
-  : { -readonly [K in keyof $B]: $B[K] extends (...a: any[]) => infer R ? Awaited<R> : never }
+/** What one branch gives: a function's awaited return, or a cpu task's declared output. */
+type BranchOutput<F> = F extends CpuTask<infer O> ? O : F extends (...a: any[]) => infer R ? Awaited<R> : never
+
+export type ParallelOutput<$B> = { -readonly [K in keyof $B]: BranchOutput<$B[K]> }
 
 export type RaceOutput<$B> = $B extends readonly unknown[]
-  ? { [K in keyof $B]: $B[K] extends (...a: any[]) => infer R ? Awaited<R> : never }[number]
-  : { [K in keyof $B]: $B[K] extends (...a: any[]) => infer R ? Awaited<R> : never }[keyof $B]
+  ? { [K in keyof $B]: BranchOutput<$B[K]> }[number]
+  : { [K in keyof $B]: BranchOutput<$B[K]> }[keyof $B]
 
 /** The workflow type with its type parameters erased. */
 export type AnyWorkflow = Workflow<any, any, any, any, any, any, any>
@@ -147,6 +149,16 @@ export interface Workflow<
     fn: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => $Out,
     options?: StepOptions<Ctx<TInput, TSteps, TLast, TItem>>,
   ): Workflow<TInput, AddStep<TSteps, $Name, Awaited<$Out>, TOpen>, Awaited<$Out>, TOpen, TItem, $Name, TLast>
+  /**
+   * Adds a step that runs in the engine's worker pool: a `cpu()` task (a module and an export).
+   * @example
+   * .step('score', cpu<number>(new URL('./score.task.js', import.meta.url)))
+   */
+  step<const $Name extends string, $Out>(
+    name: $Name & NameCheck<$Name, TSteps>,
+    task: CpuTask<$Out>,
+    options?: StepOptions<Ctx<TInput, TSteps, TLast, TItem>>,
+  ): Workflow<TInput, AddStep<TSteps, $Name, $Out, TOpen>, $Out, TOpen, TItem, $Name, TLast>
 
   /**
    * Runs every branch at once (bounded by `maxConcurrency`); all must succeed. An array gives
@@ -253,19 +265,19 @@ export interface Workflow<
    */
   forEach<$Item, $BodyLast>(
     items: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => MaybePromise<readonly $Item[]>,
-    body: (
+    body: ((
       item: $Item,
       flow: Workflow<TInput, TSteps, $Item, [], $Item, never, $Item>,
-    ) => Workflow<any, any, $BodyLast, [], any, any, any>,
+    ) => Workflow<any, any, $BodyLast, [], any, any, any>) | CpuTask<$BodyLast>,
     options?: ForEachOptions,
   ): Workflow<TInput, TSteps, $BodyLast[], TOpen, TItem, never, TLast>
   forEach<const $Name extends string, $Item, $BodyLast>(
     name: $Name & NameCheck<$Name, TSteps>,
     items: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => MaybePromise<readonly $Item[]>,
-    body: (
+    body: ((
       item: $Item,
       flow: Workflow<TInput, TSteps, $Item, [], $Item, never, $Item>,
-    ) => Workflow<any, any, $BodyLast, [], any, any, any>,
+    ) => Workflow<any, any, $BodyLast, [], any, any, any>) | CpuTask<$BodyLast>,
     options?: ForEachOptions,
   ): Workflow<TInput, AddStep<TSteps, $Name, $BodyLast[], TOpen>, $BodyLast[], TOpen, TItem, $Name, TLast>
 

@@ -5,6 +5,7 @@ import { toMermaid } from '../plan/mermaid'
 import type { Plan } from '../plan/types'
 import type { WorkflowOptions } from './options'
 import {
+  checkBody,
   checkFn,
   durationOption,
   normalizeForEachOptions,
@@ -16,6 +17,7 @@ import {
   type Where,
 } from './ops'
 import type { Workflow } from './types'
+import type { CpuTask } from '../executors/cpu'
 
 interface OpenIf {
   name: string
@@ -101,9 +103,9 @@ export class WorkflowBuilder {
     }
   }
 
-  step(name: string, fn: AnyFn, options?: any): WorkflowBuilder {
+  step(name: string, fn: AnyFn | CpuTask, options?: any): WorkflowBuilder {
     this.#checkName('step', name)
-    if (this.#checks()) checkFn(this.#where(name), 'the step body', fn)
+    if (this.#checks()) checkBody(this.#where(name), 'the step body', fn)
     const normalized = this.#checks() ? normalizeStepOptions(this.#where(name), options) : undefined
     return this.#with({ t: 'step', name, fn, raw: options, options: normalized })
   }
@@ -122,7 +124,7 @@ export class WorkflowBuilder {
     const branches = (named ? b : a) as unknown
     const rawOptions = (named ? c : b) as any
     const where = this.#where(name ?? this.#autoName(t))
-    let fns: AnyFn[]
+    let fns: (AnyFn | CpuTask)[]
     let keys: (string | number)[]
     let shape: 'tuple' | 'object'
     if (Array.isArray(branches)) {
@@ -131,7 +133,7 @@ export class WorkflowBuilder {
       shape = 'tuple'
     } else if (typeof branches === 'object' && branches !== null) {
       keys = Object.keys(branches)
-      fns = keys.map((k) => (branches as Record<string, AnyFn>)[k as string]!)
+      fns = keys.map((k) => (branches as Record<string, AnyFn | CpuTask>)[k as string]!)
       shape = 'object'
     } else {
       throw new PlanError(this.id, where.step, `Step "${where.step}" in workflow "${this.id}": expected the branches of .${t}() as an array or an object of functions, got ${typeof branches}.`)
@@ -140,7 +142,7 @@ export class WorkflowBuilder {
       if (fns.length === 0) {
         throw new PlanError(this.id, where.step, `Step "${where.step}" in workflow "${this.id}": .${t}() has no branches. Give it at least one function, or remove it.`)
       }
-      fns.forEach((fn, i) => checkFn(where, `branch ${String(keys[i])}`, fn))
+      fns.forEach((fn, i) => checkBody(where, `branch ${String(keys[i])}`, fn))
     }
     const options = this.#checks() ? normalizeParallelOptions(where, rawOptions, t) : {}
     return this.#with({ t, name, branches: fns, keys, shape, options })
@@ -197,12 +199,12 @@ export class WorkflowBuilder {
     const named = typeof a === 'string'
     const name = named ? a : undefined
     const items = (named ? b : a) as AnyFn
-    const body = (named ? c : b) as AnyFn
+    const body = (named ? c : b) as AnyFn | CpuTask
     const rawOptions = (named ? d : c) as any
     const where = this.#where(name ?? this.#autoName('forEach'))
     if (this.#checks()) {
       checkFn(where, 'the items of .forEach() (ctx => array)', items)
-      checkFn(where, 'the body of .forEach() ((item, flow) => flow.step(…))', body)
+      checkBody(where, 'the body of .forEach() ((item, flow) => flow.step(…))', body)
     }
     const options = this.#checks() ? normalizeForEachOptions(where, rawOptions) : { concurrency: 1 }
     return this.#with({ t: 'forEach', name, items, body, options })

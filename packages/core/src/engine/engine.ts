@@ -4,7 +4,9 @@ import type { AnyWorkflow, Logger, inferInput, inferOutput } from '../builder/ty
 import { WorkflowBuilder } from '../builder/workflow'
 import { PlanError, SteplineError, deserializeError } from '../errors'
 import type { EngineEvents } from '../events'
-import { inlineExecutor } from '../executors/inline'
+import { defaultExecutor } from '../executors/default'
+import type { WorkerOptions } from '../executors/pool'
+import { checkCpuModules } from './check-cpu'
 import type { Executor } from '../executors/types'
 import { compileWorkflow, type CompiledWorkflow } from '../plan/compile'
 import { systemClock, type Clock } from '../runtime/clock'
@@ -27,8 +29,10 @@ export interface EngineOptions {
   concurrency?: number
   /** Time source for timeouts, retries and `sleep`. Default: the system clock. */
   clock?: Clock
-  /** Carries out steps. Default: inline, on this thread. */
+  /** Carries out steps. Default: plain steps inline, `cpu()` steps in a worker pool (`workers`). */
   executor?: Executor
+  /** The worker pool of `cpu()` steps: threads (default `os.availableParallelism()`), idle timeout, queue, heap limits. */
+  workers?: WorkerOptions
   /** Also print `ctx.log` lines here (e.g. `console`). They are always emitted as `log` events. */
   logger?: Partial<Logger>
   /** Workflows to register at once. */
@@ -82,7 +86,7 @@ export class Engine {
     this.#services = {
       store: this.store,
       clock: options.clock ?? systemClock,
-      executor: options.executor ?? inlineExecutor(),
+      executor: options.executor ?? defaultExecutor({ workers: options.workers ?? {} }),
       events: this.#events,
       stepLimiter: options.concurrency === undefined || options.concurrency === Infinity ? undefined : new Limiter(options.concurrency),
       logger: options.logger,
@@ -117,6 +121,7 @@ export class Engine {
       throw new PlanError(wf.id, undefined, `Workflow "${wf.id}" is already registered with a different definition. Workflow ids must be unique per engine; rename one of them.`)
     }
     const compiled = compileWorkflow(wf)
+    checkCpuModules(compiled.plan)
     const concurrency = compiled.plan.options.concurrency
     const reg: Registered = { builder: wf, compiled, runLimiter: concurrency === undefined ? undefined : new Limiter(concurrency) }
     this.#registry.set(wf.id, reg)

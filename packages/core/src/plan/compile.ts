@@ -3,7 +3,8 @@ import { PlanError } from '../errors'
 import { opFns, type AnyFn, type Op } from '../builder/ops'
 import { WorkflowBuilder } from '../builder/workflow'
 import type { WorkflowOptions } from '../builder/options'
-import type { Plan, PlanNode, BranchNode, PlanOptions } from './types'
+import type { Plan, PlanNode, BranchNode, BranchFn, PlanOptions } from './types'
+import { isCpuTask } from '../executors/cpu'
 import { toMs } from '../duration'
 
 /** A plan plus its side table of functions: what the runtime needs to run a workflow. */
@@ -59,12 +60,14 @@ export function hashOf(value: unknown): string {
   return createHash('sha256').update(stableJson(value)).digest('hex').slice(0, 16)
 }
 
-function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`
+function stableJson(value: unknown, key?: string): string {
+  if (Array.isArray(value)) return `[${value.map((v) => stableJson(v)).join(',')}]`
   if (value && typeof value === 'object') {
     const keys = Object.keys(value).sort()
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`).join(',')}}`
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k], k)}`).join(',')}}`
   }
+  // A cpu module's directory depends on where the code is installed; its file name does not.
+  if (key === 'module' && typeof value === 'string') return JSON.stringify(value.slice(value.lastIndexOf('/') + 1))
   return JSON.stringify(value) ?? 'null'
 }
 
@@ -101,6 +104,7 @@ function compileScope(state: CompileState, ops: Op[], prefix: string, fns: (AnyF
         claim(op.name, id)
         const o = op.options!
         const node: PlanNode = { kind: 'step', id, name: op.name, fn: base }
+        if (isCpuTask(op.fn)) node.cpu = { ...op.fn.ref }
         if (o.retry) node.retry = fns[base + 2] ? { ...o.retry, retryIf: base + 2 } : { ...o.retry }
         if (o.timeoutMs !== undefined) node.timeoutMs = o.timeoutMs
         if (o.cache) node.cache = o.cache.ttlMs === undefined ? { key: base + 1 } : { key: base + 1, ttlMs: o.cache.ttlMs }
@@ -111,7 +115,12 @@ function compileScope(state: CompileState, ops: Op[], prefix: string, fns: (AnyF
       case 'race': {
         const name = op.name ?? `${op.t}#${++state.counters[op.t]}`
         claim(name, id)
-        const branches = op.keys.map((key, i) => ({ id: `${id}.b${i}`, name: `${name}[${key}]`, key, fn: base + i }))
+        const branches = op.keys.map((key, i): BranchFn => {
+          const b: BranchFn = { id: `${id}.b${i}`, name: `${name}[${key}]`, key, fn: base + i }
+          const f = op.branches[i]
+          if (isCpuTask(f)) b.cpu = { ...f.ref }
+          return b
+        })
         const node: PlanNode =
           op.t === 'parallel'
             ? { kind: 'parallel', id, name, shape: op.shape, branches }
@@ -157,7 +166,11 @@ function compileScope(state: CompileState, ops: Op[], prefix: string, fns: (AnyF
         const name = op.name ?? `forEach#${++state.counters.forEach}`
         claim(name, id)
         const bodyFns: (AnyFn | undefined)[] = []
-        const body = compileScope(state, bodyOps(state.workflowId, name, op.body), `${id}.body.`, bodyFns)
+        // A cpu() body is one step per item (or per chunk), named after the forEach.
+        const body = isCpuTask(op.body)
+          ? [{ kind: 'step' as const, id: `${id}.body.n0`, name: `${name}:task`, fn: 0, cpu: { ...op.body.ref } }]
+          : compileScope(state, bodyOps(state.workflowId, name, op.body), `${id}.body.`, bodyFns)
+        if (isCpuTask(op.body)) bodyFns.push(undefined)
         const node: PlanNode = {
           kind: 'forEach',
           id,
@@ -169,6 +182,7 @@ function compileScope(state: CompileState, ops: Op[], prefix: string, fns: (AnyF
           concurrency: op.options.concurrency,
         }
         if (op.options.chunkSize !== undefined) node.chunkSize = op.options.chunkSize
+        if (isCpuTask(op.body)) node.cpu = { ...op.body.ref }
         current.push(node)
         break
       }

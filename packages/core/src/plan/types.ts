@@ -32,9 +32,12 @@ export interface RetryPlan {
   retryIf?: number
 }
 
+/** A CPU step's task: a module (file URL) and the export that handles it. */
 export interface CpuRef {
   module: string
   export: string
+  /** Earlier steps whose outputs the worker receives. */
+  steps?: string[]
 }
 
 export interface StepNode extends NodeBase {
@@ -49,6 +52,8 @@ export interface StepNode extends NodeBase {
 export interface BranchFn {
   id: string
   name: string
+  /** Set when the branch is a `cpu()` task. */
+  cpu?: CpuRef
   /** Tuple index or object key the branch's output lands at. */
   key: string | number
   fn: number
@@ -94,6 +99,8 @@ export interface ForEachNode extends NodeBase {
   bodySlots: number
   concurrency: number
   chunkSize?: number
+  /** Set when the body is a `cpu()` task: `body` is then that one step. */
+  cpu?: CpuRef
 }
 
 export interface SleepNode extends NodeBase {

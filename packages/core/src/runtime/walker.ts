@@ -2,7 +2,8 @@ import { opFns, type AnyFn } from '../builder/ops'
 import { WorkflowBuilder } from '../builder/workflow'
 import { ParallelError, PlanError, RaceError, SteplineError, StepError, StepTimeoutError } from '../errors'
 import { checkBody } from '../plan/compile'
-import type { BranchNode, ForEachNode, ParallelNode, PlanNode, RaceNode, SleepNode } from '../plan/types'
+import type { BranchNode, ForEachNode, ParallelNode, PlanNode, RaceNode, SleepNode, StepNode } from '../plan/types'
+import { cpuInput } from '../executors/default'
 import type { StepKind, StepRecord } from '../store/types'
 import { AbortScope } from './abort-scope'
 import { delay } from './clock'
@@ -352,8 +353,11 @@ async function runForEach(run: RunState, node: ForEachNode, fns: Fns, frame: Fra
   const n = list.length
   const results: unknown[] = new Array(n)
   const scope = new AbortScope(frame.scope)
-  const bodyFn = fns[node.bodyFn]!
+  const bodyFn = node.cpu === undefined ? fns[node.bodyFn]! : undefined
   const chunk = node.chunkSize ?? 1
+  const { executor } = run.services
+  // A cpu() body with chunkSize goes to the pool one chunk per task, to amortise the message cost.
+  const chunked = node.cpu !== undefined && node.chunkSize !== undefined && executor.executeChunk !== undefined
   const reportProgress = run.listening('run:progress')
   let next = 0
   let done = 0
@@ -370,7 +374,41 @@ async function runForEach(run: RunState, node: ForEachNode, fns: Fns, frame: Fra
       itemPath: frame.itemPath === undefined ? [i] : [...frame.itemPath, i],
       scope,
     }
-    return runSequence(run, node.body, bodyFns(run, node, bodyFn, item), itemFrame)
+    return runSequence(run, node.body, bodyFn === undefined ? CPU_BODY_FNS : bodyFns(run, node, bodyFn, item), itemFrame)
+  }
+
+  const runChunk = async (start: number, end: number): Promise<void> => {
+    const step = node.body[0] as StepNode
+    const todo: number[] = []
+    for (let i = start; i < end; i++) {
+      const old = run.replay?.get(`${step.id}${frame.itemKey}@${i}`)
+      if (old !== undefined && old.status === 'completed') {
+        results[i] = old.output
+        run.records.push(old)
+      } else {
+        todo.push(i)
+      }
+    }
+    if (todo.length === 0) return
+    const t0 = run.services.clock.now()
+    const inputs = todo.map((i) =>
+      cpuInput(step, { payload: run.payload, last: list[i], steps: frame.steps, item: list[i], index: i, run: run.info, attempt: 1 }),
+    )
+    const outs = await executor.executeChunk!(step, inputs, scope.signal)
+    if (scope.aborted) throw scope.reason
+    const t1 = run.services.clock.now()
+    const share = (t1 - t0) / todo.length
+    for (let k = 0; k < todo.length; k++) {
+      const i = todo[k]!
+      results[i] = outs[k]
+      const key = `${step.id}${frame.itemKey}@${i}`
+      const item = frame.itemPath === undefined ? [i] : [...frame.itemPath, i]
+      const w = run.record({ key, nodeId: step.id, name: step.name, kind: 'step', status: 'completed', output: outs[k], attempts: 1, startedAt: t0, endedAt: t1, durationMs: share, item })
+      if (w !== undefined) await w
+      if (run.listening('step:completed')) {
+        run.emit('step:completed', { runId: run.id, workflowId: run.workflowId, step: step.name, nodeId: step.id, key, item, attempt: 1, output: outs[k], durationMs: share })
+      }
+    }
   }
 
   const worker = async (): Promise<void> => {
@@ -378,7 +416,18 @@ async function runForEach(run: RunState, node: ForEachNode, fns: Fns, frame: Fra
       const start = next
       const end = Math.min(n, start + chunk)
       next = end
-      for (let i = start; i < end && failure === undefined; i++) {
+      if (chunked) {
+        try {
+          await runChunk(start, end)
+        } catch (error) {
+          if (failure === undefined && !(scope.aborted && isAbortLike(error, scope.reason))) {
+            failure = { index: start, error }
+            scope.abort(branchAborted('forEach', node.name, `aborted because the chunk of items ${start}..${end - 1} failed`))
+          }
+          return
+        }
+      }
+      for (let i = start; i < end && !chunked && failure === undefined; i++) {
         try {
           results[i] = await runItem(i)
         } catch (error) {
@@ -395,6 +444,7 @@ async function runForEach(run: RunState, node: ForEachNode, fns: Fns, frame: Fra
         run.emit('run:progress', {
           runId: run.id, workflowId: run.workflowId, step: node.name, done, total: n,
           itemsPerSecond: elapsed > 0 ? done / elapsed : 0, item: frame.itemPath,
+          ...(node.cpu !== undefined && executor.stats ? { pool: executor.stats() } : {}),
         })
       }
     }
@@ -411,6 +461,8 @@ async function runForEach(run: RunState, node: ForEachNode, fns: Fns, frame: Fra
   }
   return finishNode(run, node, frame, startedAt, results)
 }
+
+const CPU_BODY_FNS: readonly (AnyFn | undefined)[] = [undefined]
 
 /**
  * The side table of one item's body: the body callback is called again with the real item so

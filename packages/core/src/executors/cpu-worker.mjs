@@ -1,0 +1,51 @@
+// The piscina worker behind `cpu()` steps. Plain JavaScript so that it runs as it is, from
+// source in tests and from dist once built. It loads the task's module once per thread, calls
+// its export, and moves ArrayBuffers in the result back instead of copying them.
+import { move, transferableSymbol, valueSymbol } from 'piscina'
+
+const handlers = new Map()
+
+async function handlerFor(module, name) {
+  const key = `${module}#${name}`
+  let h = handlers.get(key)
+  if (h) return h
+  const mod = await import(module)
+  h = mod[name] ?? (name === 'default' ? undefined : mod.default?.[name])
+  if (typeof h !== 'function' && name === 'default' && typeof mod.default?.default === 'function') h = mod.default.default
+  if (typeof h !== 'function') {
+    throw new Error(`cpu module ${module} has no function export "${name}" (exports: ${Object.keys(mod).join(', ') || 'none'})`)
+  }
+  handlers.set(key, h)
+  return h
+}
+
+function buffersOf(value, out = [], depth = 0) {
+  if (value === null || typeof value !== 'object' || depth > 8) return out
+  if (value instanceof ArrayBuffer) {
+    if (!out.includes(value) && value.byteLength > 0) out.push(value)
+  } else if (ArrayBuffer.isView(value)) {
+    const b = value.buffer
+    if (b instanceof ArrayBuffer && !out.includes(b) && b.byteLength > 0) out.push(b)
+  } else if (Array.isArray(value)) {
+    for (const v of value) buffersOf(v, out, depth + 1)
+  } else if (Object.getPrototypeOf(value) === Object.prototype) {
+    for (const k in value) buffersOf(value[k], out, depth + 1)
+  }
+  return out
+}
+
+function moved(result) {
+  const buffers = buffersOf(result)
+  if (buffers.length === 0) return result
+  if (buffers.length === 1 && (result instanceof ArrayBuffer || ArrayBuffer.isView(result))) return move(result)
+  return { [transferableSymbol]: buffers, [valueSymbol]: result }
+}
+
+/** One task: `{ m: module, e: export, input }`, or a chunk: `{ m, e, inputs: [...] }`. */
+export default async function run(task) {
+  const handler = await handlerFor(task.m, task.e)
+  if (task.inputs === undefined) return moved(await handler(task.input))
+  const out = new Array(task.inputs.length)
+  for (let i = 0; i < task.inputs.length; i++) out[i] = await handler(task.inputs[i])
+  return moved(out)
+}

@@ -1,0 +1,164 @@
+import { threadId } from 'node:worker_threads'
+import { afterEach, describe, expect, expectTypeOf, it } from 'vitest'
+import {
+  cpu,
+  createEngine,
+  inlineExecutor,
+  isSteplineError,
+  PlanError,
+  StepError,
+  StepTimeoutError,
+  workflow,
+  type Engine,
+  type EngineOptions,
+} from '@stepline/core'
+
+const tasks = new URL('./fixtures/cpu/tasks.mjs', import.meta.url)
+const task = <T = unknown>(name: string, steps?: string[]) => cpu<T>(tasks, { export: name, ...(steps ? { steps } : {}) })
+
+let engines: Engine[] = []
+const engineWith = (options: EngineOptions = {}): Engine => {
+  const e = createEngine({ workers: { max: 2 }, ...options })
+  engines.push(e)
+  return e
+}
+afterEach(async () => {
+  await Promise.all(engines.map((e) => e.close()))
+  engines = []
+})
+
+describe('cpu() steps on the worker pool', () => {
+  it('run in another thread with payload, last, the named step outputs and the run identity', async () => {
+    const wf = workflow<{ n: number }>('cpu-input')
+      .step('first', (ctx) => ctx.payload.n + 1)
+      .step('echo', task<{ last: number; payload: { n: number }; steps: Record<string, unknown>; runId: string; attempt: number }>('echo', ['first']))
+      .step('where', task<{ threadId: number }>('burn'))
+    const engine = engineWith()
+    const handle = await engine.start(wf, { n: 1 })
+    const out = await handle.result()
+    expect(out.threadId).not.toBe(threadId)
+    const steps = await engine.getSteps(handle.id)
+    expect(steps.find((s) => s.name === 'echo')?.output).toEqual({
+      last: 2, payload: { n: 1 }, steps: { first: 2 }, item: undefined, index: undefined, attempt: 1, runId: handle.id,
+    })
+  })
+
+  it('uses the default export unless told otherwise, and works as parallel branches', async () => {
+    const engine = engineWith()
+    expect(await engine.run(workflow<number>('cpu-default').step('d', cpu<string>(tasks)), 7)).toBe('default:7')
+    const wf = workflow<number>('cpu-par').parallel('both', [task<number>('square'), (ctx) => `${ctx.last}!`])
+    const out = await engine.run(wf, 3)
+    expect(out).toEqual([9, '3!'])
+    expectTypeOf(out).toEqualTypeOf<[number, string]>()
+  })
+
+  it('a forEach with a cpu body gives results in input order, chunked or not', async () => {
+    const items = Array.from({ length: 50 }, (_, i) => i)
+    const plain = workflow<number[]>('cpu-each').forEach('sq', (ctx) => ctx.payload, task<number>('square'), { concurrency: 4 })
+    const chunked = workflow<number[]>('cpu-chunks').forEach('sq', (ctx) => ctx.payload, task<number>('square'), { concurrency: 2, chunkSize: 8 })
+    const engine = engineWith()
+    const progress: { done: number; total: number; threads?: number }[] = []
+    engine.on('run:progress', (e) => progress.push({ done: e.done, total: e.total, threads: e.pool?.threads }))
+    expect(await engine.run(plain, items)).toEqual(items.map((i) => i * i))
+    const before = progress.length
+    const handle = await engine.start(chunked, items)
+    expect(await handle.result()).toEqual(items.map((i) => i * i))
+    const chunkEvents = progress.slice(before)
+    expect(chunkEvents).toHaveLength(Math.ceil(50 / 8))
+    expect(chunkEvents.at(-1)).toMatchObject({ done: 50, total: 50 })
+    expect(chunkEvents[0]?.threads).toBeGreaterThan(0)
+    // Every item is journaled on its own, so a resumed run does not redo finished items.
+    const steps = await engine.getSteps(handle.id)
+    const keys = steps.filter((s) => s.name === 'sq:task').map((s) => s.key)
+    expect(keys.sort()).toEqual(items.map((i) => `n0.body.n0@${i}`).sort())
+  })
+
+  it('a worker that throws fails the step naming step and module, and is retried by policy', async () => {
+    const engine = engineWith()
+    const failing = workflow('cpu-throw').step('boom', task('fail'), { retry: { attempts: 2, delay: 1 } })
+    const err = await engine.run(failing).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(StepError)
+    expect((err as StepError).attempts).toBe(2)
+    const cause = (err as StepError).cause
+    expect(isSteplineError(cause, 'CPU_TASK_FAILED')).toBe(true)
+    expect((cause as Error).message).toMatch(/^Step "boom" \(cpu module .*tasks\.mjs, export "fail"\) failed in a worker thread: task failed on attempt 2$/)
+    const flaky = workflow('cpu-flaky').step('flaky', task<string>('flaky'), { retry: { attempts: 3, delay: 1 } })
+    expect(await engine.run(flaky)).toBe('ok on 3')
+  })
+
+  it('a worker that calls process.exit fails its step; the pool replaces it and goes on', async () => {
+    const engine = engineWith()
+    const err = await engine.run(workflow('cpu-exit').step('quit', task('exit'))).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(StepError)
+    expect(String((err as StepError).cause)).toMatch(/Step "quit" \(cpu module .*export "exit"\) failed in a worker thread/)
+    expect(await engine.run(workflow<number>('cpu-after-exit').step('sq', task<number>('square')), 9)).toBe(81)
+  })
+
+  it('a worker that runs out of memory under resourceLimits fails its step; the pool recovers', async () => {
+    const engine = engineWith({ workers: { max: 1, resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 } } })
+    const err = await engine.run(workflow('cpu-oom').step('hog', task('oom'))).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(StepError)
+    expect(String((err as StepError).cause)).toMatch(/Step "hog" .*failed in a worker thread: .*(memory|ERR_WORKER_OUT_OF_MEMORY)/i)
+    expect(await engine.run(workflow<number>('cpu-after-oom').step('sq', task<number>('square')), 4)).toBe(16)
+  }, 30_000)
+
+  it('a timeout aborts the task in its worker (even a busy loop) and the pool stays healthy', async () => {
+    const engine = engineWith({ workers: { max: 1 } })
+    const t0 = performance.now()
+    const err = await engine.run(workflow('cpu-timeout').step('spin', task('forever'), { timeout: 300 })).catch((e: unknown) => e)
+    expect(performance.now() - t0).toBeLessThan(5000)
+    expect((err as StepError).cause).toBeInstanceOf(StepTimeoutError)
+    // With one thread, this only runs if the spinning worker was terminated and replaced.
+    expect(await engine.run(workflow<number>('cpu-after-timeout').step('sq', task<number>('square')), 5)).toBe(25)
+  })
+
+  it('cancel aborts the task in its worker', async () => {
+    const engine = engineWith({ workers: { max: 1 } })
+    const handle = await engine.start(workflow('cpu-cancel').step('spin', task('forever')).step('never', () => 'ran'))
+    await new Promise((r) => setTimeout(r, 200))
+    await handle.cancel('test')
+    expect((await handle.outcome()).status).toBe('cancelled')
+    expect(await engine.run(workflow<number>('cpu-after-cancel').step('sq', task<number>('square')), 6)).toBe(36)
+    expect((await engine.getSteps(handle.id)).map((s) => s.name)).not.toContain('never')
+  })
+
+  it('moves a 64 MB buffer to the worker and back without copying: the sender’s copy is detached', async () => {
+    const size = 64 * 1024 * 1024
+    const bytes = new Uint8Array(size).fill(3)
+    const wf = workflow<null>('cpu-transfer')
+      .step('make', () => bytes)
+      .step('double', task<Uint8Array>('doubleBytes'))
+    const engine = engineWith()
+    const out = await engine.run(wf, null)
+    expect(bytes.byteLength).toBe(0) // transferred to the worker, not cloned
+    expect(out).toBeInstanceOf(Uint8Array)
+    expect(out.byteLength).toBe(size)
+    expect(out[0]).toBe(6)
+    expect(out[4096]).toBe(6)
+    expect(out[1]).toBe(3)
+  }, 30_000)
+})
+
+describe('cpu() module checks at register()', () => {
+  it('a missing module fails at register with the path and the fix', () => {
+    const engine = engineWith()
+    const wf = workflow('bad-path').step('score', cpu(new URL('./fixtures/cpu/nope.mjs', import.meta.url)))
+    expect(() => engine.register(wf)).toThrow(PlanError)
+    expect(() => engine.register(wf)).toThrow(/^Step "score" in workflow "bad-path": its cpu module .*nope\.mjs cannot be loaded: the file does not exist\. Pass cpu\(new URL/)
+  })
+
+  it('a missing export, or one that is no function, fails at register listing the exports', () => {
+    const engine = engineWith()
+    expect(() => engine.register(workflow('no-export').step('score', task('missing')))).toThrow(
+      /its cpu module .*tasks\.mjs has no export "missing" \(exports: .*burn.*echo.*\)\. Export the handler as "missing"/,
+    )
+    expect(() => engine.register(workflow('not-fn').step('score', task('notAFunction')))).toThrow(/has an export that is a number, not a function, "notAFunction"/)
+  })
+
+  it('the inline executor refuses cpu steps with a clear message', async () => {
+    const engine = engineWith({ executor: inlineExecutor() })
+    await expect(engine.run(workflow('inline-cpu').step('sq', task('square')), 2)).rejects.toThrow(
+      /Step "sq" is a cpu\(\) step, which the inline executor cannot run/,
+    )
+  })
+})
