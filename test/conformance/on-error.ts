@@ -53,8 +53,12 @@ export function onErrorTests(s: SuiteContext): void {
           throw new Error('nope')
         }, { retry: { attempts: 3, delay: 1 } })
         .onError(() => 'fallback')
-      expect(await engine.run(wf)).toBe('fallback')
+      const handle = await engine.start(wf)
+      expect(await handle.result()).toBe('fallback')
       expect(calls).toBe(3)
+      // The journal keeps the attempts the step really made, and that it was recovered.
+      const [entry] = await engine.getSteps(handle.id)
+      expect(entry).toMatchObject({ name: 'flaky', status: 'completed', recovered: true, attempts: 3, output: 'fallback' })
     })
 
     it('throwing from the handler fails the run', async () => {

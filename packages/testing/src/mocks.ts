@@ -29,6 +29,20 @@ export type MockEntry<T> = T | Promise<T> | ((ctx: Ctx<any, any, any, any>) => T
  */
 export type Mock<T = unknown> = MockEntry<T> | SequenceMock<T>
 
+/** A mock for a name the workflow's type does not list (a forEach body step, a parallel branch). */
+export type AnyMock =
+  | FailMock
+  | ValueMock<unknown>
+  | SequenceMock<unknown>
+  | ((ctx: Ctx<any, any, any, any>) => unknown)
+  | string
+  | number
+  | boolean
+  | bigint
+  | null
+  | undefined
+  | object
+
 /**
  * A mock (or a sequence entry) that throws `error` (an `Error`, or a message).
  * @example

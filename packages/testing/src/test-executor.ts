@@ -1,4 +1,4 @@
-import { inlineExecutor, stepKeyOf, type Executor, type StepNode } from '@stepline/core'
+import { defaultExecutor, stepKeyOf, type Executor, type StepNode } from '@stepline/core'
 import { answer, UnmockedStepError, type Mock } from './mocks'
 
 /**
@@ -21,7 +21,7 @@ export class TestExecutor implements Executor {
   readonly #workflowId: string
   readonly #inner: Executor
 
-  constructor(workflowId: string, mocks: Readonly<Record<string, Mock>>, strict: boolean, inner: Executor = inlineExecutor()) {
+  constructor(workflowId: string, mocks: Readonly<Record<string, Mock>>, strict: boolean, inner: Executor = defaultExecutor()) {
     this.#workflowId = workflowId
     this.#mocks = mocks
     this.#strict = strict

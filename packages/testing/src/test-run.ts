@@ -10,7 +10,7 @@ import {
   type Store,
 } from '@stepline/core'
 import { FakeClock } from './fake-clock'
-import type { Mock } from './mocks'
+import type { AnyMock, Mock } from './mocks'
 import { TestExecutor } from './test-executor'
 import { TestRunResult, type RecordedEvent } from './result'
 
@@ -34,7 +34,9 @@ const EVENTS: EngineEventName[] = [
 ]
 
 /** Mocks by step name; names of `forEach` body steps and `parallel` branches (`fetch[0]`) work too. */
-export type MocksFor<W> = { [K in keyof inferSteps<W>]?: Mock<outputOf<inferSteps<W>[K]>> } & { [name: string]: Mock<any> }
+export type MocksFor<W> = {
+  [K in keyof inferSteps<W> | (string & {})]?: K extends keyof inferSteps<W> ? Mock<outputOf<inferSteps<W>[K]>> : AnyMock
+}
 type outputOf<S> = S extends { output: infer O } ? O : unknown
 
 /** Options of `testRun`. */
@@ -47,7 +49,7 @@ export interface TestRunOptions<W extends AnyWorkflow = AnyWorkflow> {
   clock?: FakeClock | 'real'
   /** The run journal; an in-memory store by default. */
   store?: Store
-  /** Executor for unmocked steps; inline by default. */
+  /** Executor for unmocked steps; by default plain steps run inline and `cpu()` steps in a worker pool. */
   executor?: Executor
   /** Steps in flight at once, as `createEngine({ concurrency })`. */
   concurrency?: number
@@ -95,8 +97,9 @@ export async function testRun<W extends AnyWorkflow>(
   })
   await driveUntil(() => done, clock, executor, options.realTimeoutMs ?? 10_000, workflow.id)
   const result = await outcome
-  if (executor.unmocked) throw executor.unmocked
   const journal = await engine.getSteps(handle.id)
+  await engine.close()
+  if (executor.unmocked) throw executor.unmocked
   return new TestRunResult<W>(workflow, result, journal, events, executor.calls, clock)
 }
 

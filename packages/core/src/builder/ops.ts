@@ -112,8 +112,8 @@ export function positiveInt(where: Where, option: string, value: unknown): numbe
 
 /** A function, or a `cpu()` task where `cpu` is allowed. */
 export function checkBody(where: Where, what: string, value: unknown): asserts value is AnyFn | CpuTask {
-  if (isCpuTask(value)) return
-  checkFn(where, `${what} (or a cpu() task)`, value)
+  if (isCpuTask(value) || typeof value === 'function') return
+  fail(where, `expected ${what} to be a function or a cpu() task, got ${show(value)}.`)
 }
 
 export function checkFn(where: Where, what: string, value: unknown): asserts value is AnyFn {

@@ -39,6 +39,8 @@ export interface Unset {
   readonly __stepline_unset__: true
 }
 
+type IsAny<T> = 0 extends 1 & T ? true : false
+
 /** The context every step, condition and handler receives. */
 export interface Ctx<TInput = unknown, TSteps = AnySteps, TLast = unknown, TItem = Unset> {
   /** The validated input of the run. */
@@ -52,9 +54,9 @@ export interface Ctx<TInput = unknown, TSteps = AnySteps, TLast = unknown, TItem
   readonly signal: AbortSignal
   readonly log: Logger
   /** Inside a `forEach` body: the current item. */
-  readonly item: [TItem] extends [Unset] ? undefined : TItem
+  readonly item: IsAny<TItem> extends true ? any : [TItem] extends [Unset] ? undefined : TItem
   /** Inside a `forEach` body: the current item's index in the input. */
-  readonly index: [TItem] extends [Unset] ? undefined : number
+  readonly index: IsAny<TItem> extends true ? number | undefined : [TItem] extends [Unset] ? undefined : number
   /** 1-based attempt of the step now running. */
   readonly attempt: number
 }

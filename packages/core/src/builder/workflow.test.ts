@@ -167,8 +167,8 @@ describe('parallel and race', () => {
   })
 
   test('a branch that is not a function', () => {
-    expect(() => w().parallel('p', [noop, 42])).toThrow('Step "p" in workflow "order": expected branch 1 to be a function, got 42.')
-    expect(() => w().race('r', { a: noop, b: 'x' })).toThrow(`Step "r" in workflow "order": expected branch b to be a function, got 'x'.`)
+    expect(() => w().parallel('p', [noop, 42])).toThrow('Step "p" in workflow "order": expected branch 1 to be a function or a cpu() task, got 42.')
+    expect(() => w().race('r', { a: noop, b: 'x' })).toThrow(`Step "r" in workflow "order": expected branch b to be a function or a cpu() task, got 'x'.`)
   })
 
   test('maxConcurrency on race', () => {
@@ -264,8 +264,8 @@ describe('step options', () => {
 
   test('non-function step', () => {
     const e = planError(() => w().step('charge', 'charge()'))
-    expect(e.message).toBe(`Step "charge" in workflow "order": expected the step body to be a function, got 'charge()'.`)
-    expect(() => w().step('charge')).toThrow('Step "charge" in workflow "order": expected the step body to be a function, got undefined.')
+    expect(e.message).toBe(`Step "charge" in workflow "order": expected the step body to be a function or a cpu() task, got 'charge()'.`)
+    expect(() => w().step('charge')).toThrow('Step "charge" in workflow "order": expected the step body to be a function or a cpu() task, got undefined.')
   })
 
   test('a step without a name', () => {

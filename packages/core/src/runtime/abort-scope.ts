@@ -1,3 +1,5 @@
+import { setMaxListeners } from 'node:events'
+
 /**
  * A node in the tree of things that can be aborted: the run, a `parallel`, one step attempt.
  * The `AbortController` behind `signal` is made only when someone reads `signal`, so steps that
@@ -31,6 +33,8 @@ export class AbortScope {
   get signal(): AbortSignal {
     if (this.#controller) return this.#controller.signal
     const controller = new AbortController()
+    // Many steps legitimately listen to one scope (a wide parallel, a forEach): not a leak.
+    setMaxListeners(0, controller.signal)
     this.#controller = controller
     if (this.aborted) {
       controller.abort(this.#reason)

@@ -67,10 +67,9 @@ async function recoverable(run: RunState, node: PlanNode, fns: Fns, frame: Frame
       throw handlerError
     }
     const endedAt = run.services.clock.now()
-    const prev = frame.steps[node.name]
     const rec: StepRecord = {
       key, nodeId: node.id, name: node.name, kind: kindOf(node), status: 'completed', output, error: cause, recovered: true,
-      attempts: prev?.attempts ?? 1, startedAt, endedAt, durationMs: endedAt - startedAt, item: frame.itemPath,
+      attempts: error instanceof StepError && node.kind === 'step' ? error.attempts : 1, startedAt, endedAt, durationMs: endedAt - startedAt, item: frame.itemPath,
     }
     frame.steps[node.name] = rec
     await run.record(rec)
@@ -365,6 +364,8 @@ async function runForEach(run: RunState, node: ForEachNode, fns: Fns, frame: Fra
 
   const runItem = (i: number): Promise<unknown> => {
     const item = list[i]
+    // Each item gets its own scope: abort listeners its steps add go away with the item.
+    const itemScope = new AbortScope(scope)
     const itemFrame: Frame = {
       last: item,
       steps: Object.create(frame.steps) as Record<string, StepRecord>,
@@ -372,9 +373,10 @@ async function runForEach(run: RunState, node: ForEachNode, fns: Fns, frame: Fra
       index: i,
       itemKey: `${frame.itemKey}@${i}`,
       itemPath: frame.itemPath === undefined ? [i] : [...frame.itemPath, i],
-      scope,
+      scope: itemScope,
     }
-    return runSequence(run, node.body, bodyFn === undefined ? CPU_BODY_FNS : bodyFns(run, node, bodyFn, item), itemFrame)
+    const done = runSequence(run, node.body, bodyFn === undefined ? CPU_BODY_FNS : bodyFns(run, node, bodyFn, item), itemFrame)
+    return done.finally(() => itemScope.dispose())
   }
 
   const runChunk = async (start: number, end: number): Promise<void> => {
