@@ -1,9 +1,13 @@
 /**
- * All benchmarks, one process: `pnpm bench`. Each figure is printed beside a baseline measured
- * in the same run, as a ratio; nothing here asserts a wall-clock limit.
+ * All benchmarks, one process: `pnpm bench` (or `pnpm bench core|cpu`). Each figure is printed
+ * beside a baseline measured in the same run, as a ratio; nothing here asserts a wall-clock limit.
  */
+import { availableParallelism } from 'node:os'
 import { coreBench } from './core'
+import { cpuBench } from './cpu'
 import { printRows } from './util'
 
-console.log(`node ${process.version}, ${(await import('node:os')).availableParallelism()} cores`)
-printRows('core engine vs plain async (same process)', await coreBench())
+const only = process.argv[2]
+console.log(`node ${process.version}, ${availableParallelism()} cores`)
+if (!only || only === 'core') printRows('core engine vs plain async (same process)', await coreBench())
+if (!only || only === 'cpu') printRows('cpu() steps on the worker pool', await cpuBench())

@@ -14,7 +14,7 @@ import {
 } from '@stepline/core'
 
 const tasks = new URL('./fixtures/cpu/tasks.mjs', import.meta.url)
-const task = <T = unknown>(name: string, steps?: string[]) => cpu<T>(tasks, { export: name, ...(steps ? { steps } : {}) })
+const task = <T = unknown>(name: string, steps?: string[]) => cpu<T>(tasks, { export: name, payload: true, ...(steps ? { steps } : {}) })
 
 let engines: Engine[] = []
 const engineWith = (options: EngineOptions = {}): Engine => {
@@ -50,6 +50,23 @@ describe('cpu() steps on the worker pool', () => {
     const out = await engine.run(wf, 3)
     expect(out).toEqual([9, '3!'])
     expectTypeOf(out).toEqualTypeOf<[number, string]>()
+  })
+
+  it('sends the payload only when asked for: cpu(module, { payload: true })', async () => {
+    const wf = workflow<{ big: number[] }>('cpu-payload')
+      .step('without', cpu<{ payload: unknown }>(tasks, { export: 'echo' }))
+      .step('with', cpu<{ payload: unknown }>(tasks, { export: 'echo', payload: true }))
+    const engine = engineWith()
+    const handle = await engine.start(wf, { big: [1, 2, 3] })
+    expect(await handle.result()).toMatchObject({ payload: { big: [1, 2, 3] } })
+    const steps = await engine.getSteps(handle.id)
+    expect(steps[0]?.output).toMatchObject({ payload: undefined })
+  })
+
+  it('loads a TypeScript task module through tsx inside the worker', async () => {
+    const engine = engineWith()
+    const wf = workflow<string>('cpu-ts').step('shout', cpu<string>(new URL('./fixtures/cpu/typed.task.ts', import.meta.url)))
+    expect(await engine.run(wf, 'hello')).toBe('HELLO!')
   })
 
   it('a forEach with a cpu body gives results in input order, chunked or not', async () => {

@@ -6,7 +6,7 @@ const engine = createEngine({
   store: memoryStore(), // the run journal (default: a new memory store)
   concurrency: 100, // steps and parallel/race branches in flight at once, across all runs
   clock: systemClock, // time for timeouts, retry waits and sleep
-  executor: inlineExecutor(), // how a step's function is called (default: inline)
+  executor: inlineExecutor(), // how steps run (default: plain steps inline, cpu() steps in a worker pool)
   logger: console, // also print ctx.log lines here
   workflows: [hello], // same as engine.register(hello)
 })

@@ -16,7 +16,8 @@ const { workerData } = require('node:worker_threads')
 const { port, shared, url } = workerData
 const flag = new Int32Array(shared)
 const done = (msg) => { port.postMessage(msg); Atomics.store(flag, 0, 1); Atomics.notify(flag, 0) }
-import(url).then(
+const ts = /\.[cm]?ts$/.test(url)
+;(ts ? import('tsx/esm/api').then((m) => m.register()) : Promise.resolve()).then(() => import(url)).then(
   (mod) => {
     const exports = {}
     for (const k of Object.keys(mod)) exports[k] = typeof mod[k]
@@ -51,12 +52,10 @@ function loadInWorker(ref: CpuRef): ModuleCheck {
   const shared = new SharedArrayBuffer(4)
   const flag = new Int32Array(shared)
   const { port1, port2 } = new MessageChannel()
-  const ts = isTs(ref)
   const worker = new Worker(CHECKER, {
     eval: true,
     workerData: { port: port2, shared, url: ref.module },
     transferList: [port2],
-    execArgv: ts && !process.execArgv.some((a) => a.includes('tsx')) ? [...process.execArgv, '--import', 'tsx'] : process.execArgv,
   })
   try {
     if (Atomics.wait(flag, 0, 0, 30_000) === 'timed-out') return { ok: false, error: 'loading it took more than 30 s' }

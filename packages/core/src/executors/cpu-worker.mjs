@@ -4,11 +4,19 @@
 import { move, transferableSymbol, valueSymbol } from 'piscina'
 
 const handlers = new Map()
+let tsx
+
+/** TypeScript task modules load through tsx's hooks, registered in this thread on first need. */
+async function loadTs() {
+  tsx ??= import('tsx/esm/api').then((m) => m.register())
+  return tsx
+}
 
 async function handlerFor(module, name) {
   const key = `${module}#${name}`
   let h = handlers.get(key)
   if (h) return h
+  if (/\.[cm]?ts$/.test(module)) await loadTs()
   const mod = await import(module)
   h = mod[name] ?? (name === 'default' ? undefined : mod.default?.[name])
   if (typeof h !== 'function' && name === 'default' && typeof mod.default?.default === 'function') h = mod.default.default

@@ -21,17 +21,24 @@ export interface CpuOptions {
   export?: string
   /** Names of earlier steps whose outputs the worker receives in `input.steps`. */
   steps?: readonly string[]
+  /**
+   * Also send the run's payload (`input.payload`). Off by default: it is cloned for every task,
+   * which for a `forEach` over a large payload would copy the whole payload per item.
+   */
+  payload?: boolean
 }
 
 /**
  * What a cpu task's handler receives, by structured clone (ArrayBuffers and typed arrays in
- * `last` are transferred, not copied).
+ * `last` are transferred, not copied). It gets what it names: `last` always, the payload and
+ * earlier steps' outputs only when `cpu()` asks for them.
  * @example
  * // score.task.ts
  * export default function score(input: CpuInput<Doc>) { return rank(input.last) }
  */
 export interface CpuInput<TLast = unknown, TPayload = unknown> {
-  payload: TPayload
+  /** The run's payload when `cpu(module, { payload: true })`; otherwise undefined. */
+  payload: TPayload | undefined
   last: TLast
   /** Outputs of the steps named in `cpu(module, { steps })`. */
   steps: Record<string, unknown>
@@ -53,6 +60,7 @@ export function cpu<TOut = unknown>(module: string | URL | { module: string | UR
   const spec = typeof module === 'object' && !(module instanceof URL) ? module : { module, export: undefined }
   const ref: CpuRef = { module: toFileUrl(spec.module), export: spec.export ?? options.export ?? 'default' }
   if (options.steps !== undefined) ref.steps = [...options.steps]
+  if (options.payload === true) ref.payload = true
   return { [CPU]: true, ref }
 }
 

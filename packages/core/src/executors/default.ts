@@ -49,7 +49,7 @@ export function cpuInput(node: StepNode, ctx: { payload: unknown; last: unknown;
   const steps: Record<string, unknown> = {}
   for (const name of node.cpu?.steps ?? []) steps[name] = ctx.steps[name]?.output
   const { id, workflowId, attempt } = ctx.run
-  return { payload: ctx.payload, last: ctx.last, steps, item: ctx.item, index: ctx.index, run: { id, workflowId, attempt }, attempt: ctx.attempt }
+  return { payload: node.cpu?.payload ? ctx.payload : undefined, last: ctx.last, steps, item: ctx.item, index: ctx.index, run: { id, workflowId, attempt }, attempt: ctx.attempt }
 }
 
 /** Names the step and module; aborts (timeout, cancel) pass through unchanged. */

@@ -6,7 +6,7 @@ import { SteplineError } from '../errors'
 import { toMs } from '../duration'
 import type { Duration } from '../duration'
 import type { CpuRef } from '../plan/types'
-import { modulePath, transferablesOf, type CpuInput } from './cpu'
+import { transferablesOf, type CpuInput } from './cpu'
 
 /** Options of the engine's worker pool for `cpu()` steps (`createEngine({ workers })`). */
 export interface WorkerOptions {
@@ -35,7 +35,7 @@ const workerFile = new URL('./cpu-worker.mjs', import.meta.url)
 
 /**
  * The piscina pool behind `cpu()` steps, created on the first task and closed with the engine.
- * Task modules written in TypeScript run through tsx when the engine runs under it.
+ * Task modules written in TypeScript load through tsx (registered inside each worker) when it is installed.
  */
 export class CpuPool {
   readonly options: WorkerOptions
@@ -46,7 +46,7 @@ export class CpuPool {
     this.options = options
   }
 
-  #get(ts: boolean): Piscina {
+  #get(): Piscina {
     if (this.#pool) return this.#pool
     const o = this.options
     this.#pool = new Piscina({
@@ -56,21 +56,19 @@ export class CpuPool {
       idleTimeout: o.idleTimeout === undefined ? 30_000 : toMs(o.idleTimeout)!,
       ...(o.maxQueue !== undefined ? { maxQueue: o.maxQueue } : {}),
       ...(o.resourceLimits ? { resourceLimits: o.resourceLimits } : {}),
-      // TypeScript task modules load through tsx, as in development; built .js modules need nothing.
-      execArgv: ts ? withTsx(process.execArgv) : process.execArgv,
     })
     return this.#pool
   }
 
   /** Runs one task; `last`'s ArrayBuffers are transferred to the worker. */
   run(ref: CpuRef, input: CpuInput, signal?: AbortSignal): Promise<unknown> {
-    const pool = this.#get(isTs(ref))
+    const pool = this.#get()
     return pool.run({ m: ref.module, e: ref.export, input }, { transferList: transferablesOf(input.last), signal: signal ?? null })
   }
 
   /** Runs one chunk of items as a single task; results come back in input order. */
   runChunk(ref: CpuRef, inputs: CpuInput[], signal?: AbortSignal): Promise<unknown[]> {
-    const pool = this.#get(isTs(ref))
+    const pool = this.#get()
     const transfer: ArrayBuffer[] = []
     for (const input of inputs) transferablesOf(input.last, transfer)
     return pool.run({ m: ref.module, e: ref.export, inputs }, { transferList: transfer, signal: signal ?? null })
@@ -87,14 +85,6 @@ export class CpuPool {
     this.#pool = undefined
     await p?.destroy()
   }
-}
-
-function isTs(ref: CpuRef): boolean {
-  return /\.[cm]?ts$/.test(modulePath(ref))
-}
-
-function withTsx(execArgv: string[]): string[] {
-  return execArgv.some((a) => a.includes('tsx')) ? execArgv : [...execArgv, '--import', 'tsx']
 }
 
 function checkWorkerOptions(o: WorkerOptions): void {

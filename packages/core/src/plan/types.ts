@@ -38,6 +38,8 @@ export interface CpuRef {
   export: string
   /** Earlier steps whose outputs the worker receives. */
   steps?: string[]
+  /** Whether the worker receives the run's payload. */
+  payload?: boolean
 }
 
 export interface StepNode extends NodeBase {
