@@ -5,13 +5,16 @@
 import { createEngine, workflow, type AnyWorkflow } from '@stepline/core'
 import { median, fmt, gcNow, heapUsed, printRows, type Row } from './util'
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15)
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 10)
 
+/** Median wall ms of `rounds` calls, after `WARMUP` calls that let the JIT settle (steady state). */
 async function timeIt(fn: () => Promise<unknown>, rounds = ROUNDS): Promise<number> {
   const times: number[] = []
-  await fn() // warm-up
+  for (let w = 0; w < WARMUP; w++) await fn()
+  // No forced GC between rounds: it shrinks the young generation and makes the next round pay
+  // for regrowing it (measured: a third of the throughput), which no real process does.
   for (let r = 0; r < rounds; r++) {
-    gcNow()
     const t0 = process.hrtime.bigint()
     await fn()
     times.push(Number(process.hrtime.bigint() - t0) / 1e6)

@@ -1,4 +1,9 @@
 import { EventEmitter } from 'eventemitter3'
+
+function unwrap(o: RunOutcome): unknown {
+  if (o.status === 'completed') return o.output
+  throw o.error
+}
 import { CancelledError, SteplineError, serializeError } from '../errors'
 import type { EngineEvents } from '../events'
 import { RunState } from '../runtime/run-state'
@@ -8,14 +13,7 @@ import { toError } from '../runtime/step'
 import type { RunStatus, StepRecord } from '../store/types'
 import type { Limiter } from '../runtime/limiter'
 import type { PlanNode } from '../plan/types'
-import type { HandleSource, RunOutcome } from './handle'
-
-interface SummaryInputs {
-  nodes: readonly PlanNode[]
-  records: readonly StepRecord[]
-  startedAt: number
-  endedAt: number
-}
+import type { HandleSource, RunHandle, RunOutcome } from './handle'
 
 /** A finished run's outcome; the summary is computed on first read. */
 export class Outcome<T = unknown> implements RunOutcome<T> {
@@ -25,7 +23,10 @@ export class Outcome<T = unknown> implements RunOutcome<T> {
   readonly output: T | undefined
   readonly error: Error | undefined
   #summary: RunSummary | undefined
-  readonly #inputs: SummaryInputs
+  readonly #nodes: readonly PlanNode[]
+  readonly #records: readonly StepRecord[]
+  readonly #startedAt: number
+  readonly #endedAt: number
 
   constructor(
     runId: string,
@@ -33,19 +34,24 @@ export class Outcome<T = unknown> implements RunOutcome<T> {
     status: 'completed' | 'failed' | 'cancelled',
     output: T | undefined,
     error: Error | undefined,
-    inputs: SummaryInputs,
+    nodes: readonly PlanNode[],
+    records: readonly StepRecord[],
+    startedAt: number,
+    endedAt: number,
   ) {
     this.runId = runId
     this.workflowId = workflowId
     this.status = status
     this.output = output
     this.error = error
-    this.#inputs = inputs
+    this.#nodes = nodes
+    this.#records = records
+    this.#startedAt = startedAt
+    this.#endedAt = endedAt
   }
 
   get summary(): RunSummary {
-    const i = this.#inputs
-    return (this.#summary ??= summarize(i.nodes, i.records, i.startedAt, i.endedAt))
+    return (this.#summary ??= summarize(this.#nodes, this.#records, this.#startedAt, this.#endedAt))
   }
 
   toJSON(): object {
@@ -54,10 +60,11 @@ export class Outcome<T = unknown> implements RunOutcome<T> {
 }
 
 /**
- * A run this engine is executing: drives the walker, owns the run's end (complete, fail,
- * cancel, time out) and answers its handle.
+ * A run this engine is executing, and its handle: drives the walker, owns the run's end
+ * (complete, fail, cancel, time out). One object per run rather than a handle wrapping a
+ * source: runs are many and short, so what they allocate is the hot path too.
  */
-export class ActiveRun implements HandleSource<unknown> {
+export class ActiveRun implements RunHandle<unknown> {
   readonly state: RunState
   readonly #limiter: Limiter | undefined
   readonly #onEnd: (run: ActiveRun) => void
@@ -74,12 +81,34 @@ export class ActiveRun implements HandleSource<unknown> {
     this.#outcome = new Promise((resolve) => (this.#resolve = resolve))
   }
 
-  status(): RunStatus {
+  get id(): string {
+    return this.state.id
+  }
+
+  get workflowId(): string {
+    return this.state.workflowId
+  }
+
+  get status(): RunStatus {
     return this.state.status
+  }
+
+  result(): Promise<unknown> {
+    return this.#outcome.then(unwrap)
   }
 
   outcome(): Promise<Outcome> {
     return this.#outcome
+  }
+
+  on<E extends keyof EngineEvents>(event: E, listener: EngineEvents[E]): this {
+    ;(this.emitter().on as (e: string, l: unknown) => unknown)(event, listener)
+    return this
+  }
+
+  off<E extends keyof EngineEvents>(event: E, listener: EngineEvents[E]): this {
+    ;(this.emitter().off as (e: string, l: unknown) => unknown)(event, listener)
+    return this
   }
 
   emitter(): EventEmitter<EngineEvents> {
@@ -110,12 +139,15 @@ export class ActiveRun implements HandleSource<unknown> {
     return this.finish('completed', output, undefined)
   }
 
-  cancel(reason?: string): Promise<void> {
+  async cancel(reason?: string): Promise<void> {
     return this.finish('cancelled', undefined, new CancelledError(this.state.id, reason))
   }
 
-  /** Ends the run once: journals the end, aborts in-flight work, emits, resolves the handle. */
-  async finish(status: 'completed' | 'failed' | 'cancelled', output: unknown, error: unknown): Promise<void> {
+  /**
+   * Ends the run once: journals the end, aborts in-flight work, emits, resolves the handle.
+   * Synchronous when the store writes synchronously and no workflow `onError` must run.
+   */
+  finish(status: 'completed' | 'failed' | 'cancelled', output: unknown, error: unknown): void | Promise<void> {
     const s = this.state
     if (s.done) return
     s.done = true
@@ -131,14 +163,18 @@ export class ActiveRun implements HandleSource<unknown> {
       error: err === undefined ? undefined : serializeError(err),
       endedAt: s.endedAt,
     })
-    if (write !== undefined) await write
-    if (status === 'failed') await this.#workflowOnError(err!)
-    const outcome = new Outcome(s.id, s.workflowId, status, output, err, {
-      nodes: s.compiled.plan.nodes,
-      records: s.records,
-      startedAt: s.startedAt,
-      endedAt: s.endedAt,
-    })
+    const onError = status === 'failed' && s.compiled.plan.options.onError !== undefined
+    if (write === undefined && !onError) return this.#settle(status, output, err)
+    return (async () => {
+      await write
+      if (onError) await this.#workflowOnError(err!)
+      this.#settle(status, output, err)
+    })()
+  }
+
+  #settle(status: 'completed' | 'failed' | 'cancelled', output: unknown, err: Error | undefined): void {
+    const s = this.state
+    const outcome = new Outcome(s.id, s.workflowId, status, output, err, s.compiled.plan.nodes, s.records, s.startedAt, s.endedAt)
     if (status === 'completed' && s.listening('run:completed')) {
       s.emit('run:completed', { runId: s.id, workflowId: s.workflowId, output, summary: outcome.summary })
     } else if (status === 'failed' && s.listening('run:failed')) {
@@ -150,7 +186,6 @@ export class ActiveRun implements HandleSource<unknown> {
     this.#onEnd(this)
     this.#resolve(outcome)
   }
-
   /** Gives the run-limiter slot back, once, and only if this run took one. */
   releaseSlot(): void {
     if (!this.holdsSlot) return

@@ -9,6 +9,7 @@ import type { WorkerOptions } from '../executors/pool'
 import { checkCpuModules } from './check-cpu'
 import type { Executor } from '../executors/types'
 import { compileWorkflow, type CompiledWorkflow } from '../plan/compile'
+import type { Plan } from '../plan/types'
 import { systemClock, type Clock } from '../runtime/clock'
 import { Limiter } from '../runtime/limiter'
 import { RunState, type RuntimeServices } from '../runtime/run-state'
@@ -139,6 +140,11 @@ export class Engine {
     )
   }
 
+  /** The compiled plan of a registered workflow. */
+  planOf(workflowId: string): Plan | undefined {
+    return this.#registry.get(workflowId)?.compiled.plan
+  }
+
   /** The registered workflows' ids. */
   workflows(): string[] {
     return [...this.#registry.keys()]
@@ -154,7 +160,7 @@ export class Engine {
   // The workflow overload comes last so that a wrong payload is reported against it.
   async start(workflowId: string, payload?: unknown, options?: StartOptions): Promise<RunHandle<unknown>>
   async start<W extends AnyWorkflow>(workflow: W, ...args: PayloadArgs<W>): Promise<RunHandle<inferOutput<W>>>
-  async start(wf: AnyWorkflow | string, payload?: unknown, options: StartOptions = {}): Promise<RunHandle<unknown>> {
+  async start(wf: AnyWorkflow | string, payload?: unknown, options?: StartOptions): Promise<RunHandle<unknown>> {
     if (this.#closed) throw new SteplineError('ENGINE_CLOSED', 'This engine is closed; create a new one to start runs.')
     const reg = this.#resolve(wf)
     const schema = reg.builder.options.input
@@ -162,14 +168,14 @@ export class Engine {
     const limiter = reg.runLimiter
     const immediate = limiter === undefined || limiter.tryAcquire()
     const record: RunRecord = {
-      id: options.runId ?? nanoid(),
+      id: options?.runId ?? nanoid(),
       workflowId: reg.builder.id,
       planHash: reg.compiled.plan.hash,
       status: immediate ? 'running' : 'queued',
       payload: value,
       output: undefined,
       error: undefined,
-      idempotencyKey: options.idempotencyKey,
+      idempotencyKey: options?.idempotencyKey,
       attempt: 1,
       createdAt: this.#services.clock.now(),
       startedAt: undefined,
@@ -181,8 +187,7 @@ export class Engine {
       if (immediate) limiter?.release()
       return this.handle(created.run.id)
     }
-    const run = this.#launch(record, reg, immediate ? 'held' : 'queue')
-    return new RunHandleImpl(record.id, record.workflowId, run)
+    return this.#launch(record, reg, immediate ? 'held' : 'queue')
   }
 
   /**
@@ -246,7 +251,7 @@ export class Engine {
    */
   handle(runId: string): RunHandle<unknown> {
     const active = this.#active.get(runId)
-    if (active) return new RunHandleImpl(runId, active.state.workflowId, active)
+    if (active) return active
     return new RunHandleImpl(runId, '', new StoredRun(runId, this))
   }
 
@@ -301,11 +306,10 @@ export class Engine {
         const run = this.#launch(next, reg, 'none')
         const err = new PlanError(rec.workflowId, undefined, `Run ${rec.id} started under plan ${rec.planHash} of workflow "${rec.workflowId}", but the registered plan is ${reg.compiled.plan.hash}. The definition changed while the run was unfinished; finish or cancel such runs before deploying a changed workflow.`)
         void run.finish('failed', undefined, err)
-        handles.push(new RunHandleImpl(rec.id, rec.workflowId, run))
+        handles.push(run)
         continue
       }
-      const run = this.#launch(next, reg, 'queue', new Map(steps.map((s) => [s.key, s])))
-      handles.push(new RunHandleImpl(rec.id, rec.workflowId, run))
+      handles.push(this.#launch(next, reg, 'queue', new Map(steps.map((s) => [s.key, s]))))
     }
     return handles
   }
@@ -367,12 +371,8 @@ class StoredRun implements HandleSource<unknown> {
       this.#status = rec.status
       if (rec.status === 'completed' || rec.status === 'failed' || rec.status === 'cancelled') {
         const steps = await this.#engine.store.getSteps(this.#id)
-        return new Outcome(rec.id, rec.workflowId, rec.status, rec.output, rec.error && deserializeError(rec.error), {
-          nodes: [],
-          records: steps,
-          startedAt: rec.startedAt ?? rec.createdAt,
-          endedAt: rec.endedAt ?? rec.createdAt,
-        })
+        const nodes = this.#engine.planOf(rec.workflowId)?.nodes ?? []
+        return new Outcome(rec.id, rec.workflowId, rec.status, rec.output, rec.error && deserializeError(rec.error), nodes, steps, rec.startedAt ?? rec.createdAt, rec.endedAt ?? rec.createdAt)
       }
       await new Promise((r) => setTimeout(r, 50))
     }

@@ -24,7 +24,8 @@ export interface RuntimeServices {
 export class RunState {
   readonly id: string
   readonly workflowId: string
-  readonly info: RunInfo
+  readonly attempt: number
+  #info: RunInfo | undefined
   readonly payload: unknown
   readonly compiled: CompiledWorkflow
   readonly services: RuntimeServices
@@ -48,8 +49,13 @@ export class RunState {
     this.payload = record.payload
     this.compiled = compiled
     this.services = services
-    this.info = { id: record.id, workflowId: record.workflowId, attempt: record.attempt }
+    this.attempt = record.attempt
     this.status = record.status
+  }
+
+  /** `ctx.run`: made on first read, since most steps never look. */
+  get info(): RunInfo {
+    return (this.#info ??= { id: this.id, workflowId: this.workflowId, attempt: this.attempt })
   }
 
   rootFrame(): Frame {
