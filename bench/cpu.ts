@@ -70,18 +70,28 @@ async function overhead(): Promise<Row[]> {
     inlineChain = inlineChain.step(`noop${i}`, () => null)
   }
   const perCall = async (calls: number, fn: () => Promise<unknown>): Promise<number> => {
-    for (let i = 0; i < Math.ceil(calls / 10); i++) await fn()
-    const times: number[] = []
-    for (let r = 0; r < 5; r++) {
-      const s = now()
-      for (let i = 0; i < calls; i++) await fn()
-      times.push(((now() - s) * 1000) / calls)
-    }
-    return median(times)
+    const s = now()
+    for (let i = 0; i < calls; i++) await fn()
+    return ((now() - s) * 1000) / calls
   }
-  const raw = await perCall(N, () => pool.run(null))
-  const step = (await perCall(N / CHAIN, () => engine.run(cpuChain))) / CHAIN
-  const inline = (await perCall(N / CHAIN, () => engine.run(inlineChain))) / CHAIN
+  const runs = N / CHAIN
+  for (let w = 0; w < 3; w++) {
+    await perCall(N / 4, () => pool.run(null))
+    await perCall(runs / 4, () => engine.run(cpuChain))
+    await perCall(runs / 4, () => engine.run(inlineChain))
+  }
+  // Interleaved rounds, so that both sides see the same background load; medians of each.
+  const rawTimes: number[] = []
+  const stepTimes: number[] = []
+  const inlineTimes: number[] = []
+  for (let r = 0; r < 9; r++) {
+    rawTimes.push(await perCall(N, () => pool.run(null)))
+    stepTimes.push((await perCall(runs, () => engine.run(cpuChain))) / CHAIN)
+    inlineTimes.push((await perCall(runs, () => engine.run(inlineChain))) / CHAIN)
+  }
+  const raw = median(rawTimes)
+  const step = median(stepTimes)
+  const inline = median(inlineTimes)
   await pool.destroy()
   await engine.close()
   return [
