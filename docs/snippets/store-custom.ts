@@ -19,6 +19,14 @@ function auditedStore(audit: (line: string) => Promise<void>): Store {
     getSteps: (runId) => inner.getSteps(runId),
     getCache: (key, now) => inner.getCache(key, now),
     setCache: (key, value, expiresAt) => inner.setCache(key, value, expiresAt),
+    // Parking (sleep, waitForEvent) and events: `transitionRun` must be atomic, `putEvent` once per (run, name).
+    transitionRun: (id, from, to, patch) => inner.transitionRun(id, from, to, patch),
+    dueRuns: (now, limit) => inner.dueRuns(now, limit),
+    nextWakeAt: () => inner.nextWakeAt(),
+    waitingFor: (event, match) => inner.waitingFor(event, match),
+    putEvent: (event) => inner.putEvent(event),
+    getEvent: (runId, name) => inner.getEvent(runId, name),
+    pruneRuns: (endedBefore) => inner.pruneRuns(endedBefore),
   }
 }
 

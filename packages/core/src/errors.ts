@@ -19,6 +19,12 @@ export type SteplineErrorCode =
   | 'ENGINE_CLOSED'
   | 'OPTIONS_INVALID'
   | 'CPU_TASK_FAILED'
+  | 'UNSTORABLE_OUTPUT'
+  | 'STORE_UNAVAILABLE'
+  | 'PLAN_CHANGED'
+  | 'EVENT_ALREADY_DELIVERED'
+  | 'EVENT_NOT_AWAITED'
+  | 'WAIT_TIMEOUT'
 
 const MARKER = '__stepline_error__'
 
@@ -255,6 +261,12 @@ const ALL_CODES: ReadonlySet<string> = new Set<SteplineErrorCode>([
   'ENGINE_CLOSED',
   'OPTIONS_INVALID',
   'CPU_TASK_FAILED',
+  'UNSTORABLE_OUTPUT',
+  'STORE_UNAVAILABLE',
+  'PLAN_CHANGED',
+  'EVENT_ALREADY_DELIVERED',
+  'EVENT_NOT_AWAITED',
+  'WAIT_TIMEOUT',
 ])
 
 /** A readable message for any thrown value. */

@@ -1,4 +1,4 @@
-import type { ListRunsQuery, RunRecord, StepRecord, Store } from './types'
+import { FINISHED_STATUSES, type EventRecord, type ListRunsQuery, type RunRecord, type RunStatus, type StepRecord, type Store } from './types'
 
 /**
  * The in-process store: for tests, scripts and benchmarks. Nothing survives the process, but
@@ -16,7 +16,8 @@ export interface MemoryStoreOptions {
   maxFinishedRuns?: number
 }
 
-const TERMINAL = new Set(['completed', 'failed', 'cancelled'])
+const TERMINAL: ReadonlySet<string> = new Set(FINISHED_STATUSES)
+const PARKED: ReadonlySet<string> = new Set(['sleeping', 'waiting'])
 
 export class MemoryStore implements Store {
   readonly #maxFinished: number
@@ -32,6 +33,9 @@ export class MemoryStore implements Store {
   readonly #steps = new Map<string, StepRecord[]>()
   readonly #keys = new Map<string, string>()
   readonly #cache = new Map<string, { value: unknown; expiresAt: number | undefined }>()
+  readonly #events = new Map<string, EventRecord>()
+  /** Parked runs by id: few compared with all runs, so scans for due ones stay cheap. */
+  readonly #parked = new Map<string, RunRecord>()
 
   createRun(run: RunRecord): { run: RunRecord; created: boolean } {
     if (run.idempotencyKey !== undefined) {
@@ -61,6 +65,65 @@ export class MemoryStore implements Store {
     if (patch.startedAt !== undefined) run.startedAt = patch.startedAt
     if (patch.endedAt !== undefined) run.endedAt = patch.endedAt
     if (patch.planHash !== undefined) run.planHash = patch.planHash
+    if ('wakeAt' in patch) run.wakeAt = patch.wakeAt
+    if ('waitFor' in patch) run.waitFor = patch.waitFor
+    if (PARKED.has(run.status)) this.#parked.set(id, run)
+    else this.#parked.delete(id)
+  }
+
+  transitionRun(id: string, from: readonly RunStatus[], to: RunStatus, patch: Partial<RunRecord> = {}): boolean {
+    const run = this.#runs.get(id)
+    if (run === undefined || !from.includes(run.status)) return false
+    this.updateRun(id, { ...patch, status: to })
+    return true
+  }
+
+  dueRuns(now: number, limit: number): RunRecord[] {
+    const due: RunRecord[] = []
+    for (const r of this.#parked.values()) if (r.wakeAt !== undefined && r.wakeAt <= now) due.push(r)
+    return due.sort((a, b) => a.wakeAt! - b.wakeAt!).slice(0, limit)
+  }
+
+  nextWakeAt(): number | undefined {
+    let next: number | undefined
+    for (const r of this.#parked.values()) if (r.wakeAt !== undefined && (next === undefined || r.wakeAt < next)) next = r.wakeAt
+    return next
+  }
+
+  waitingFor(event: string, match: string): RunRecord[] {
+    const out: RunRecord[] = []
+    for (const r of this.#parked.values()) if (r.status === 'waiting' && r.waitFor?.event === event && r.waitFor.match === match) out.push(r)
+    return out
+  }
+
+  putEvent(event: EventRecord): boolean {
+    const key = `${event.runId}\u0000${event.name}`
+    if (this.#events.has(key)) return false
+    this.#events.set(key, event)
+    return true
+  }
+
+  getEvent(runId: string, name: string): EventRecord | undefined {
+    return this.#events.get(`${runId}\u0000${name}`)
+  }
+
+  pruneRuns(endedBefore: number): number {
+    let n = 0
+    for (const run of [...this.#runs.values()]) {
+      if (TERMINAL.has(run.status) && run.endedAt !== undefined && run.endedAt < endedBefore) {
+        this.#forget(run)
+        n++
+      }
+    }
+    return n
+  }
+
+  #forget(run: RunRecord): void {
+    if (run.idempotencyKey !== undefined) this.#keys.delete(this.#scoped(run))
+    this.#runs.delete(run.id)
+    this.#steps.delete(run.id)
+    this.#parked.delete(run.id)
+    for (const key of this.#events.keys()) if (key.startsWith(`${run.id}\u0000`)) this.#events.delete(key)
   }
 
   #finishedRun(id: string): void {
@@ -69,9 +132,7 @@ export class MemoryStore implements Store {
     const old = this.#finished[this.#finishedHead]!
     this.#finishedHead++
     const run = this.#runs.get(old)
-    if (run?.idempotencyKey !== undefined) this.#keys.delete(this.#scoped(run))
-    this.#runs.delete(old)
-    this.#steps.delete(old)
+    if (run !== undefined) this.#forget(run)
     // Compact the queue now and then instead of shifting on every eviction.
     if (this.#finishedHead > 1024 && this.#finishedHead * 2 > this.#finished.length) {
       this.#finished.splice(0, this.#finishedHead)

@@ -1,7 +1,14 @@
 import type { SerializedError } from '../errors'
 import type { StepStatus } from '../builder/types'
 
-export type RunStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled'
+/**
+ * `sleeping` and `waiting` runs are parked: nothing of them is in memory, only their row; the
+ * engine resumes them from the journal when `wakeAt` passes or their event arrives.
+ */
+export type RunStatus = 'queued' | 'running' | 'sleeping' | 'waiting' | 'completed' | 'failed' | 'cancelled'
+
+/** Statuses a run never leaves. */
+export const FINISHED_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'cancelled']
 
 /** One run as the store keeps it. */
 export interface RunRecord {
@@ -19,10 +26,22 @@ export interface RunRecord {
   createdAt: number
   startedAt?: number | undefined
   endedAt?: number | undefined
+  /** A parked run wakes at this time (a sleep's end, a wait's timeout). */
+  wakeAt?: number | undefined
+  /** A `waiting` run waits for this event (and, when set, this match key). */
+  waitFor?: { event: string; match?: string | undefined } | undefined
+}
+
+/** An event sent to a run with `engine.send`. */
+export interface EventRecord {
+  runId: string
+  name: string
+  data: unknown
+  sentAt: number
 }
 
 /** What a journal entry is the result of. `fn` is a `parallel`/`race` branch; `decision` the branch an `.if()` took. */
-export type StepKind = 'step' | 'fn' | 'parallel' | 'race' | 'branch' | 'decision' | 'forEach' | 'sleep'
+export type StepKind = 'step' | 'fn' | 'parallel' | 'race' | 'branch' | 'decision' | 'forEach' | 'sleep' | 'waitForEvent'
 
 /**
  * One journal entry: the final result of one node (for one `forEach` item). Written before the
@@ -81,5 +100,26 @@ export interface Store {
   getSteps(runId: string): MaybePromise<StepRecord[]>
   getCache(key: string, now: number): MaybePromise<{ value: unknown } | undefined>
   setCache(key: string, value: unknown, expiresAt: number | undefined): MaybePromise<void>
+
+  /**
+   * Moves a run from one of `from` to `to` (with `patch`) only if its status is still one of
+   * `from`; true when this call made the change. Two engines racing to resume one parked run:
+   * exactly one gets true.
+   */
+  transitionRun(id: string, from: readonly RunStatus[], to: RunStatus, patch?: Partial<Omit<RunRecord, 'id' | 'workflowId' | 'status'>>): MaybePromise<boolean>
+  /** Parked runs whose `wakeAt` is at or before `now`, soonest first. */
+  dueRuns(now: number, limit: number): MaybePromise<RunRecord[]>
+  /** The soonest `wakeAt` of any parked run, to arm one timer for all of them. */
+  nextWakeAt(): MaybePromise<number | undefined>
+  /** Runs `waiting` for `event` with this match key. */
+  waitingFor(event: string, match: string): MaybePromise<RunRecord[]>
+  /**
+   * Stores an event for a run, once per (run, name): false when one was stored already, which
+   * makes delivery exactly-once even when it is sent twice.
+   */
+  putEvent(event: EventRecord): MaybePromise<boolean>
+  getEvent(runId: string, name: string): MaybePromise<EventRecord | undefined>
+  /** Deletes finished runs that ended before `endedBefore`, with their journal and events; returns how many. */
+  pruneRuns(endedBefore: number): MaybePromise<number>
   close?(): MaybePromise<void>
 }
