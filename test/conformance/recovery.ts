@@ -104,7 +104,7 @@ export function recoveryTests(s: SuiteContext): void {
       expect(handles.map((h) => h.id)).toEqual([crashed.id])
       const err = await rejectionOf(handles[0]!.result())
       expect(err).toBeInstanceOf(PlanError)
-      expect(err.code).toBe('PLAN_INVALID')
+      expect(err.code).toBe('PLAN_CHANGED')
       expect(err.message).toContain(v1.plan().hash)
       expect((await engineB.getRun(crashed.id))?.status).toBe('failed')
       await new Promise((r) => setTimeout(r, 5))
@@ -129,7 +129,7 @@ export function recoveryTests(s: SuiteContext): void {
         .step('more', (ctx) => ctx.last)
       const engineB = await s.engine({ store, workflows: [v2] })
       const [refused] = await engineB.recover()
-      expect(await rejectionOf(refused!.result())).toMatchObject({ code: 'PLAN_INVALID' })
+      expect(await rejectionOf(refused!.result())).toMatchObject({ code: 'PLAN_CHANGED' })
       const handles = [await engineB.start(v2, 1), await engineB.start(v2, 2), await engineB.start(v2, 3)]
       expect(await Promise.all(handles.map((h) => h.result()))).toEqual([1, 2, 3])
       expect(gauge.max).toBe(1)

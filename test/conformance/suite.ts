@@ -3,6 +3,7 @@ import { branchTests } from './branches'
 import { engineTests } from './engine'
 import { forEachTests } from './for-each'
 import { createSuiteContext, type ConformanceTarget } from './helpers'
+import { durableTests } from './durable'
 import { onErrorTests } from './on-error'
 import { parallelRaceTests } from './parallel-race'
 import { recoveryTests } from './recovery'
@@ -28,6 +29,7 @@ export function defineConformanceSuite(target: ConformanceTarget): void {
     onErrorTests(s)
     engineTests(s)
     recoveryTests(s)
+    durableTests(s)
     validationTests(s)
   })
 }

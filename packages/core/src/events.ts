@@ -42,6 +42,10 @@ export interface EngineEvents {
   'run:completed': (e: RunEvent & { output: unknown; summary: RunSummary }) => void
   'run:failed': (e: RunEvent & { error: Error; summary: RunSummary }) => void
   'run:cancelled': (e: RunEvent & { error: Error }) => void
+  /** The run parked in the store: a long `sleep`, or a `waitForEvent`. */
+  'run:parked': (e: RunEvent & { status: 'sleeping' | 'waiting'; wakeAt: number | undefined; event: string | undefined }) => void
+  /** The run resumed from its journal: after a crash, a sleep, or an event. */
+  'run:resumed': (e: RunEvent & { attempt: number }) => void
   log: (e: LogEvent) => void
 }
 

@@ -16,11 +16,11 @@ export type {
 export type { StepOptions, RetryOptions, ParallelOptions, RaceOptions, ForEachOptions, WorkflowOptions } from './builder/options'
 export type { Duration } from './duration'
 
-export type { Plan, PlanNode, PlanNodeKind, StepNode, ParallelNode, RaceNode, BranchNode, ForEachNode, SleepNode, BranchFn, BranchCase, RetryPlan, CpuRef, PlanOptions } from './plan/types'
+export type { Plan, PlanNode, PlanNodeKind, StepNode, ParallelNode, RaceNode, BranchNode, ForEachNode, SleepNode, WaitForEventNode, BranchFn, BranchCase, RetryPlan, CpuRef, PlanOptions } from './plan/types'
 export { toMermaid } from './plan/mermaid'
 
 export { createEngine, Engine } from './engine/engine'
-export type { EngineOptions, StartOptions } from './engine/engine'
+export type { EngineOptions, StartOptions, EventTarget } from './engine/engine'
 export type { RunHandle, RunOutcome } from './engine/handle'
 export type { RunSummary } from './runtime/summary'
 export { systemClock } from './runtime/clock'
@@ -31,7 +31,8 @@ export type { EngineEvents, EngineEventName, EngineEventPayload, StepEvent, LogE
 
 export { memoryStore, MemoryStore } from './store/memory-store'
 export type { MemoryStoreOptions } from './store/memory-store'
-export type { Store, RunRecord, RunStatus, StepRecord, StepKind, ListRunsQuery, MaybePromise } from './store/types'
+export type { Store, RunRecord, RunStatus, StepRecord, StepKind, ListRunsQuery, MaybePromise, EventRecord } from './store/types'
+export { FINISHED_STATUSES } from './store/types'
 
 export { inlineExecutor } from './executors/inline'
 export { defaultExecutor, DefaultExecutor } from './executors/default'

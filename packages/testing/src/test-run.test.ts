@@ -115,8 +115,21 @@ describe('testRun', () => {
     expect(run.trace.find((t) => t.step === 'after' && t.type === 'started')?.at).toBe(60_000)
   })
 
-  it('answers waitForEvent only once the engine has it: a clear error until then', async () => {
-    await expect(testRun(order, { id: 'o', total: 1 }, { events: { approval: {} } })).rejects.toThrow(/waitForEvent/)
+  it('answers waitForEvent from `events`; a wait nobody answers is a clear error', async () => {
+    const wf = workflow<{ id: string }>('approve')
+      .step('submit', (ctx) => ctx.payload.id)
+      .waitForEvent<'approval', { ok: boolean }>('approval', { timeout: '2d' })
+      .step('ship', (ctx) => (ctx.last.ok ? 'shipped' : 'held'))
+    const run = await testRun(wf, { id: 'o1' }, { events: { approval: { ok: true } } })
+    expect(run.output).toBe('shipped')
+    expect(run.steps.approval.output).toEqual({ ok: true })
+    // Without an answer the 2-day timeout fires on virtual time.
+    const clock = fakeClock()
+    const timedOut = await testRun(wf, { id: 'o1' }, { clock })
+    expect(timedOut.error).toMatchObject({ code: 'WAIT_TIMEOUT' })
+    expect(clock.elapsed()).toBe(2 * 86_400_000)
+    const noTimeout = workflow('forever').waitForEvent('approval')
+    await expect(testRun(noTimeout)).rejects.toThrow(`testRun: the run of workflow "forever" waits for the event "approval", which \`events\` does not answer. Add events: { 'approval': … } to testRun's options.`)
   })
 
   it('assertion helpers fail with what actually happened', async () => {

@@ -53,7 +53,7 @@ export interface TestRunOptions<W extends AnyWorkflow = AnyWorkflow> {
   executor?: Executor
   /** Steps in flight at once, as `createEngine({ concurrency })`. */
   concurrency?: number
-  /** Answers to `waitForEvent` nodes by event name. */
+  /** Answers to `waitForEvent` nodes by event name: each is sent when the run starts waiting for it. */
   events?: Record<string, unknown>
   /** Real milliseconds after which `testRun` gives up on a run that does not end. Default 10,000. */
   realTimeoutMs?: number
@@ -72,12 +72,6 @@ export async function testRun<W extends AnyWorkflow>(
   payload?: inferInput<W>,
   options: TestRunOptions<W> = {},
 ): Promise<TestRunResult<W>> {
-  if (options.events !== undefined) {
-    throw new SteplineError(
-      'OPTIONS_INVALID',
-      'testRun: `events` answers `waitForEvent` nodes, which this version of @stepline/core does not have yet. Remove the `events` option.',
-    )
-  }
   const clock = options.clock === 'real' ? undefined : (options.clock ?? new FakeClock())
   const executor = new TestExecutor(workflow.id, (options.mocks ?? {}) as Record<string, Mock>, options.strict ?? false, options.executor)
   const engine = createEngine({ store: options.store ?? memoryStore(), executor, ...(clock ? { clock } : {}), ...(options.concurrency ? { concurrency: options.concurrency } : {}) })
@@ -89,13 +83,21 @@ export async function testRun<W extends AnyWorkflow>(
       executor.progress++
     })
   }
+  // Answer waitForEvent nodes from `events` as soon as the run parks waiting for one.
+  const answers = options.events ?? {}
+  const unanswered: string[] = []
+  engine.on('run:parked', (e) => {
+    if (e.status !== 'waiting' || e.event === undefined) return
+    if (Object.hasOwn(answers, e.event)) void engine.send(e.runId, e.event, answers[e.event]).catch(() => undefined)
+    else unanswered.push(e.event)
+  })
   const handle = await engine.start(workflow as AnyWorkflow, payload)
   let done = false
   const outcome = handle.outcome().then((o) => {
     done = true
     return o
   })
-  await driveUntil(() => done, clock, executor, options.realTimeoutMs ?? 10_000, workflow.id)
+  await driveUntil(() => done, clock, executor, options.realTimeoutMs ?? 10_000, workflow.id, unanswered)
   const result = await outcome
   const journal = await engine.getSteps(handle.id)
   await engine.close()
@@ -107,7 +109,14 @@ export async function testRun<W extends AnyWorkflow>(
  * Lets the run work, and moves virtual time forward when it only waits for time: at once when
  * no step is in flight, after `clock.idleMs` of real inactivity when one is (a step timeout).
  */
-async function driveUntil(done: () => boolean, clock: FakeClock | undefined, executor: TestExecutor, realTimeoutMs: number, workflowId: string): Promise<void> {
+async function driveUntil(
+  done: () => boolean,
+  clock: FakeClock | undefined,
+  executor: TestExecutor,
+  realTimeoutMs: number,
+  workflowId: string,
+  unanswered: string[],
+): Promise<void> {
   const t0 = realNow()
   let seen = -1
   let quietSince = realNow()
@@ -123,6 +132,13 @@ async function driveUntil(done: () => boolean, clock: FakeClock | undefined, exe
       clock.advanceToNext()
       quietSince = now
       continue
+    }
+    // Waiting for an event nobody will send, with no timeout to end the wait: say so now.
+    if (unanswered.length > 0 && executor.inFlight === 0 && (clock === undefined || clock.pending === 0)) {
+      throw new SteplineError(
+        'EVENT_NOT_AWAITED',
+        `testRun: the run of workflow "${workflowId}" waits for the event "${unanswered[0]}", which \`events\` does not answer. Add events: { '${unanswered[0]}': … } to testRun's options.`,
+      )
     }
     if (now - t0 > realTimeoutMs) {
       throw new SteplineError(

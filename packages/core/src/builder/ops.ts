@@ -25,7 +25,8 @@ export type Op =
   | { t: 'endIf' }
   | { t: 'forEach'; name: string | undefined; items: AnyFn; body: AnyFn | CpuTask; options: { concurrency: number; chunkSize?: number } }
   | { t: 'onError'; fn: AnyFn }
-  | { t: 'sleep'; name: string; durationMs: number }
+  | { t: 'sleep'; name: string; durationMs?: number; untilMs?: number; until?: AnyFn }
+  | { t: 'waitForEvent'; name: string; event: string; timeoutMs?: number; match?: AnyFn }
 
 export interface NormalizedStepOptions {
   retry?: Omit<RetryPlan, 'retryIf'>
@@ -53,6 +54,10 @@ export function opFns(op: Op): (AnyFn | undefined)[] {
       return [op.items, fnOf(op.body)]
     case 'onError':
       return [op.fn]
+    case 'sleep':
+      return [op.until]
+    case 'waitForEvent':
+      return [op.match]
     default:
       return []
   }

@@ -304,6 +304,35 @@ export interface Workflow<
   ): Workflow<TInput, AddStep<TSteps, $Name, TLast, TOpen>, TLast, TOpen, TItem, $Name, TLast>
 
   /**
+   * Waits until a point in time (a Date, an ISO string, a timestamp, or a function of ctx giving
+   * one); `ctx.last` passes through. Long waits park the run in the store.
+   * @example
+   * .sleepUntil('till-monday', (ctx) => nextMonday(ctx.payload.tz))
+   */
+  sleepUntil<const $Name extends string>(
+    name: $Name & NameCheck<$Name, TSteps>,
+    until: Date | number | string | ((ctx: Ctx<TInput, TSteps, TLast, TItem>) => Date | number | string),
+  ): Workflow<TInput, AddStep<TSteps, $Name, TLast, TOpen>, TLast, TOpen, TItem, $Name, TLast>
+
+  /**
+   * Parks the run until `engine.send(runId | { match }, event, data)` delivers the event; the
+   * event's data becomes the output. With `timeout`, the node fails with `WAIT_TIMEOUT` when
+   * no event came in time (recover it with `.onError()`).
+   * @example
+   * .waitForEvent<'approval', { approved: boolean }>('approval', { timeout: '1d', match: (ctx) => ctx.payload.orderId })
+   */
+  waitForEvent<const $Name extends string, $Data = unknown>(
+    name: $Name & NameCheck<$Name, TSteps>,
+    options?: {
+      /** The event name to wait for; default: the node's name. */
+      event?: string
+      timeout?: Duration
+      /** A key `engine.send({ match }, …)` finds this run by. */
+      match?: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => string
+    },
+  ): Workflow<TInput, AddStep<TSteps, $Name, $Data, TOpen>, $Data, TOpen, TItem, $Name, TLast>
+
+  /**
    * The compiled plain-data plan. Throws a `PlanError` naming the step and the fix when the
    * definition is invalid (e.g. an `.if()` without `.endIf()`).
    * @example

@@ -221,6 +221,39 @@ export class WorkflowBuilder {
     return this.#with({ t: 'sleep', name, durationMs })
   }
 
+  sleepUntil(name: string, until: unknown): WorkflowBuilder {
+    this.#checkName('sleepUntil', name)
+    if (typeof until === 'function') return this.#with({ t: 'sleep', name, until: until as AnyFn })
+    const at = until instanceof Date ? until.getTime() : typeof until === 'string' ? Date.parse(until) : until
+    if (this.#checks() && (typeof at !== 'number' || !Number.isFinite(at))) {
+      throw new PlanError(this.id, name, `Step "${name}" in workflow "${this.id}": expected .sleepUntil() to get a Date, an ISO date string, a timestamp in ms or a function of ctx returning one, got ${String(until)}.`)
+    }
+    return this.#with({ t: 'sleep', name, untilMs: at as number })
+  }
+
+  waitForEvent(name: string, options: { event?: unknown; timeout?: unknown; match?: unknown } = {}): WorkflowBuilder {
+    this.#checkName('waitForEvent', name)
+    const where = this.#where(name)
+    if (this.#checks()) {
+      if (typeof options !== 'object' || options === null) {
+        throw new PlanError(this.id, name, `Step "${name}" in workflow "${this.id}": expected .waitForEvent() options as { event?, timeout?, match? }, got ${String(options)}.`)
+      }
+      for (const key of Object.keys(options)) {
+        if (!['event', 'timeout', 'match'].includes(key)) {
+          throw new PlanError(this.id, name, `Step "${name}" in workflow "${this.id}": unknown option \`${key}\`. .waitForEvent() options are \`event\`, \`timeout\` and \`match\`.`)
+        }
+      }
+      if (options.event !== undefined && (typeof options.event !== 'string' || options.event === '')) {
+        throw new PlanError(this.id, name, `Step "${name}" in workflow "${this.id}": expected \`event\` as a non-empty string, got ${String(options.event)}.`)
+      }
+      if (options.match !== undefined) checkFn(where, '`match` (ctx => string)', options.match)
+    }
+    const op: Op = { t: 'waitForEvent', name, event: (options.event as string | undefined) ?? name }
+    if (options.timeout !== undefined && this.#checks()) op.timeoutMs = durationOption(where, 'timeout', options.timeout)
+    if (options.match !== undefined) op.match = options.match as AnyFn
+    return this.#with(op)
+  }
+
   /** True when an `.if()` is still open. */
   hasOpenIf(): string | undefined {
     return this.#open?.name

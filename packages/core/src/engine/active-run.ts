@@ -12,6 +12,21 @@ import { runSequence } from '../runtime/walker'
 import { toError } from '../runtime/step'
 import type { RunStatus, StepRecord } from '../store/types'
 import type { Limiter } from '../runtime/limiter'
+import { Parked } from '../runtime/park'
+
+/** What a run needs from its engine around its end. */
+export interface RunHooks {
+  /** The run ended here with `outcome`. */
+  end(run: ActiveRun, outcome: Outcome): void
+  /** The run parked; `resolvers` are callers waiting for its outcome. */
+  park(run: ActiveRun, parked: Parked, resolvers: ((o: Outcome) => void)[] | undefined): Promise<void> | void
+  /** The outcome of a parked run, once some run of this engine resumes and ends it. */
+  waitParked(runId: string): Promise<Outcome>
+  /** The status of the run if this engine executes it now. */
+  activeStatus(runId: string): RunStatus | undefined
+  /** Cancels a run that is not in memory (parked). */
+  cancel(runId: string, reason?: string): Promise<void>
+}
 import type { PlanNode } from '../plan/types'
 import type { HandleSource, RunHandle, RunOutcome } from './handle'
 
@@ -67,18 +82,20 @@ export class Outcome<T = unknown> implements RunOutcome<T> {
 export class ActiveRun implements RunHandle<unknown> {
   readonly state: RunState
   readonly #limiter: Limiter | undefined
-  readonly #onEnd: (run: ActiveRun) => void
-  readonly #outcome: Promise<Outcome>
-  #resolve!: (o: Outcome) => void
+  readonly #hooks: RunHooks
+  /** Set once the run ended here. */
+  #outcome: Outcome | undefined
+  /** Callers of `outcome()` while the run goes on; made only when someone asks. */
+  #resolvers: ((o: Outcome) => void)[] | undefined
+  #parked = false
   #disarmTimeout: (() => void) | undefined
   /** True while this run holds a slot of its workflow's run limiter. */
   holdsSlot = false
 
-  constructor(state: RunState, limiter: Limiter | undefined, onEnd: (run: ActiveRun) => void) {
+  constructor(state: RunState, limiter: Limiter | undefined, hooks: RunHooks) {
     this.state = state
     this.#limiter = limiter
-    this.#onEnd = onEnd
-    this.#outcome = new Promise((resolve) => (this.#resolve = resolve))
+    this.#hooks = hooks
   }
 
   get id(): string {
@@ -90,15 +107,25 @@ export class ActiveRun implements RunHandle<unknown> {
   }
 
   get status(): RunStatus {
+    if (this.#parked && this.#outcome === undefined) return this.#hooks.activeStatus(this.state.id) ?? this.state.status
     return this.state.status
   }
 
   result(): Promise<unknown> {
-    return this.#outcome.then(unwrap)
+    return this.outcome().then(unwrap)
   }
 
   outcome(): Promise<Outcome> {
-    return this.#outcome
+    if (this.#outcome !== undefined) return Promise.resolve(this.#outcome)
+    // A parked run is no longer here: whichever run resumes it resolves this.
+    if (this.#parked) {
+      return this.#hooks.waitParked(this.state.id).then((o) => {
+        this.#outcome = o
+        this.state.status = o.status
+        return o
+      })
+    }
+    return new Promise((resolve) => (this.#resolvers ??= []).push(resolve))
   }
 
   on<E extends keyof EngineEvents>(event: E, listener: EngineEvents[E]): this {
@@ -121,8 +148,9 @@ export class ActiveRun implements RunHandle<unknown> {
     if (s.done) return
     const { clock } = s.services
     s.status = 'running'
-    s.startedAt = clock.now()
-    if (s.listening('run:started')) s.emit('run:started', { runId: s.id, workflowId: s.workflowId, payload: s.payload, attempt: s.info.attempt })
+    // A resumed run keeps the start it had: its summary spans the whole run, parked time included.
+    if (s.startedAt === 0) s.startedAt = clock.now()
+    if (s.replay === undefined && s.listening('run:started')) s.emit('run:started', { runId: s.id, workflowId: s.workflowId, payload: s.payload, attempt: s.info.attempt })
     const timeoutMs = s.compiled.plan.options.timeoutMs
     if (timeoutMs !== undefined) {
       this.#disarmTimeout = clock.setTimer(() => {
@@ -134,12 +162,14 @@ export class ActiveRun implements RunHandle<unknown> {
     try {
       output = await runSequence(s, s.compiled.plan.nodes, s.compiled.fns, s.rootFrame())
     } catch (error) {
+      if (error instanceof Parked) return this.#park(error)
       return this.finish('failed', undefined, error)
     }
     return this.finish('completed', output, undefined)
   }
 
   async cancel(reason?: string): Promise<void> {
+    if (this.#parked) return this.#hooks.cancel(this.state.id, reason)
     return this.finish('cancelled', undefined, new CancelledError(this.state.id, reason))
   }
 
@@ -183,8 +213,31 @@ export class ActiveRun implements RunHandle<unknown> {
       s.emit('run:cancelled', { runId: s.id, workflowId: s.workflowId, error: err! })
     }
     this.releaseSlot()
-    this.#onEnd(this)
-    this.#resolve(outcome)
+    this.#outcome = outcome
+    const resolvers = this.#resolvers
+    this.#resolvers = undefined
+    if (resolvers) for (const r of resolvers) r(outcome)
+    this.#hooks.end(this, outcome)
+  }
+
+  /** Lets go of the run: its row says `sleeping`/`waiting`; the engine wakes it later. */
+  #park(p: Parked): Promise<void> | void {
+    const s = this.state
+    if (s.done) return
+    s.done = true
+    s.status = p.status
+    this.#parked = true
+    this.#disarmTimeout?.()
+    this.releaseSlot()
+    const resolvers = this.#resolvers
+    this.#resolvers = undefined
+    // Callers already waiting on this handle: whoever ends the run resolves them and this handle.
+    const onEnd = resolvers && ((o: Outcome): void => {
+      this.#outcome = o
+      s.status = o.status
+      for (const r of resolvers) r(o)
+    })
+    return this.#hooks.park(this, p, onEnd && [onEnd])
   }
   /** Gives the run-limiter slot back, once, and only if this run took one. */
   releaseSlot(): void {

@@ -2,20 +2,23 @@ import { EventEmitter } from 'eventemitter3'
 import { nanoid } from 'nanoid'
 import type { AnyWorkflow, Logger, inferInput, inferOutput } from '../builder/types'
 import { WorkflowBuilder } from '../builder/workflow'
-import { PlanError, SteplineError, deserializeError } from '../errors'
+import { CancelledError, PlanError, SteplineError, deserializeError, serializeError } from '../errors'
+import { toMs, type Duration } from '../duration'
+import type { Parked } from '../runtime/park'
+import { FINISHED_STATUSES } from '../store/types'
 import type { EngineEvents } from '../events'
 import { defaultExecutor } from '../executors/default'
 import type { WorkerOptions } from '../executors/pool'
 import { checkCpuModules } from './check-cpu'
 import type { Executor } from '../executors/types'
 import { compileWorkflow, type CompiledWorkflow } from '../plan/compile'
-import type { Plan } from '../plan/types'
+import type { Plan, PlanNode } from '../plan/types'
 import { systemClock, type Clock } from '../runtime/clock'
 import { Limiter } from '../runtime/limiter'
 import { RunState, type RuntimeServices } from '../runtime/run-state'
 import { memoryStore } from '../store/memory-store'
 import type { ListRunsQuery, RunRecord, RunStatus, StepRecord, Store } from '../store/types'
-import { ActiveRun, Outcome } from './active-run'
+import { ActiveRun, Outcome, type RunHooks } from './active-run'
 import { RunHandleImpl, type HandleSource, type RunHandle, type RunOutcome } from './handle'
 import { validatePayload } from './validate'
 
@@ -38,7 +41,22 @@ export interface EngineOptions {
   logger?: Partial<Logger>
   /** Workflows to register at once. */
   workflows?: AnyWorkflow[]
+  /**
+   * Resume unfinished runs of registered workflows from the store on creation and on each
+   * `register()` (crash recovery), and arm the wake-up of parked runs. Default true.
+   */
+  recover?: boolean
+  /** A top-level `sleep` at least this long parks the run in the store instead of holding a timer. Default `'1s'`. */
+  parkAfter?: Duration
+  /**
+   * Resume runs whose plan changed since they started (journal entries are matched by node id).
+   * Default false: such runs fail with a `PlanError` (code `PLAN_CHANGED`) naming both hashes.
+   */
+  resumeChangedPlans?: boolean
 }
+
+/** Where `engine.send` delivers an event: one run by id, or every run waiting with a match key. */
+export type EventTarget = string | { runId: string } | { match: string }
 
 /** Options of `engine.start`. */
 export interface StartOptions {
@@ -76,10 +94,27 @@ export class Engine {
   readonly #events = new EventEmitter<EngineEvents>()
   readonly #registry = new Map<string, Registered>()
   readonly #active = new Map<string, ActiveRun>()
-  readonly #onEnd = (run: ActiveRun): void => {
-    this.#active.delete(run.state.id)
+  /** Callers waiting for the outcome of a parked run, by run id. */
+  readonly #waiters = new Map<string, ((o: Outcome) => void)[]>()
+  readonly #hooks: RunHooks = {
+    end: (run, outcome) => {
+      this.#active.delete(run.state.id)
+      const waiting = this.#waiters.get(run.state.id)
+      if (waiting) {
+        this.#waiters.delete(run.state.id)
+        for (const w of waiting) w(outcome)
+      }
+    },
+    park: (run, parked, resolvers) => this.#park(run, parked, resolvers),
+    waitParked: (runId) => this.#waitParked(runId),
+    activeStatus: (runId) => this.#active.get(runId)?.status,
+    cancel: (runId, reason) => this.cancel(runId, reason),
   }
+  readonly #options: EngineOptions
   #closed = false
+  #wakeTimer: { at: number; cancel: () => void } | undefined
+  #recovery: Promise<RunHandle<unknown>[]> = Promise.resolve([])
+  #recoverySoon = false
 
   constructor(options: EngineOptions = {}) {
     checkEngineOptions(options)
@@ -91,7 +126,9 @@ export class Engine {
       events: this.#events,
       stepLimiter: options.concurrency === undefined || options.concurrency === Infinity ? undefined : new Limiter(options.concurrency),
       logger: options.logger,
+      parkAfterMs: options.parkAfter === undefined ? 1000 : toMs(options.parkAfter)!,
     }
+    this.#options = options
     for (const wf of options.workflows ?? []) this.register(wf)
   }
 
@@ -103,7 +140,18 @@ export class Engine {
    */
   register(...workflows: AnyWorkflow[]): this {
     for (const wf of workflows) this.#register(wf)
+    if (this.#options.recover !== false) this.#recoverSoon()
     return this
+  }
+
+  /** One recovery pass after the current tick, however many workflows register in it. */
+  #recoverSoon(): void {
+    if (this.#recoverySoon) return
+    this.#recoverySoon = true
+    realSetImmediate(() => {
+      this.#recoverySoon = false
+      if (!this.#closed) void this.recover().catch((e: unknown) => this.#services.logger?.error?.(`recovery failed: ${String(e)}`))
+    })
   }
 
   #register(wf: unknown): Registered {
@@ -140,6 +188,11 @@ export class Engine {
     )
   }
 
+  /** @internal the outcome of a finished run as the store holds it */
+  outcomeOf(rec: RunRecord, steps: StepRecord[]): Outcome {
+    return this.#outcomeOf(rec, steps)
+  }
+
   /** The compiled plan of a registered workflow. */
   planOf(workflowId: string): Plan | undefined {
     return this.#registry.get(workflowId)?.compiled.plan
@@ -167,6 +220,7 @@ export class Engine {
     const value = schema === undefined ? payload : await validatePayload(reg.builder.id, schema, payload)
     const limiter = reg.runLimiter
     const immediate = limiter === undefined || limiter.tryAcquire()
+    const now = this.#services.clock.now()
     const record: RunRecord = {
       id: options?.runId ?? nanoid(),
       workflowId: reg.builder.id,
@@ -177,8 +231,8 @@ export class Engine {
       error: undefined,
       idempotencyKey: options?.idempotencyKey,
       attempt: 1,
-      createdAt: this.#services.clock.now(),
-      startedAt: undefined,
+      createdAt: now,
+      startedAt: immediate ? now : undefined,
       endedAt: undefined,
     }
     let created = this.store.createRun(record)
@@ -197,20 +251,24 @@ export class Engine {
   #launch(record: RunRecord, reg: Registered, slot: 'held' | 'queue' | 'none', replay?: Map<string, StepRecord>): ActiveRun {
     const state = new RunState(record, reg.compiled, this.#services)
     state.replay = replay
-    const run = new ActiveRun(state, reg.runLimiter, this.#onEnd)
+    const run = new ActiveRun(state, reg.runLimiter, this.#hooks)
     this.#active.set(record.id, run)
     if (slot === 'none') return run
     const wait = slot === 'held' ? undefined : reg.runLimiter?.acquire()
     run.holdsSlot = reg.runLimiter !== undefined
     if (wait === undefined) {
-      this.#schedule(run)
+      // A new run starts after `start()` returned (see #schedule); a resumed one has no new handle to wait for.
+      if (replay === undefined) this.#schedule(run)
+      else void run.execute()
       return run
     }
     run.holdsSlot = false
     void wait.then(async () => {
       run.holdsSlot = true
       if (state.done) return run.releaseSlot()
-      const w = this.store.updateRun(record.id, { status: 'running', startedAt: this.#services.clock.now() })
+      const startedAt = record.startedAt ?? this.#services.clock.now()
+      state.startedAt = startedAt
+      const w = this.store.updateRun(record.id, { status: 'running', startedAt })
       if (w !== undefined) await w
       return run.execute()
     })
@@ -281,9 +339,170 @@ export class Engine {
     if (active) return active.cancel(reason)
     const rec = await this.store.getRun(runId)
     if (rec === undefined) throw new SteplineError('RUN_NOT_FOUND', `No run "${runId}" exists in this engine's store.`)
-    if (rec.status === 'queued' || rec.status === 'running') {
-      await this.store.updateRun(runId, { status: 'cancelled', endedAt: this.#services.clock.now() })
+    const endedAt = this.#services.clock.now()
+    const err = new CancelledError(runId, reason)
+    const done = await this.store.transitionRun(runId, ['queued', 'running', 'sleeping', 'waiting'], 'cancelled', { endedAt, error: serializeError(err) })
+    if (done) this.#resolveWaiters(runId, new Outcome(runId, rec.workflowId, 'cancelled', undefined, err, [], [], rec.startedAt ?? rec.createdAt, endedAt))
+  }
+
+  /** The outcome of a run that left memory: from whoever ends it next, or from the store if it ended already. */
+  async #waitParked(runId: string): Promise<Outcome> {
+    let settled = false
+    return new Promise<Outcome>((resolve, reject) => {
+      const once = (o: Outcome): void => {
+        if (settled) return
+        settled = true
+        resolve(o)
+      }
+      this.#addWaiter(runId, once)
+      // Registered first, then checked: a run that ends in between still reaches `once`.
+      void (async () => {
+        const rec = await this.store.getRun(runId)
+        if (rec === undefined || !FINISHED_STATUSES.includes(rec.status)) return
+        const steps = await this.store.getSteps(runId)
+        once(this.#outcomeOf(rec, steps))
+      })().catch(reject)
+    })
+  }
+
+  #outcomeOf(rec: RunRecord, steps: StepRecord[]): Outcome {
+    const nodes = this.planOf(rec.workflowId)?.nodes ?? []
+    return new Outcome(rec.id, rec.workflowId, rec.status as 'completed' | 'failed' | 'cancelled', rec.output, rec.error && deserializeError(rec.error), nodes, steps, rec.startedAt ?? rec.createdAt, rec.endedAt ?? rec.createdAt)
+  }
+
+  #addWaiter(runId: string, resolve: (o: Outcome) => void): void {
+    const list = this.#waiters.get(runId)
+    if (list) list.push(resolve)
+    else this.#waiters.set(runId, [resolve])
+  }
+
+  #resolveWaiters(runId: string, outcome: Outcome): void {
+    const list = this.#waiters.get(runId)
+    if (!list) return
+    this.#waiters.delete(runId)
+    for (const r of list) r(outcome)
+  }
+
+  /**
+   * Sends an event to runs waiting for it with `.waitForEvent(name)`: to one run by id (the
+   * event is kept if the run has not reached its wait yet), or to every run waiting with a
+   * match key. Delivery is exactly once per run and event name: sending it again throws
+   * `EVENT_ALREADY_DELIVERED`; sending to a run that no longer waits throws `EVENT_NOT_AWAITED`.
+   * @example
+   * await engine.send(runId, 'approval', { approved: true })
+   * await engine.send({ match: 'order-42' }, 'approval', { approved: true })
+   */
+  async send(target: EventTarget, name: string, data?: unknown): Promise<{ runIds: string[] }> {
+    if (typeof name !== 'string' || name === '') throw new SteplineError('OPTIONS_INVALID', `engine.send: expected an event name as a non-empty string, got ${String(name)}.`)
+    if (typeof target === 'object' && target !== null && 'match' in target) {
+      const runs = await this.store.waitingFor(name, target.match)
+      if (runs.length === 0) {
+        throw new SteplineError('EVENT_NOT_AWAITED', `engine.send: no run is waiting for "${name}" with match key "${target.match}". Check the key, or send to a run id so the event is kept until the run reaches its wait.`)
+      }
+      for (const run of runs) await this.#deliver(run, name, data)
+      return { runIds: runs.map((r) => r.id) }
     }
+    const runId = typeof target === 'string' ? target : target.runId
+    const run = await this.store.getRun(runId)
+    if (run === undefined) throw new SteplineError('RUN_NOT_FOUND', `engine.send: no run "${runId}" exists in this engine's store.`)
+    if (FINISHED_STATUSES.includes(run.status)) {
+      throw new SteplineError('EVENT_NOT_AWAITED', `engine.send: run ${runId} is ${run.status}; it no longer waits for "${name}".`)
+    }
+    const timedOut = (await this.store.getSteps(runId)).find((s) => s.kind === 'waitForEvent' && s.status !== 'running' && this.#eventOf(run.workflowId, s.nodeId) === name && s.output === undefined)
+    if (timedOut !== undefined && run.status !== 'waiting') {
+      throw new SteplineError('EVENT_NOT_AWAITED', `engine.send: run ${runId} stopped waiting for "${name}" (its wait "${timedOut.name}" ${timedOut.status === 'failed' ? 'timed out' : 'ended'}); the event was not delivered.`)
+    }
+    await this.#deliver(run, name, data)
+    return { runIds: [runId] }
+  }
+
+  #eventOf(workflowId: string, nodeId: string): string | undefined {
+    const find = (nodes: readonly PlanNode[]): string | undefined => {
+      for (const n of nodes) {
+        if (n.id === nodeId && n.kind === 'waitForEvent') return n.event
+        if (n.kind === 'branch') {
+          const hit = n.cases.map((c) => find(c.nodes)).find(Boolean) ?? (n.otherwise && find(n.otherwise.nodes))
+          if (hit) return hit
+        }
+      }
+      return undefined
+    }
+    return find(this.planOf(workflowId)?.nodes ?? [])
+  }
+
+  async #deliver(run: RunRecord, name: string, data: unknown): Promise<void> {
+    const stored = await this.store.putEvent({ runId: run.id, name, data, sentAt: this.#services.clock.now() })
+    if (!stored) {
+      throw new SteplineError('EVENT_ALREADY_DELIVERED', `engine.send: run ${run.id} already received "${name}"; an event is delivered once per run. Use another event name for another answer.`)
+    }
+    if (run.status === 'waiting' && run.waitFor?.event === name) await this.#wake(run.id)
+  }
+
+  /**
+   * Deletes finished runs that ended more than `olderThan` ago, with their journals and events.
+   * @example
+   * await engine.prune({ olderThan: '30d' })
+   */
+  async prune(options: { olderThan: Duration }): Promise<number> {
+    const ms = toMs(options?.olderThan)
+    if (ms === undefined) throw new SteplineError('OPTIONS_INVALID', `engine.prune: expected \`olderThan\` as a duration like '30d', got ${String(options?.olderThan)}.`)
+    return this.store.pruneRuns(this.#services.clock.now() - ms)
+  }
+
+  /** Writes the parked run's row and arms its wake-up; the run leaves memory. */
+  async #park(run: ActiveRun, parked: Parked, resolvers: ((o: Outcome) => void)[] | undefined): Promise<void> {
+    const s = run.state
+    this.#active.delete(s.id)
+    if (resolvers) for (const r of resolvers) this.#addWaiter(s.id, r)
+    const moved = await this.store.transitionRun(s.id, ['running'], parked.status, { wakeAt: parked.wakeAt, waitFor: parked.waitFor })
+    if (!moved) return
+    if (s.listening('run:parked')) {
+      s.emit('run:parked', { runId: s.id, workflowId: s.workflowId, status: parked.status, wakeAt: parked.wakeAt, event: parked.waitFor?.event })
+    }
+    // An event sent between the wait's check and the row's update would otherwise go unnoticed.
+    if (parked.status === 'waiting' && (await this.store.getEvent(s.id, parked.waitFor!.event)) !== undefined) await this.#wake(s.id)
+    await this.#armWake()
+  }
+
+  /** Resumes a parked run from its journal, if this call is the one that claims it. */
+  async #wake(runId: string): Promise<void> {
+    const rec = await this.store.getRun(runId)
+    if (rec === undefined) return
+    const reg = this.#registry.get(rec.workflowId)
+    if (reg === undefined || this.#closed) return
+    if (!(await this.store.transitionRun(runId, ['sleeping', 'waiting'], 'running', { wakeAt: undefined, waitFor: undefined }))) return
+    const steps = await this.store.getSteps(runId)
+    this.#resume({ ...rec, status: 'running', wakeAt: undefined, waitFor: undefined }, reg, steps)
+  }
+
+  /** One timer for all parked runs: the soonest wake-up in the store. */
+  async #armWake(): Promise<void> {
+    if (this.#closed) return
+    const next = await this.store.nextWakeAt()
+    if (next === undefined) return
+    if (this.#wakeTimer !== undefined && this.#wakeTimer.at <= next) return
+    this.#wakeTimer?.cancel()
+    const { clock } = this.#services
+    const cancel = clock.setTimer(() => {
+      this.#wakeTimer = undefined
+      void this.#wakeDue()
+    }, Math.max(0, next - clock.now()))
+    this.#wakeTimer = { at: next, cancel }
+  }
+
+  async #wakeDue(): Promise<void> {
+    for (;;) {
+      const due = await this.store.dueRuns(this.#services.clock.now(), 100)
+      for (const run of due) await this.#wake(run.id)
+      if (due.length < 100) break
+    }
+    await this.#armWake()
+  }
+
+  #resume(rec: RunRecord, reg: Registered, steps: StepRecord[]): ActiveRun {
+    const run = this.#launch(rec, reg, 'queue', new Map(steps.map((s) => [s.key, s])))
+    if (run.state.listening('run:resumed')) run.state.emit('run:resumed', { runId: rec.id, workflowId: rec.workflowId, attempt: rec.attempt })
+    return run
   }
 
   /**
@@ -293,24 +512,40 @@ export class Engine {
    * const engine = createEngine({ store, workflows: [order] }); await engine.recover()
    */
   async recover(): Promise<RunHandle<unknown>[]> {
-    const runs = await this.store.listRuns({ status: ['running', 'queued'] })
+    // Passes run one after another, so that two never resume the same run.
+    this.#recovery = this.#recovery.then(
+      () => this.#recoverOnce(),
+      () => this.#recoverOnce(),
+    )
+    return this.#recovery
+  }
+
+  async #recoverOnce(): Promise<RunHandle<unknown>[]> {
+    const runs = await this.store.listRuns({ status: ['running', 'queued', 'waiting'] })
     const handles: RunHandle<unknown>[] = []
     for (const rec of runs) {
       if (this.#active.has(rec.id)) continue
       const reg = this.#registry.get(rec.workflowId)
       if (reg === undefined) continue
+      if (rec.status === 'waiting') {
+        // An event may have been sent while no engine was running.
+        if (rec.waitFor && (await this.store.getEvent(rec.id, rec.waitFor.event)) !== undefined) await this.#wake(rec.id)
+        continue
+      }
       const steps = await this.store.getSteps(rec.id)
       const next: RunRecord = { ...rec, attempt: rec.attempt + 1, status: 'running' }
       await this.store.updateRun(rec.id, { attempt: next.attempt, status: 'running' })
-      if (rec.planHash !== reg.compiled.plan.hash) {
+      if (rec.planHash !== reg.compiled.plan.hash && this.#options.resumeChangedPlans !== true) {
         const run = this.#launch(next, reg, 'none')
-        const err = new PlanError(rec.workflowId, undefined, `Run ${rec.id} started under plan ${rec.planHash} of workflow "${rec.workflowId}", but the registered plan is ${reg.compiled.plan.hash}. The definition changed while the run was unfinished; finish or cancel such runs before deploying a changed workflow.`)
+        const err = new PlanError(rec.workflowId, undefined, `Run ${rec.id} started under plan ${rec.planHash} of workflow "${rec.workflowId}", but the registered plan is ${reg.compiled.plan.hash}. The definition changed while the run was unfinished; finish or cancel such runs before deploying a changed workflow, or pass createEngine({ resumeChangedPlans: true }) to resume them under the new plan.`)
+        ;(err as { code: string }).code = 'PLAN_CHANGED'
         void run.finish('failed', undefined, err)
         handles.push(run)
         continue
       }
-      handles.push(this.#launch(next, reg, 'queue', new Map(steps.map((s) => [s.key, s]))))
+      handles.push(this.#resume(next, reg, steps))
     }
+    await this.#armWake()
     return handles
   }
 
@@ -342,6 +577,8 @@ export class Engine {
    */
   async close(): Promise<void> {
     this.#closed = true
+    this.#wakeTimer?.cancel()
+    this.#wakeTimer = undefined
     await Promise.all([...this.#active.values()].map((r) => r.outcome()))
     await this.#services.executor.close?.()
     await this.store.close?.()
@@ -371,8 +608,7 @@ class StoredRun implements HandleSource<unknown> {
       this.#status = rec.status
       if (rec.status === 'completed' || rec.status === 'failed' || rec.status === 'cancelled') {
         const steps = await this.#engine.store.getSteps(this.#id)
-        const nodes = this.#engine.planOf(rec.workflowId)?.nodes ?? []
-        return new Outcome(rec.id, rec.workflowId, rec.status, rec.output, rec.error && deserializeError(rec.error), nodes, steps, rec.startedAt ?? rec.createdAt, rec.endedAt ?? rec.createdAt)
+        return this.#engine.outcomeOf(rec, steps)
       }
       await new Promise((r) => setTimeout(r, 50))
     }

@@ -199,7 +199,22 @@ function compileScope(state: CompileState, ops: Op[], prefix: string, fns: (AnyF
       }
       case 'sleep': {
         claim(op.name, id)
-        current.push({ kind: 'sleep', id, name: op.name, durationMs: op.durationMs })
+        const node: PlanNode = { kind: 'sleep', id, name: op.name }
+        if (op.durationMs !== undefined) node.durationMs = op.durationMs
+        if (op.untilMs !== undefined) node.untilMs = op.untilMs
+        if (op.until !== undefined) node.until = base
+        current.push(node)
+        break
+      }
+      case 'waitForEvent': {
+        claim(op.name, id)
+        if (prefix.includes('.body.')) {
+          throw new PlanError(state.workflowId, op.name, `Workflow "${state.workflowId}": .waitForEvent('${op.name}') is inside a forEach body. A run waits for events as a whole; wait before or after the forEach, or start one run per item.`)
+        }
+        const node: PlanNode = { kind: 'waitForEvent', id, name: op.name, event: op.event }
+        if (op.timeoutMs !== undefined) node.timeoutMs = op.timeoutMs
+        if (op.match !== undefined) node.match = base
+        current.push(node)
         break
       }
     }

@@ -33,8 +33,14 @@ function renderNode(node: PlanNode, entries: string[], lines: string[], pad: str
   const recover = node.onError !== undefined ? ' ⟲ onError' : ''
   switch (node.kind) {
     case 'step':
-    case 'sleep': {
-      const label = node.kind === 'sleep' ? `sleep ${node.name} (${node.durationMs} ms)` : node.name
+    case 'sleep':
+    case 'waitForEvent': {
+      const label =
+        node.kind === 'sleep'
+          ? `sleep ${node.name}${node.durationMs !== undefined ? ` (${node.durationMs} ms)` : ' (until)'}`
+          : node.kind === 'waitForEvent'
+            ? `wait ${node.name} for "${node.event}"${node.timeoutMs !== undefined ? ` (${node.timeoutMs} ms)` : ''}`
+            : node.name
       lines.push(`${pad}${k}["${esc(label)}${recover}"]`)
       link(entries, k, lines, pad)
       return [k]

@@ -10,6 +10,7 @@ export type PlanNode =
   | BranchNode
   | ForEachNode
   | SleepNode
+  | WaitForEventNode
 
 export type PlanNodeKind = PlanNode['kind']
 
@@ -105,9 +106,21 @@ export interface ForEachNode extends NodeBase {
   cpu?: CpuRef
 }
 
+/** `sleep` waits `durationMs`; `sleepUntil` waits until `untilMs`, or the time its side-table function gives. */
 export interface SleepNode extends NodeBase {
   kind: 'sleep'
-  durationMs: number
+  durationMs?: number
+  untilMs?: number
+  until?: number
+}
+
+export interface WaitForEventNode extends NodeBase {
+  kind: 'waitForEvent'
+  /** The event name `engine.send` must use. */
+  event: string
+  timeoutMs?: number
+  /** Side-table index of the function giving the match key `engine.send({ match })` can use. */
+  match?: number
 }
 
 export interface PlanOptions {

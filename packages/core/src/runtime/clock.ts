@@ -3,7 +3,7 @@
  * (the testing package's fake clock does).
  */
 export interface Clock {
-  /** Milliseconds since the epoch, sub-millisecond where the platform allows. */
+  /** Milliseconds since the epoch. */
   now(): number
   /** Calls `fn` after `ms`; returns a function that cancels it. */
   setTimer(fn: () => void, ms: number): () => void
@@ -13,10 +13,10 @@ export interface Clock {
  * The real clock. Timers are looked up on `globalThis` at call time, so fake timers
  * installed by a test runner (`vi.useFakeTimers()`) apply.
  */
-const origin = performance.timeOrigin
-
 export const systemClock: Clock = {
-  now: () => origin + performance.now(),
+  // Date.now(), not performance: absolute times users pass (sleepUntil, Dates in payloads) and
+  // fake timers installed by tests must agree with the clock's timeline. Millisecond precision.
+  now: () => Date.now(),
   setTimer(fn, ms) {
     const t = globalThis.setTimeout(fn, ms)
     return () => globalThis.clearTimeout(t)

@@ -18,6 +18,8 @@ export interface RuntimeServices {
   /** Steps in flight per engine; undefined when unlimited. */
   stepLimiter: Limiter | undefined
   logger: Partial<Logger> | undefined
+  /** A top-level sleep at least this long parks the run instead of holding a timer. */
+  parkAfterMs: number
 }
 
 /** The mutable state of one run while this process executes it. */
@@ -50,6 +52,7 @@ export class RunState {
     this.compiled = compiled
     this.services = services
     this.attempt = record.attempt
+    this.startedAt = record.startedAt ?? 0
     this.status = record.status
   }
 

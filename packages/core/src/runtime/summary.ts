@@ -68,6 +68,7 @@ function nodePath(node: PlanNode, records: ReadonlyMap<string, StepRecord>, item
   switch (node.kind) {
     case 'step':
     case 'sleep':
+    case 'waitForEvent':
       return { names: [node.name + label], ms: rec.durationMs, end: rec.endedAt }
     case 'parallel':
     case 'race': {

@@ -2,7 +2,8 @@ import { opFns, type AnyFn } from '../builder/ops'
 import { WorkflowBuilder } from '../builder/workflow'
 import { ParallelError, PlanError, RaceError, SteplineError, StepError, StepTimeoutError } from '../errors'
 import { checkBody } from '../plan/compile'
-import type { BranchNode, ForEachNode, ParallelNode, PlanNode, RaceNode, SleepNode, StepNode } from '../plan/types'
+import type { BranchNode, ForEachNode, ParallelNode, PlanNode, RaceNode, SleepNode, StepNode, WaitForEventNode } from '../plan/types'
+import { Parked } from './park'
 import { cpuInput } from '../executors/default'
 import type { StepKind, StepRecord } from '../store/types'
 import { AbortScope } from './abort-scope'
@@ -43,7 +44,9 @@ function execute(run: RunState, node: PlanNode, fns: Fns, frame: Frame): unknown
     case 'forEach':
       return runForEach(run, node, fns, frame)
     case 'sleep':
-      return runSleep(run, node, frame)
+      return runSleep(run, node, fns, frame)
+    case 'waitForEvent':
+      return runWait(run, node, fns, frame)
   }
 }
 
@@ -53,8 +56,8 @@ async function recoverable(run: RunState, node: PlanNode, fns: Fns, frame: Frame
   try {
     return await execute(run, node, fns, frame)
   } catch (error) {
-    // Cancels and run timeouts stop the run; they are not the node's failure to recover.
-    if (frame.scope.aborted) throw error
+    // Parking, cancels and run timeouts stop the run; they are not the node's failure to recover.
+    if (error instanceof Parked || frame.scope.aborted) throw error
     const cause = node.kind === 'step' && error instanceof StepError ? toError(error.cause) : toError(error)
     const ctx = new StepContext(run, frame, frame.scope, 1, node.name)
     ctx.error = cause
@@ -484,12 +487,82 @@ function bodyFns(run: RunState, node: ForEachNode, bodyFn: AnyFn, item: unknown)
   return out
 }
 
-async function runSleep(run: RunState, node: SleepNode, frame: Frame): Promise<unknown> {
+/** The time a sleep ends, fixed the first time the node runs and journaled with its `running` entry. */
+function sleepTarget(run: RunState, node: SleepNode, fns: Fns, frame: Frame, now: number): number {
+  if (node.durationMs !== undefined) return now + node.durationMs
+  if (node.untilMs !== undefined) return node.untilMs
+  const v: unknown = fns[node.until!]!(new StepContext(run, frame, frame.scope, 1, node.name))
+  const at = v instanceof Date ? v.getTime() : typeof v === 'string' ? Date.parse(v) : v
+  if (typeof at !== 'number' || !Number.isFinite(at)) {
+    throw new PlanError(run.workflowId, node.name, `sleepUntil "${node.name}" in workflow "${run.workflowId}": expected its function to return a Date, an ISO date string or a timestamp in ms, got ${String(v)}.`)
+  }
+  return at
+}
+
+/** Journals that a sleep or wait began, with what resuming it needs (its wake time, its match key). */
+async function markWaiting(run: RunState, node: PlanNode, frame: Frame, startedAt: number, state: { wakeAt?: number | undefined; match?: string | undefined }): Promise<void> {
+  const key = keyOf(node.id, frame)
+  if (run.replay?.get(key)?.status === 'running') return
+  const w = run.record({
+    key, nodeId: node.id, name: node.name, kind: kindOf(node), status: 'running', output: state, attempts: 1,
+    startedAt, endedAt: startedAt, durationMs: 0, item: frame.itemPath,
+  })
+  if (w !== undefined) await w
+}
+
+/** The `running` entry an earlier attempt of this run wrote for a sleep or wait, if any. */
+function pending(run: RunState, node: PlanNode, frame: Frame): { startedAt: number; wakeAt?: number; match?: string } | undefined {
+  const old = run.replay?.get(keyOf(node.id, frame))
+  if (old === undefined || old.status !== 'running') return undefined
+  return { startedAt: old.startedAt, ...(old.output as { wakeAt?: number; match?: string }) }
+}
+
+async function runSleep(run: RunState, node: SleepNode, fns: Fns, frame: Frame): Promise<unknown> {
   const old = replayed(run, node, frame)
   if (old) return frame.last
-  const startedAt = run.services.clock.now()
-  startedEvent(run, node, frame)
-  await delay(run.services.clock, node.durationMs, frame.scope.signal)
+  const { clock } = run.services
+  const now = clock.now()
+  const was = pending(run, node, frame)
+  const startedAt = was?.startedAt ?? now
+  if (was === undefined) startedEvent(run, node, frame)
+  const wakeAt = was?.wakeAt ?? sleepTarget(run, node, fns, frame, now)
+  if (wakeAt > now) {
+    // At the top of a run nothing else is in flight: park it, holding no timer and no memory.
+    if (frame.itemKey === '' && wakeAt - now >= run.services.parkAfterMs) {
+      await markWaiting(run, node, frame, startedAt, { wakeAt })
+      throw new Parked('sleeping', wakeAt)
+    }
+    await delay(clock, wakeAt - now, frame.scope.signal)
+  }
   if (frame.scope.aborted) throw frame.scope.reason
   return finishNode(run, node, frame, startedAt, frame.last)
+}
+
+async function runWait(run: RunState, node: WaitForEventNode, fns: Fns, frame: Frame): Promise<unknown> {
+  const old = replayed(run, node, frame)
+  if (old) return old.output
+  const { clock, store } = run.services
+  const now = clock.now()
+  const was = pending(run, node, frame)
+  const startedAt = was?.startedAt ?? now
+  let wakeAt = was?.wakeAt
+  let match = was?.match
+  if (was === undefined) {
+    startedEvent(run, node, frame)
+    if (node.timeoutMs !== undefined) wakeAt = now + node.timeoutMs
+    if (node.match !== undefined) match = String(fns[node.match]!(new StepContext(run, frame, frame.scope, 1, node.name)))
+  }
+  let event = store.getEvent(run.id, node.event)
+  if (event instanceof Promise) event = await event
+  if (event !== undefined) return finishNode(run, node, frame, startedAt, event.data)
+  if (wakeAt !== undefined && now >= wakeAt) {
+    const err = new SteplineError(
+      'WAIT_TIMEOUT',
+      `waitForEvent "${node.name}" in run ${run.id} of workflow "${run.workflowId}": no "${node.event}" event arrived within ${node.timeoutMs} ms. Raise \`timeout\`, or recover with .onError().`,
+    )
+    if (node.onError === undefined) await recordFailure(run, node, frame, 'waitForEvent', keyOf(node.id, frame), startedAt, err, 1)
+    throw err
+  }
+  await markWaiting(run, node, frame, startedAt, { wakeAt, match })
+  throw new Parked('waiting', wakeAt, { event: node.event, match })
 }

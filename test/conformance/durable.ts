@@ -1,0 +1,242 @@
+import { describe, expect, it, vi } from 'vitest'
+import { CancelledError, workflow } from '@stepline/core'
+import { rejectionOf, uid, type SuiteContext } from './helpers'
+
+const HOUR = 3_600_000
+
+/** Lets the engine's store work and timers settle (fake timers: advance nothing). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await vi.advanceTimersByTimeAsync(0)
+}
+
+export function durableTests(s: SuiteContext): void {
+  describe('parked runs: sleep', () => {
+    it('a long sleep parks the run in the store (no run in memory) and resumes it at its wake time', async () => {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      const parked: string[] = []
+      engine.on('run:parked', (e) => parked.push(`${e.status}@${e.wakeAt}`))
+      let after = 0
+      const wf = workflow(uid()).step('before', () => 'v').sleep('nap', '2h').step('after', (ctx) => (after++, ctx.last))
+      const handle = await engine.start(wf)
+      const result = handle.result()
+      await settle()
+      const row = await engine.getRun(handle.id)
+      expect(row).toMatchObject({ status: 'sleeping' })
+      expect(row?.wakeAt).toBeGreaterThan(Date.now())
+      expect(parked).toHaveLength(1)
+      expect(engine.activeRuns).toBe(0)
+      expect(handle.status).toBe('sleeping')
+      await vi.advanceTimersByTimeAsync(2 * HOUR - 10)
+      expect(after).toBe(0)
+      await vi.advanceTimersByTimeAsync(10)
+      await settle()
+      expect(await result).toBe('v')
+      expect(after).toBe(1)
+      expect(handle.status).toBe('completed')
+      const steps = await engine.getSteps(handle.id)
+      expect(steps.find((r) => r.name === 'nap')).toMatchObject({ kind: 'sleep', status: 'completed' })
+      expect(steps.filter((r) => r.name === 'before')).toHaveLength(1)
+    })
+
+    it('a sleeping run resumes after a restart: a new engine over the same store wakes it', async () => {
+      vi.useFakeTimers()
+      const store = await s.store()
+      let before = 0
+      let after = 0
+      const id = uid()
+      const define = () => workflow(id).step('before', () => ++before).sleep('nap', '1h').step('after', () => ++after)
+      const first = await s.engine({ store })
+      const handle = await first.start(define())
+      await settle()
+      expect((await first.getRun(handle.id))?.status).toBe('sleeping')
+      await first.close()
+      const second = await s.engine({ store, workflows: [define()] })
+      await settle()
+      await vi.advanceTimersByTimeAsync(HOUR)
+      await settle()
+      expect(await second.handle(handle.id).result()).toBe(1)
+      expect({ before, after }).toEqual({ before: 1, after: 1 })
+      await second.close()
+    })
+
+    it('sleepUntil waits until the time a function of ctx gives', async () => {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      const wf = workflow<{ at: number }>(uid()).sleepUntil('until', (ctx) => new Date(ctx.payload.at)).step('done', () => Date.now())
+      const at = Date.now() + 5 * HOUR
+      const handle = await engine.start(wf, { at })
+      const result = handle.result()
+      await settle()
+      expect((await engine.getRun(handle.id))?.wakeAt).toBe(at)
+      await vi.advanceTimersByTimeAsync(5 * HOUR)
+      await settle()
+      expect(await result).toBeGreaterThanOrEqual(at)
+    })
+
+    it('a short sleep inside a forEach body waits in memory without parking', async () => {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      const wf = workflow(uid()).forEach('each', () => [1, 2], (_i, flow) => flow.sleep('nap', '5s').step('x', (ctx) => ctx.item), { concurrency: 2 })
+      const handle = await engine.start(wf)
+      const result = handle.result()
+      await settle()
+      expect((await engine.getRun(handle.id))?.status).toBe('running')
+      await vi.advanceTimersByTimeAsync(5000)
+      expect(await result).toEqual([1, 2])
+    })
+
+    it('cancelling a parked run persists: it never wakes, and its handle rejects with CancelledError', async () => {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      let after = 0
+      const wf = workflow(uid()).sleep('nap', '1h').step('after', () => ++after)
+      const handle = await engine.start(wf)
+      const settled = rejectionOf(handle.result())
+      await settle()
+      await handle.cancel('no longer needed')
+      expect(await settled).toBeInstanceOf(CancelledError)
+      expect((await engine.getRun(handle.id))?.status).toBe('cancelled')
+      await vi.advanceTimersByTimeAsync(2 * HOUR)
+      await settle()
+      expect(after).toBe(0)
+    })
+  })
+
+  describe('parked runs: waitForEvent', () => {
+    const approval = () =>
+      workflow<{ orderId: string }>(uid())
+        .step('submit', (ctx) => ctx.payload.orderId)
+        .waitForEvent<'approval', { ok: boolean }>('approval', { timeout: '1d', match: (ctx) => ctx.payload.orderId })
+        .step('ship', (ctx) => (ctx.last.ok ? 'shipped' : 'held'))
+
+    it('parks the run as waiting; engine.send by run id resumes it with the event data as output', async () => {
+      const engine = await s.engine()
+      const handle = await engine.start(approval(), { orderId: 'o-1' })
+      await vi.waitFor(async () => expect((await engine.getRun(handle.id))?.status).toBe('waiting'))
+      expect((await engine.getRun(handle.id))?.waitFor).toEqual({ event: 'approval', match: 'o-1' })
+      expect(await engine.send(handle.id, 'approval', { ok: true })).toEqual({ runIds: [handle.id] })
+      expect(await handle.result()).toBe('shipped')
+      expect((await engine.getSteps(handle.id)).find((r) => r.name === 'approval')).toMatchObject({ status: 'completed', output: { ok: true } })
+    })
+
+    it('delivers exactly once: a second send of the same event throws EVENT_ALREADY_DELIVERED and changes nothing', async () => {
+      const engine = await s.engine()
+      let shipped = 0
+      const wf = workflow(uid()).waitForEvent('approval').step('ship', () => ++shipped)
+      const handle = await engine.start(wf)
+      await vi.waitFor(async () => expect((await engine.getRun(handle.id))?.status).toBe('waiting'))
+      await engine.send(handle.id, 'approval', 1)
+      await expect(engine.send(handle.id, 'approval', 2)).rejects.toMatchObject({
+        code: 'EVENT_ALREADY_DELIVERED',
+        message: expect.stringContaining(`run ${handle.id} already received "approval"`),
+      })
+      expect(await handle.result()).toBe(1)
+      expect(shipped).toBe(1)
+    })
+
+    it('engine.send({ match }) finds the waiting run by its match key; no match is a clear error', async () => {
+      const engine = await s.engine()
+      const wf = approval()
+      const a = await engine.start(wf, { orderId: 'o-a' })
+      const b = await engine.start(wf, { orderId: 'o-b' })
+      await vi.waitFor(async () => expect((await engine.getRun(b.id))?.status).toBe('waiting'))
+      await vi.waitFor(async () => expect((await engine.getRun(a.id))?.status).toBe('waiting'))
+      expect(await engine.send({ match: 'o-b' }, 'approval', { ok: false })).toEqual({ runIds: [b.id] })
+      expect(await b.result()).toBe('held')
+      expect((await engine.getRun(a.id))?.status).toBe('waiting')
+      await expect(engine.send({ match: 'o-zzz' }, 'approval', {})).rejects.toMatchObject({
+        code: 'EVENT_NOT_AWAITED',
+        message: expect.stringContaining('no run is waiting for "approval" with match key "o-zzz"'),
+      })
+    })
+
+    it('an event sent before the run reaches its wait is kept and consumed there', async () => {
+      const engine = await s.engine()
+      let release!: () => void
+      const gate = new Promise<void>((r) => (release = r))
+      const wf = workflow(uid()).step('slow', () => gate).waitForEvent('approval').step('done', (ctx) => ctx.last)
+      const handle = await engine.start(wf)
+      await engine.send(handle.id, 'approval', 'early')
+      release()
+      expect(await handle.result()).toBe('early')
+    })
+
+    it('a wait times out with WAIT_TIMEOUT; a later send throws EVENT_NOT_AWAITED', async () => {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      const wf = workflow(uid()).waitForEvent('approval', { timeout: '1h' }).step('ship', () => 'shipped')
+      const handle = await engine.start(wf)
+      const failed = rejectionOf(handle.result())
+      await settle()
+      await vi.advanceTimersByTimeAsync(HOUR)
+      await settle()
+      const err = await failed
+      expect(err).toMatchObject({ code: 'WAIT_TIMEOUT' })
+      expect(err.message).toContain('no "approval" event arrived within 3600000 ms')
+      await expect(engine.send(handle.id, 'approval', {})).rejects.toMatchObject({ code: 'EVENT_NOT_AWAITED' })
+    })
+
+    it('a timed-out wait can be recovered with .onError(); the event then is no longer awaited', async () => {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      const wf = workflow(uid())
+        .waitForEvent<'approval', { ok: boolean }>('approval', { timeout: '30m' })
+        .onError(() => ({ ok: false }))
+        .step('decide', (ctx) => (ctx.last.ok ? 'go' : 'auto-declined'))
+      const handle = await engine.start(wf)
+      const result = handle.result()
+      await settle()
+      await vi.advanceTimersByTimeAsync(30 * 60_000)
+      await settle()
+      expect(await result).toBe('auto-declined')
+    })
+
+    it('an event sent while no engine runs wakes the waiting run on the next start', async () => {
+      const store = await s.store()
+      const id = uid()
+      const define = () => workflow(id).waitForEvent('approval').step('done', (ctx) => ctx.last)
+      const first = await s.engine({ store })
+      const handle = await first.start(define())
+      await vi.waitFor(async () => expect((await first.getRun(handle.id))?.status).toBe('waiting'))
+      await first.close()
+      // Another process (no workflow registered) sends the event meanwhile.
+      const sender = await s.engine({ store, recover: false })
+      await sender.send(handle.id, 'approval', 'sent while down')
+      expect((await sender.getRun(handle.id))?.status).toBe('waiting')
+      const second = await s.engine({ store, workflows: [define()] })
+      await vi.waitFor(async () => expect((await second.getRun(handle.id))?.status).toBe('completed'))
+      expect(await second.handle(handle.id).result()).toBe('sent while down')
+      await second.close()
+    })
+
+    it('a send to a finished or unknown run is a clear error', async () => {
+      const engine = await s.engine()
+      const done = await engine.start(workflow(uid()).step('a', () => 1))
+      await done.result()
+      await expect(engine.send(done.id, 'approval', {})).rejects.toMatchObject({ code: 'EVENT_NOT_AWAITED', message: expect.stringContaining('is completed') })
+      await expect(engine.send('nope', 'approval', {})).rejects.toMatchObject({ code: 'RUN_NOT_FOUND' })
+    })
+  })
+
+  describe('retention', () => {
+    it('prune deletes finished runs older than the cutoff, with their journal; unfinished runs stay', async () => {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      const quick = workflow(uid()).step('a', () => 1)
+      const old = await engine.start(quick)
+      await old.result()
+      const waiting = await engine.start(workflow(uid()).waitForEvent('never'))
+      await settle()
+      await vi.advanceTimersByTimeAsync(10 * 86_400_000)
+      const recent = await engine.start(quick)
+      await recent.result()
+      expect(await engine.prune({ olderThan: '7d' })).toBe(1)
+      expect(await engine.getRun(old.id)).toBeUndefined()
+      expect(await engine.getSteps(old.id)).toEqual([])
+      expect((await engine.getRun(recent.id))?.status).toBe('completed')
+      expect((await engine.getRun(waiting.id))?.status).toBe('waiting')
+      await expect(engine.prune({ olderThan: 'soon' as never })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' })
+    })
+  })
+}
