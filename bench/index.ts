@@ -1,13 +1,17 @@
 /**
- * All benchmarks, one process: `pnpm bench` (or `pnpm bench core|cpu`). Each figure is printed
+ * All benchmarks, one process: `pnpm bench` (or `pnpm bench core|cpu|sqlite`). Each figure is printed
  * beside a baseline measured in the same run, as a ratio; nothing here asserts a wall-clock limit.
  */
 import { availableParallelism } from 'node:os'
 import { coreBench } from './core'
 import { cpuBench } from './cpu'
+import { sqliteBench } from './sqlite'
+import { parkedBench } from './parked'
 import { printRows } from './util'
 
 const only = process.argv[2]
 console.log(`node ${process.version}, ${availableParallelism()} cores`)
 if (!only || only === 'core') printRows('core engine vs plain async (same process)', await coreBench())
 if (!only || only === 'cpu') printRows('cpu() steps on the worker pool', await cpuBench())
+if (!only || only === 'sqlite') printRows('SQLite store (one file, WAL) vs raw better-sqlite3 and the memory store', await sqliteBench())
+if (!only || only === 'parked') printRows('parked runs (sleep) in the SQLite journal', await parkedBench())

@@ -187,19 +187,30 @@ export class ActiveRun implements RunHandle<unknown> {
     this.#disarmTimeout?.()
     const err = error === undefined ? undefined : toError(error)
     if (err !== undefined) s.scope.abort(err)
-    const write = s.services.store.updateRun(s.id, {
-      status,
-      output,
-      error: err === undefined ? undefined : serializeError(err),
-      endedAt: s.endedAt,
-    })
+    let write: void | Promise<void>
+    try {
+      write = s.services.store.updateRun(s.id, { status, output, error: err === undefined ? undefined : serializeError(err), endedAt: s.endedAt })
+    } catch (storeError) {
+      return this.#unstorable(status, storeError)
+    }
     const onError = status === 'failed' && s.compiled.plan.options.onError !== undefined
     if (write === undefined && !onError) return this.#settle(status, output, err)
     return (async () => {
-      await write
+      try {
+        await write
+      } catch (storeError) {
+        return this.#unstorable(status, storeError)
+      }
       if (onError) await this.#workflowOnError(err!)
       this.#settle(status, output, err)
     })()
+  }
+
+  /** The store refused the run's end (e.g. an output JSON cannot hold): the run fails with why. */
+  #unstorable(status: string, storeError: unknown): void | Promise<void> {
+    if (status !== 'completed') throw storeError
+    this.state.done = false
+    return this.finish('failed', undefined, storeError)
   }
 
   #settle(status: 'completed' | 'failed' | 'cancelled', output: unknown, err: Error | undefined): void {

@@ -111,6 +111,7 @@ export class Engine {
     cancel: (runId, reason) => this.cancel(runId, reason),
   }
   readonly #options: EngineOptions
+  readonly #ownsStore: boolean
   #closed = false
   #wakeTimer: { at: number; cancel: () => void } | undefined
   #recovery: Promise<RunHandle<unknown>[]> = Promise.resolve([])
@@ -119,6 +120,7 @@ export class Engine {
   constructor(options: EngineOptions = {}) {
     checkEngineOptions(options)
     this.store = options.store ?? memoryStore()
+    this.#ownsStore = options.store === undefined
     this.#services = {
       store: this.store,
       clock: options.clock ?? systemClock,
@@ -571,7 +573,8 @@ export class Engine {
   }
 
   /**
-   * Stops accepting runs, waits for the runs in flight to end, and closes the executor and store.
+   * Stops accepting runs, waits for the runs in flight to end, and closes the executor (and the
+   * store when the engine made it; a store you passed in is yours to close).
    * @example
    * process.on('SIGTERM', () => engine.close())
    */
@@ -581,7 +584,8 @@ export class Engine {
     this.#wakeTimer = undefined
     await Promise.all([...this.#active.values()].map((r) => r.outcome()))
     await this.#services.executor.close?.()
-    await this.store.close?.()
+    // A store passed in belongs to the caller; only the one the engine made is closed here.
+    if (this.#ownsStore) await this.store.close?.()
   }
 }
 

@@ -1,0 +1,86 @@
+import { SteplineError } from '@stepline/core'
+
+/**
+ * Why a value cannot go through JSON unchanged, and where: `a function at output.user.fn`.
+ * Undefined when it can. Rejected: functions, symbols, BigInts, cycles, and objects that JSON
+ * would silently turn into `{}` (Map, Set, class instances without `toJSON`). Allowed with a
+ * documented change: `undefined` properties are dropped, `undefined` array items and
+ * non-finite numbers become null, values with `toJSON` (Date) are stored as what it returns.
+ */
+export function unstorable(value: unknown, root: string): string | undefined {
+  const t = typeof value
+  // Hot path: most step outputs are primitives.
+  if (t === 'string' || t === 'number' || t === 'boolean' || value === null || value === undefined) return undefined
+  return visit(value, root, [])
+}
+
+function visit(value: unknown, path: string, ancestors: object[]): string | undefined {
+  switch (typeof value) {
+    case 'function':
+      return `a function at ${path}`
+    case 'symbol':
+      return `a symbol at ${path}`
+    case 'bigint':
+      return `a BigInt at ${path}`
+    case 'object':
+      break
+    default:
+      return undefined
+  }
+  if (value === null) return undefined
+  const obj = value as object
+  if (ancestors.includes(obj)) return `a cycle at ${path} (it refers back to ${ancestors.length === 1 ? 'the value itself' : 'an enclosing object'})`
+  if (Array.isArray(obj)) {
+    ancestors.push(obj)
+    for (let i = 0; i < obj.length; i++) {
+      const bad = visit(obj[i], `${path}[${i}]`, ancestors)
+      if (bad !== undefined) return bad
+    }
+    ancestors.pop()
+    return undefined
+  }
+  const proto = Object.getPrototypeOf(obj) as object | null
+  if (proto !== Object.prototype && proto !== null) {
+    // Date and anything else that says how it becomes JSON.
+    if (typeof (obj as { toJSON?: unknown }).toJSON === 'function') return undefined
+    if (obj instanceof Map) return `a Map at ${path} (JSON would store it as {}; use Object.fromEntries(map))`
+    if (obj instanceof Set) return `a Set at ${path} (JSON would store it as {}; use [...set])`
+    const name = (proto.constructor as { name?: string } | undefined)?.name
+    return `an instance of ${name || 'a class'} at ${path} (JSON would keep only its own fields)`
+  }
+  ancestors.push(obj)
+  for (const key of Object.keys(obj)) {
+    const bad = visit((obj as Record<string, unknown>)[key], /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, ancestors)
+    if (bad !== undefined) return bad
+  }
+  ancestors.pop()
+  return undefined
+}
+
+/**
+ * JSON text of `value` for a column, or null for `undefined`. Throws `UNSTORABLE_OUTPUT`
+ * (`subject` says whose value: `Step "charge" of run r1: its output`) when it cannot be stored.
+ */
+export function encode(value: unknown, subject: () => string, root: string): string | null {
+  if (value === undefined) return null
+  const bad = unstorable(value, root)
+  if (bad !== undefined) throw unstorableError(subject(), bad)
+  try {
+    return JSON.stringify(value) ?? null
+  } catch (e) {
+    // A toJSON that returns a BigInt or throws.
+    throw unstorableError(subject(), `${(e as Error).message} at ${root}`)
+  }
+}
+
+function unstorableError(subject: string, what: string): SteplineError {
+  return new SteplineError(
+    'UNSTORABLE_OUTPUT',
+    `${subject} cannot be stored: ${what}. Return plain JSON data (objects, arrays, strings, numbers, booleans, null), or convert it first (e.g. String(big)).`,
+  )
+}
+
+/** The value of a JSON column; NULL reads back as `undefined`. */
+export function decode(text: string | null): unknown {
+  return text === null ? undefined : JSON.parse(text)
+}

@@ -1,0 +1,289 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { createEngine, memoryStore, workflow, type RunRecord, type StepRecord, type Store } from '@stepline/core'
+import { MIGRATIONS } from './schema'
+import { sqliteStore, type SqliteStore, type SqliteStoreOptions } from './sqlite-store'
+
+const dir = mkdtempSync(join(tmpdir(), 'stepline-sqlite-unit-'))
+let n = 0
+const open: SqliteStore[] = []
+const file = (): string => join(dir, `t${++n}.db`)
+const make = (path: string, options: Omit<SqliteStoreOptions, 'path'> = {}): SqliteStore => {
+  const s = sqliteStore({ path, ...options })
+  open.push(s)
+  return s
+}
+
+afterEach(() => {
+  for (const s of open.splice(0)) s.close()
+})
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+function run(id: string, over: Partial<RunRecord> = {}): RunRecord {
+  return { id, workflowId: 'wf', planHash: 'h1', status: 'running', payload: { n: 1 }, attempt: 1, createdAt: 1000, ...over }
+}
+
+function step(key: string, over: Partial<StepRecord> = {}): StepRecord {
+  return { key, nodeId: key, name: `step-${key}`, kind: 'step', status: 'completed', output: key, attempts: 1, startedAt: 1, endedAt: 2, durationMs: 1, ...over }
+}
+
+function userVersion(path: string): number {
+  const db = new Database(path, { readonly: true })
+  try {
+    return db.pragma('user_version', { simple: true }) as number
+  } finally {
+    db.close()
+  }
+}
+
+describe('migrations', () => {
+  it('a fresh file gets the latest schema version; reopening it works and keeps the data', () => {
+    const path = file()
+    const a = make(path)
+    a.createRun(run('r1'))
+    a.close()
+    expect(userVersion(path)).toBe(MIGRATIONS.length)
+    const b = make(path)
+    expect(b.getRun('r1')?.payload).toEqual({ n: 1 })
+    expect(userVersion(path)).toBe(MIGRATIONS.length)
+  })
+
+  it('a file written by a newer version is refused with a clear error', () => {
+    const path = file()
+    make(path).close()
+    const db = new Database(path)
+    db.pragma(`user_version = ${MIGRATIONS.length + 1}`)
+    db.close()
+    expect(() => sqliteStore({ path })).toThrow(
+      expect.objectContaining({ code: 'STORE_UNAVAILABLE', message: expect.stringMatching(/schema version 2, newer than this @stepline\/store-sqlite knows \(1\).*Upgrade/) }),
+    )
+  })
+})
+
+describe('unstorable values', () => {
+  const cases: [string, unknown, RegExp][] = [
+    ['function', { user: { format: () => 'x' } }, /a function at output\.user\.format/],
+    ['BigInt', { total: 10n }, /a BigInt at output\.total/],
+    ['symbol', [1, Symbol('s')], /a symbol at output\[1\]/],
+    ['cycle', (() => { const o: Record<string, unknown> = { a: {} }; (o.a as Record<string, unknown>).back = o; return o })(), /a cycle at output\.a\.back/],
+    ['Map', { m: new Map() }, /a Map at output\.m/],
+  ]
+  for (const [what, output, message] of cases) {
+    for (const groupCommit of [true, false]) {
+      it(`a ${what} in an output throws UNSTORABLE_OUTPUT naming step and path, and nothing is written (group commit ${groupCommit ? 'on' : 'off'})`, async () => {
+        const store = make(file(), { groupCommit })
+        store.createRun(run('r1'))
+        let thrown: unknown
+        try {
+          store.recordStep('r1', step('n0', { name: 'charge', output }))
+        } catch (e) {
+          thrown = e
+        }
+        expect(thrown).toMatchObject({ code: 'UNSTORABLE_OUTPUT', message: expect.stringMatching(message) })
+        expect((thrown as Error).message).toMatch(/^Step "charge" of run r1: its output cannot be stored: .*Return plain JSON data/)
+        await new Promise((r) => setImmediate(r))
+        expect(store.getSteps('r1')).toEqual([])
+      })
+    }
+  }
+
+  it('a run whose step returns a function fails with UNSTORABLE_OUTPUT', async () => {
+    const engine = createEngine({ store: make(file()) })
+    const wf = workflow('bad').step('charge', () => ({ receipt: () => 1 }))
+    await expect(engine.run(wf)).rejects.toMatchObject({ message: expect.stringContaining('Step "charge" of run') })
+  })
+
+  it('an unstorable payload names the payload; no run is created', () => {
+    const store = make(file())
+    expect(() => store.createRun(run('r1', { payload: { n: 1n } }))).toThrow(/Run r1 of workflow "wf": its payload cannot be stored: a BigInt at payload\.n/)
+    expect(store.getRun('r1')).toBeUndefined()
+  })
+
+  it('undefined inside objects is dropped; a top-level undefined reads back as undefined; Dates become strings', () => {
+    const store = make(file(), { groupCommit: false })
+    store.createRun(run('r1', { payload: undefined }))
+    store.recordStep('r1', step('a', { output: { x: 1, y: undefined } }))
+    store.recordStep('r1', step('b', { output: undefined }))
+    store.recordStep('r1', step('c', { output: null }))
+    store.recordStep('r1', step('d', { output: new Date(0) }))
+    expect(store.getRun('r1')?.payload).toBeUndefined()
+    expect(store.getSteps('r1').map((s) => s.output)).toEqual([{ x: 1 }, undefined, null, '1970-01-01T00:00:00.000Z'])
+  })
+})
+
+describe('durability', () => {
+  it('runs, steps (first-write order), events (exactly once) and cache survive close and reopen', async () => {
+    const path = file()
+    const a = make(path)
+    a.createRun(run('r1', { idempotencyKey: 'k1' }))
+    a.createRun(run('r2', { workflowId: 'other' }))
+    await a.recordStep('r1', step('n0'))
+    await a.recordStep('r1', step('n1', { status: 'failed', output: undefined, error: Object.assign(new Error('boom'), { code: 'STEP_FAILED' }) }))
+    await a.recordStep('r1', step('n2', { item: [0, 3], recovered: true }))
+    // Rewriting an entry keeps its first-write position.
+    await a.recordStep('r1', step('n0', { output: 'again', attempts: 2 }))
+    a.updateRun('r1', { status: 'completed', output: { ok: true }, endedAt: 5000 })
+    expect(a.putEvent({ runId: 'r1', name: 'approval', data: { yes: true }, sentAt: 7 })).toBe(true)
+    a.setCache('fresh', [1, 2], undefined)
+    a.setCache('stale', 'x', 100)
+    a.close()
+
+    const b = make(path)
+    expect(b.getRun('r1')).toMatchObject({ status: 'completed', output: { ok: true }, endedAt: 5000, idempotencyKey: 'k1', payload: { n: 1 } })
+    const steps = b.getSteps('r1')
+    expect(steps.map((s) => [s.key, s.output, s.attempts])).toEqual([['n0', 'again', 2], ['n1', undefined, 1], ['n2', 'n2', 1]])
+    expect(steps[1]!.error).toBeInstanceOf(Error)
+    expect(steps[1]!.error).toMatchObject({ message: 'boom', code: 'STEP_FAILED' })
+    expect(steps[2]).toMatchObject({ item: [0, 3], recovered: true })
+    expect(b.putEvent({ runId: 'r1', name: 'approval', data: { yes: false }, sentAt: 8 })).toBe(false)
+    expect(b.getEvent('r1', 'approval')).toEqual({ runId: 'r1', name: 'approval', data: { yes: true }, sentAt: 7 })
+    expect(b.getCache('fresh', 1000)).toEqual({ value: [1, 2] })
+    expect(b.getCache('stale', 99)).toEqual({ value: 'x' })
+    expect(b.getCache('stale', 100)).toBeUndefined()
+    expect(b.listRuns().map((r) => r.id)).toEqual(['r2', 'r1'])
+    expect(b.listRuns({ workflowId: 'wf' }).map((r) => r.id)).toEqual(['r1'])
+    expect(b.listRuns({ before: 'r2' }).map((r) => r.id)).toEqual(['r1'])
+    expect(b.listRuns({ status: ['running'], limit: 1 }).map((r) => r.id)).toEqual(['r2'])
+  })
+
+  it('a group-committed step is durable once its promise settles, and shares one commit with its macrotask', async () => {
+    const path = file()
+    const a = make(path)
+    a.createRun(run('r1'))
+    const p1 = a.recordStep('r1', step('n0'))
+    const p2 = a.recordStep('r1', step('n1'))
+    expect(p1).toBeInstanceOf(Promise)
+    expect(p1).toBe(p2)
+    const other = make(path)
+    expect(other.getSteps('r1')).toEqual([])
+    await p1
+    expect(other.getSteps('r1').map((s) => s.key)).toEqual(['n0', 'n1'])
+  })
+
+  it('other writes commit the pending steps first', () => {
+    const path = file()
+    const a = make(path)
+    a.createRun(run('r1'))
+    void a.recordStep('r1', step('n0'))
+    a.updateRun('r1', { status: 'completed', endedAt: 1 })
+    expect(make(path).getSteps('r1').map((s) => s.key)).toEqual(['n0'])
+  })
+
+  it('without group commit a step is committed when recordStep returns', () => {
+    const path = file()
+    const a = make(path, { groupCommit: false })
+    a.createRun(run('r1'))
+    expect(a.recordStep('r1', step('n0'))).toBeUndefined()
+    expect(make(path).getSteps('r1')).toHaveLength(1)
+  })
+})
+
+describe('two stores on one file', () => {
+  it('starting one idempotency key from two engines creates one run', async () => {
+    const path = file()
+    const wf = workflow<number>('pay').step('charge', (ctx) => ctx.payload * 2)
+    const e1 = createEngine({ store: make(path), workflows: [wf] })
+    const e2 = createEngine({ store: make(path), workflows: [wf] })
+    const [h1, h2] = await Promise.all([e1.start(wf, 21, { idempotencyKey: 'order-1' }), e2.start(wf, 21, { idempotencyKey: 'order-1' })])
+    expect(h1.id).toBe(h2.id)
+    expect(await h1.result()).toBe(42)
+    expect(await e2.listRuns({ workflowId: 'pay' })).toHaveLength(1)
+    const again = make(path).createRun(run('r-new', { workflowId: 'pay', idempotencyKey: 'order-1' }))
+    expect(again).toMatchObject({ created: false, run: { id: h1.id } })
+  })
+
+  it('transitionRun: of two stores racing to resume one parked run, exactly one wins', () => {
+    const path = file()
+    const a = make(path)
+    const b = make(path)
+    a.createRun(run('r1', { status: 'sleeping', wakeAt: 10 }))
+    const wins = [a, b].map((s) => s.transitionRun('r1', ['sleeping', 'waiting'], 'running', { wakeAt: undefined, attempt: 2 }))
+    expect(wins.sort()).toEqual([false, true])
+    expect(b.getRun('r1')).toMatchObject({ status: 'running', attempt: 2, wakeAt: undefined })
+  })
+})
+
+describe('parked runs behave like the memory store', () => {
+  const parkedScenario = (store: Store): unknown[] => {
+    // Runs are parked the way the engine parks them: created running, then moved.
+    const park = (id: string, status: 'sleeping' | 'waiting', patch: Partial<RunRecord>): void => {
+      store.createRun(run(id))
+      expect(store.transitionRun(id, ['running'], status, patch)).toBe(true)
+    }
+    park('s1', 'sleeping', { wakeAt: 300 })
+    park('s2', 'sleeping', { wakeAt: 100 })
+    park('w1', 'waiting', { wakeAt: 200, waitFor: { event: 'approval', match: 'o1' } })
+    park('w2', 'waiting', { waitFor: { event: 'approval', match: 'o2' } })
+    store.createRun(run('done'))
+    store.updateRun('done', { status: 'completed', endedAt: 500, wakeAt: 50 })
+    store.createRun(run('old', { status: 'running' }))
+    store.updateRun('old', { status: 'failed', endedAt: 10, error: { __stepline_error__: true, name: 'Error', message: 'x' } })
+    store.recordStep('old', step('n0'))
+    store.putEvent({ runId: 'old', name: 'e', data: 1, sentAt: 1 })
+    const ids = (rs: unknown): string[] => (rs as RunRecord[]).map((r) => r.id)
+    const out: unknown[] = [
+      ids(store.dueRuns(200, 10)),
+      ids(store.dueRuns(1000, 2)),
+      store.nextWakeAt(),
+      ids(store.waitingFor('approval', 'o1')),
+      ids(store.waitingFor('approval', 'nope')),
+    ]
+    store.transitionRun('s2', ['sleeping'], 'running', { wakeAt: undefined })
+    out.push(store.nextWakeAt(), ids(store.dueRuns(1000, 10)))
+    out.push(store.pruneRuns(100), store.getRun('old'), store.getSteps('old'), store.getEvent('old', 'e'), (store.getRun('done') as RunRecord | undefined)?.status)
+    return out
+  }
+
+  it('dueRuns, nextWakeAt, waitingFor, pruneRuns', () => {
+    const expected = parkedScenario(memoryStore())
+    expect(expected).toEqual([['s2', 'w1'], ['s2', 'w1'], 100, ['w1'], [], 200, ['w1', 's1'], 1, undefined, [], undefined, 'completed'])
+    expect(parkedScenario(make(file(), { groupCommit: false }))).toEqual(expected)
+  })
+})
+
+describe('unavailable database', () => {
+  it('a file that is not a SQLite database', () => {
+    const path = file()
+    writeFileSync(path, 'this is not a database, just some text that is long enough to have a header '.repeat(20))
+    expect(() => sqliteStore({ path })).toThrow(
+      expect.objectContaining({ code: 'STORE_UNAVAILABLE', message: expect.stringMatching(new RegExp(`^SQLite store ${path} is not a SQLite database \\(SQLITE_NOTADB\\): .*Move the file away or point \`path\` elsewhere\\.$`)) }),
+    )
+  })
+
+  it('a file locked by another process', async () => {
+    const path = file()
+    const store = make(path, { busyTimeoutMs: 50 })
+    store.createRun(run('r1'))
+    const locker = new Database(path)
+    locker.pragma('busy_timeout = 0')
+    locker.exec('BEGIN EXCLUSIVE')
+    try {
+      const started = Date.now()
+      expect(() => store.updateRun('r1', { status: 'completed' })).toThrow(
+        expect.objectContaining({ code: 'STORE_UNAVAILABLE', message: expect.stringMatching(/is locked by another process \(SQLITE_BUSY\) after 50 ms: .*raise `busyTimeoutMs`/) }),
+      )
+      expect(Date.now() - started).toBeGreaterThanOrEqual(40)
+      // A group commit that cannot get the lock rejects the steps' promise with the same error.
+      await expect(store.recordStep('r1', step('n0'))).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    } finally {
+      locker.exec('ROLLBACK')
+      locker.close()
+    }
+    store.updateRun('r1', { status: 'completed' })
+    expect(store.getRun('r1')?.status).toBe('completed')
+  })
+
+  it('a closed store reopens on its next use (an engine closes its store; another engine may share it)', async () => {
+    const store = make(file())
+    store.createRun(run('r1'))
+    void store.recordStep('r1', step('n0'))
+    store.close()
+    expect(store.getSteps('r1').map((s) => s.key)).toEqual(['n0'])
+    store.close()
+    await store.recordStep('r1', step('n1'))
+    expect(store.getSteps('r1').map((s) => s.key)).toEqual(['n0', 'n1'])
+  })
+})

@@ -1,0 +1,524 @@
+import { mkdirSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import Database from 'better-sqlite3'
+import {
+  FINISHED_STATUSES,
+  SteplineError,
+  deserializeError,
+  serializeError,
+  type EventRecord,
+  type ListRunsQuery,
+  type RunRecord,
+  type RunStatus,
+  type SerializedError,
+  type StepRecord,
+  type Store,
+} from '@stepline/core'
+import { decode, encode } from './json'
+import { migrate } from './schema'
+
+/**
+ * A durable store in one SQLite file: runs survive a process crash and resume with
+ * `engine.recover()`. Several processes may share the file to start runs and send events, and
+ * idempotency keys hold across them; but one process executes the runs: recovery on start
+ * takes over every unfinished run it finds (the Postgres store's leases are for many workers).
+ * @example
+ * const engine = createEngine({ store: sqliteStore({ path: './.stepline/orders.db' }) })
+ */
+export function sqliteStore(options: SqliteStoreOptions = {}): SqliteStore {
+  return new SqliteStore(options)
+}
+
+/** Options of `sqliteStore`. */
+export interface SqliteStoreOptions {
+  /** The database file; its directory is created. Default `./.stepline/stepline.db`. */
+  path?: string
+  /**
+   * Journal entries written before the current microtask queue drains (by concurrent runs) share
+   * one commit; each step still waits for its commit before the next one starts. Off: every entry commits on
+   * its own, synchronously. Default true.
+   */
+  groupCommit?: boolean
+  /** How long a write waits for another process's lock before failing. Default 5000 ms. */
+  busyTimeoutMs?: number
+  /**
+   * `normal` (default): durable across a process crash; a power loss or OS crash may lose the
+   * last commits (WAL with `synchronous = NORMAL`). `full`: fsync on every commit, durable
+   * across power loss, slower.
+   */
+  synchronous?: 'normal' | 'full'
+}
+
+const PARKED = `('sleeping', 'waiting')`
+const FINISHED = `(${FINISHED_STATUSES.map((s) => `'${s}'`).join(', ')})`
+
+const RUN_COLUMNS = `id, workflow_id, plan_hash, status, payload, output, error, idempotency_key, attempt, created_at, started_at, ended_at, wake_at, wait_event, wait_match`
+
+// One statement for every patch shape: a flag per column says whether the patch sets it.
+const SET_PATCH = `
+  status = CASE WHEN @hasStatus THEN @status ELSE status END,
+  output = CASE WHEN @hasOutput THEN @output ELSE output END,
+  error = CASE WHEN @hasError THEN @error ELSE error END,
+  attempt = coalesce(@attempt, attempt),
+  started_at = coalesce(@startedAt, started_at),
+  ended_at = coalesce(@endedAt, ended_at),
+  plan_hash = coalesce(@planHash, plan_hash),
+  wake_at = CASE WHEN @hasWakeAt THEN @wakeAt ELSE wake_at END,
+  wait_event = CASE WHEN @hasWaitFor THEN @waitEvent ELSE wait_event END,
+  wait_match = CASE WHEN @hasWaitFor THEN @waitMatch ELSE wait_match END`
+
+interface RunRow {
+  id: string
+  workflow_id: string
+  plan_hash: string
+  status: RunStatus
+  payload: string | null
+  output: string | null
+  error: string | null
+  idempotency_key: string | null
+  attempt: number
+  created_at: number
+  started_at: number | null
+  ended_at: number | null
+  wake_at: number | null
+  wait_event: string | null
+  wait_match: string | null
+}
+
+interface StepRow {
+  key: string
+  node_id: string
+  name: string
+  kind: StepRecord['kind']
+  status: StepRecord['status']
+  output: string | null
+  error: string | null
+  recovered: number | null
+  attempts: number
+  started_at: number
+  ended_at: number
+  duration_ms: number
+  item: string | null
+}
+
+type RunPatch = Partial<Omit<RunRecord, 'id' | 'workflowId'>>
+type StepParams = unknown[]
+
+/** The SQLite `Store`. Create it with `sqliteStore()`. */
+export class SqliteStore implements Store {
+  /** Absolute path of the database file. */
+  readonly path: string
+  #db!: Database.Database
+  readonly #groupCommit: boolean
+  readonly #busyTimeoutMs: number
+  readonly #synchronous: 'normal' | 'full'
+  #s!: ReturnType<typeof prepare>
+  readonly #listRuns = new Map<string, Database.Statement>()
+  #commitBatch!: (batch: StepParams[]) => void
+  #batch: StepParams[] = []
+  #batchDone: Promise<void> | undefined
+  #resolveBatch: (() => void) | undefined
+  #rejectBatch: ((e: unknown) => void) | undefined
+  #closed = false
+
+  constructor(options: SqliteStoreOptions = {}) {
+    const { path = './.stepline/stepline.db', groupCommit = true, busyTimeoutMs = 5000, synchronous = 'normal' } = options
+    if (typeof path !== 'string' || path === '') throw options_('`path` as a file path like ./.stepline/stepline.db', path)
+    if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) throw options_('`busyTimeoutMs` as a whole number of milliseconds ≥ 0', busyTimeoutMs)
+    if (synchronous !== 'normal' && synchronous !== 'full') throw options_("`synchronous` as 'normal' or 'full'", synchronous)
+    this.path = path === ':memory:' ? path : resolve(path)
+    this.#groupCommit = groupCommit
+    this.#busyTimeoutMs = busyTimeoutMs
+    this.#synchronous = synchronous
+    this.#open()
+  }
+
+  /** Opens the file, brings its schema up to date and prepares every statement. */
+  #open(): void {
+    let db: Database.Database
+    try {
+      if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true })
+      db = new Database(this.path)
+    } catch (e) {
+      throw this.#unavailable(e)
+    }
+    try {
+      db.pragma(`busy_timeout = ${this.#busyTimeoutMs}`)
+      db.pragma('journal_mode = WAL')
+      db.pragma(`synchronous = ${this.#synchronous.toUpperCase()}`)
+      db.pragma('foreign_keys = ON')
+      migrate(db, this.path)
+      this.#s = prepare(db)
+    } catch (e) {
+      db.close()
+      throw this.#unavailable(e)
+    }
+    const insert = this.#s.upsertStep
+    this.#commitBatch = db.transaction((batch: StepParams[]) => {
+      for (const params of batch) insert.run(params)
+    }).immediate
+    this.#listRuns.clear()
+    this.#db = db
+    this.#closed = false
+  }
+
+  createRun(run: RunRecord): { run: RunRecord; created: boolean } {
+    const subject = (): string => `Run ${run.id} of workflow "${run.workflowId}": its`
+    const params = [
+      run.id, run.workflowId, run.planHash, run.status,
+      encode(run.payload, () => `${subject()} payload`, 'payload'),
+      encode(run.output, () => `${subject()} output`, 'output'),
+      run.error === undefined ? null : JSON.stringify(run.error),
+      run.idempotencyKey ?? null, run.attempt, run.createdAt, run.startedAt ?? null, run.endedAt ?? null,
+      run.wakeAt ?? null, run.waitFor?.event ?? null, run.waitFor?.match ?? null,
+    ]
+    this.#flush()
+    try {
+      // Atomic across connections: the UNIQUE index decides; the loser reads the winner's row.
+      if (this.#ready().insertRun.run(params).changes === 1) return { run, created: true }
+      const row = (run.idempotencyKey === undefined
+        ? this.#ready().getRun.get(run.id)
+        : this.#ready().getRunByKey.get(run.workflowId, run.idempotencyKey)) as RunRow | undefined
+      if (row === undefined) throw new Error(`run ${run.id} conflicted with a row that is gone`)
+      return { run: toRun(row), created: false }
+    } catch (e) {
+      throw this.#unavailable(e)
+    }
+  }
+
+  updateRun(id: string, patch: RunPatch): void {
+    const params = this.#patchParams(id, patch)
+    this.#flush()
+    try {
+      this.#ready().updateRun.run(params)
+    } catch (e) {
+      throw this.#unavailable(e)
+    }
+  }
+
+  transitionRun(id: string, from: readonly RunStatus[], to: RunStatus, patch: Omit<RunPatch, 'status'> = {}): boolean {
+    const params = this.#patchParams(id, { ...patch, status: to }) as Record<string, unknown>
+    params.from = JSON.stringify(from)
+    this.#flush()
+    try {
+      return this.#ready().transitionRun.run(params).changes === 1
+    } catch (e) {
+      throw this.#unavailable(e)
+    }
+  }
+
+  #patchParams(id: string, patch: RunPatch): Record<string, unknown> {
+    const hasOutput = 'output' in patch
+    const hasWaitFor = 'waitFor' in patch
+    return {
+      id,
+      hasStatus: patch.status === undefined ? 0 : 1,
+      status: patch.status ?? null,
+      hasOutput: hasOutput ? 1 : 0,
+      output: hasOutput ? encode(patch.output, () => `Run ${id}: its output`, 'output') : null,
+      hasError: 'error' in patch ? 1 : 0,
+      error: patch.error === undefined ? null : JSON.stringify(patch.error),
+      attempt: patch.attempt ?? null,
+      startedAt: patch.startedAt ?? null,
+      endedAt: patch.endedAt ?? null,
+      planHash: patch.planHash ?? null,
+      hasWakeAt: 'wakeAt' in patch ? 1 : 0,
+      wakeAt: patch.wakeAt ?? null,
+      hasWaitFor: hasWaitFor ? 1 : 0,
+      waitEvent: patch.waitFor?.event ?? null,
+      waitMatch: patch.waitFor?.match ?? null,
+    }
+  }
+
+  /**
+   * Journals an entry. With group commit: a promise of the commit it shares with the other
+   * entries of this turn of the microtask queue; without: committed on return. An output that JSON cannot hold
+   * throws `UNSTORABLE_OUTPUT` synchronously and nothing is written.
+   */
+  recordStep(runId: string, step: StepRecord): void | Promise<void> {
+    const params: StepParams = [
+      runId, step.key, step.nodeId, step.name, step.kind, step.status,
+      encode(step.output, () => `Step "${step.name}" of run ${runId}: its output`, 'output'),
+      step.error === undefined ? null : JSON.stringify(serializeError(step.error)),
+      step.recovered === undefined ? null : step.recovered ? 1 : 0,
+      step.attempts, step.startedAt, step.endedAt, step.durationMs,
+      step.item === undefined ? null : JSON.stringify(step.item),
+    ]
+    if (!this.#groupCommit) {
+      try {
+        this.#ready().upsertStep.run(params)
+        return
+      } catch (e) {
+        throw this.#unavailable(e)
+      }
+    }
+    this.#batch.push(params)
+    if (this.#batchDone === undefined) {
+      this.#batchDone = new Promise<void>((res, rej) => {
+        this.#resolveBatch = res
+        this.#rejectBatch = rej
+      })
+      queueMicrotask(this.#flushLater)
+    }
+    return this.#batchDone
+  }
+
+  readonly #flushLater = (): void => this.#flush()
+
+  /** Commits the pending journal entries in one transaction and settles their promise. */
+  #flush(): void {
+    if (this.#batch.length === 0) return
+    const batch = this.#batch
+    const resolveBatch = this.#resolveBatch!
+    const rejectBatch = this.#rejectBatch!
+    this.#batch = []
+    this.#batchDone = this.#resolveBatch = this.#rejectBatch = undefined
+    try {
+      if (this.#closed) this.#open()
+      this.#commitBatch(batch)
+    } catch (e) {
+      rejectBatch(this.#unavailable(e))
+      return
+    }
+    resolveBatch()
+  }
+
+  getRun(id: string): RunRecord | undefined {
+    try {
+      const row = this.#ready().getRun.get(id) as RunRow | undefined
+      return row === undefined ? undefined : toRun(row)
+    } catch (e) {
+      throw this.#unavailable(e)
+    }
+  }
+
+  listRuns(query: ListRunsQuery = {}): RunRecord[] {
+    const statuses = query.status === undefined ? undefined : Array.isArray(query.status) ? query.status : [query.status]
+    const shape = `${query.workflowId === undefined ? 0 : 1}${statuses === undefined ? 0 : 1}${query.before === undefined ? 0 : 1}`
+    try {
+      this.#ready()
+      let stmt = this.#listRuns.get(shape)
+      if (stmt === undefined) {
+        const where = ['1']
+        if (query.workflowId !== undefined) where.push('workflow_id = @workflowId')
+        if (statuses !== undefined) where.push('status IN (SELECT value FROM json_each(@statuses))')
+        // An unknown `before` pages from the newest, as the memory store does.
+        if (query.before !== undefined) where.push('seq < coalesce((SELECT seq FROM runs WHERE id = @before), 9223372036854775807)')
+        stmt = this.#db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT @limit`)
+        this.#listRuns.set(shape, stmt)
+      }
+      const params: Record<string, unknown> = { limit: query.limit ?? -1 }
+      if (query.workflowId !== undefined) params.workflowId = query.workflowId
+      if (statuses !== undefined) params.statuses = JSON.stringify(statuses)
+      if (query.before !== undefined) params.before = query.before
+      return (stmt.all(params) as RunRow[]).map(toRun)
+    } catch (e) {
+      throw this.#unavailable(e)
+    }
+  }
+
+  getSteps(runId: string): StepRecord[] {
+    this.#flush()
+    try {
+      return (this.#ready().getSteps.all(runId) as StepRow[]).map(toStep)
+    } catch (e) {
+      throw this.#unavailable(e)
+    }
+  }
+
+  getCache(key: string, now: number): { value: unknown } | undefined {
+    try {
+      const row = this.#ready().getCache.get(key) as { value: string | null; expires_at: number | null } | undefined
+      if (row === undefined) return undefined
+      if (row.expires_at !== null && row.expires_at <= now) {
+        this.#ready().deleteExpiredCache.run(key, now)
+        return undefined
+      }
+      return { value: decode(row.value) }
+    } catch (e) {
+      throw this.#unavailable(e)
+    }
+  }
+
+  setCache(key: string, value: unknown, expiresAt: number | undefined): void {
+    const text = encode(value, () => `The cached value ${JSON.stringify(key.replaceAll('\u0000', '/'))}`, 'value')
+    this.#flush()
+    try {
+      this.#ready().setCache.run(key, text, expiresAt ?? null)
+    } catch (e) {
+      throw this.#unavailable(e)
+    }
+  }
+
+  dueRuns(now: number, limit: number): RunRecord[] {
+    try {
+      return (this.#ready().dueRuns.all(now, limit) as RunRow[]).map(toRun)
+    } catch (e) {
+      throw this.#unavailable(e)
+    }
+  }
+
+  nextWakeAt(): number | undefined {
+    try {
+      return (this.#ready().nextWakeAt.pluck().get() as number | null) ?? undefined
+    } catch (e) {
+      throw this.#unavailable(e)
+    }
+  }
+
+  waitingFor(event: string, match: string): RunRecord[] {
+    try {
+      return (this.#ready().waitingFor.all(event, match) as RunRow[]).map(toRun)
+    } catch (e) {
+      throw this.#unavailable(e)
+    }
+  }
+
+  putEvent(event: EventRecord): boolean {
+    const data = encode(event.data, () => `Event "${event.name}" sent to run ${event.runId}: its data`, 'data')
+    this.#flush()
+    try {
+      return this.#ready().putEvent.run(event.runId, event.name, data, event.sentAt).changes === 1
+    } catch (e) {
+      throw this.#unavailable(e)
+    }
+  }
+
+  getEvent(runId: string, name: string): EventRecord | undefined {
+    try {
+      const row = this.#ready().getEvent.get(runId, name) as { data: string | null; sent_at: number } | undefined
+      return row === undefined ? undefined : { runId, name, data: decode(row.data), sentAt: row.sent_at }
+    } catch (e) {
+      throw this.#unavailable(e)
+    }
+  }
+
+  pruneRuns(endedBefore: number): number {
+    this.#flush()
+    try {
+      return this.#prune(endedBefore)
+    } catch (e) {
+      throw this.#unavailable(e)
+    }
+  }
+
+  readonly #prune = (endedBefore: number): number =>
+    (this.#ready(), this.#db).transaction(() => {
+      this.#ready().pruneEvents.run(endedBefore)
+      // Journal entries go with their run (ON DELETE CASCADE).
+      return this.#ready().pruneRuns.run(endedBefore).changes
+    }).immediate()
+
+  /** The prepared statements; a store closed by one engine reopens for the next that uses it. */
+  #ready(): ReturnType<typeof prepare> {
+    if (this.#closed) this.#open()
+    return this.#s
+  }
+
+  /**
+   * Commits pending journal entries and closes the file. The store stays usable: the next call
+   * reopens it (an engine closes its store, and another engine may share it).
+   */
+  close(): void {
+    if (this.#closed) return
+    this.#flush()
+    this.#closed = true
+    this.#db.close()
+  }
+
+  /** A `STORE_UNAVAILABLE` error for what SQLite reported, naming the file and the fix. */
+  #unavailable(e: unknown): unknown {
+    if (e instanceof SteplineError) return e
+    const code = (e as { code?: unknown }).code
+    const file = `SQLite store ${this.path}`
+    const why = (e as Error).message
+    const fail = (message: string): SteplineError => new SteplineError('STORE_UNAVAILABLE', message, { cause: e })
+    if (typeof code !== 'string') return e
+    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+      return fail(`${file} is locked by another process (${code}) after ${this.#busyTimeoutMs} ms: ${why}. Another connection holds a write transaction; let it finish, or raise \`busyTimeoutMs\`.`)
+    }
+    if (code === 'SQLITE_NOTADB') {
+      return fail(`${file} is not a SQLite database (${code}): ${why}. Move the file away or point \`path\` elsewhere.`)
+    }
+    if (code.startsWith('SQLITE_CORRUPT')) {
+      return fail(`${file} is corrupt (${code}): ${why}. Restore it from a backup, or move it away and point \`path\` elsewhere.`)
+    }
+    if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM')) {
+      return fail(`${file} cannot be opened for writing (${code}): ${why}. Check that its directory exists and is writable by this process.`)
+    }
+    if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR')) {
+      return fail(`${file} cannot be written (${code}): ${why}. Check free disk space and the file system.`)
+    }
+    return e
+  }
+}
+
+function prepare(db: Database.Database) {
+  return {
+    insertRun: db.prepare(`INSERT INTO runs (${RUN_COLUMNS}) VALUES (${RUN_COLUMNS.split(',').map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`),
+    getRun: db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`),
+    getRunByKey: db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE workflow_id = ? AND idempotency_key = ?`),
+    updateRun: db.prepare(`UPDATE runs SET ${SET_PATCH} WHERE id = @id`),
+    transitionRun: db.prepare(`UPDATE runs SET ${SET_PATCH} WHERE id = @id AND status IN (SELECT value FROM json_each(@from))`),
+    upsertStep: db.prepare(`
+      INSERT INTO steps (run_id, key, node_id, name, kind, status, output, error, recovered, attempts, started_at, ended_at, duration_ms, item)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (run_id, key) DO UPDATE SET
+        node_id = excluded.node_id, name = excluded.name, kind = excluded.kind, status = excluded.status,
+        output = excluded.output, error = excluded.error, recovered = excluded.recovered, attempts = excluded.attempts,
+        started_at = excluded.started_at, ended_at = excluded.ended_at, duration_ms = excluded.duration_ms, item = excluded.item`),
+    getSteps: db.prepare(`SELECT key, node_id, name, kind, status, output, error, recovered, attempts, started_at, ended_at, duration_ms, item FROM steps WHERE run_id = ? ORDER BY seq`),
+    getCache: db.prepare(`SELECT value, expires_at FROM cache WHERE key = ?`),
+    deleteExpiredCache: db.prepare(`DELETE FROM cache WHERE key = ? AND expires_at <= ?`),
+    setCache: db.prepare(`INSERT INTO cache (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`),
+    dueRuns: db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE status IN ${PARKED} AND wake_at <= ? ORDER BY wake_at, seq LIMIT ?`),
+    nextWakeAt: db.prepare(`SELECT min(wake_at) FROM runs WHERE status IN ${PARKED}`),
+    waitingFor: db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE wait_event = ? AND wait_match = ? AND status = 'waiting' ORDER BY seq`),
+    putEvent: db.prepare(`INSERT INTO events (run_id, name, data, sent_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+    getEvent: db.prepare(`SELECT data, sent_at FROM events WHERE run_id = ? AND name = ?`),
+    pruneEvents: db.prepare(`DELETE FROM events WHERE run_id IN (SELECT id FROM runs WHERE status IN ${FINISHED} AND ended_at < ?)`),
+    pruneRuns: db.prepare(`DELETE FROM runs WHERE status IN ${FINISHED} AND ended_at < ?`),
+  }
+}
+
+function toRun(r: RunRow): RunRecord {
+  return {
+    id: r.id,
+    workflowId: r.workflow_id,
+    planHash: r.plan_hash,
+    status: r.status,
+    payload: decode(r.payload),
+    output: decode(r.output),
+    error: r.error === null ? undefined : (JSON.parse(r.error) as SerializedError),
+    idempotencyKey: r.idempotency_key ?? undefined,
+    attempt: r.attempt,
+    createdAt: r.created_at,
+    startedAt: r.started_at ?? undefined,
+    endedAt: r.ended_at ?? undefined,
+    wakeAt: r.wake_at ?? undefined,
+    waitFor: r.wait_event === null ? undefined : { event: r.wait_event, match: r.wait_match ?? undefined },
+  }
+}
+
+function toStep(r: StepRow): StepRecord {
+  const step: StepRecord = {
+    key: r.key,
+    nodeId: r.node_id,
+    name: r.name,
+    kind: r.kind,
+    status: r.status,
+    output: decode(r.output),
+    attempts: r.attempts,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    durationMs: r.duration_ms,
+  }
+  if (r.error !== null) step.error = deserializeError(JSON.parse(r.error) as SerializedError)
+  if (r.recovered !== null) step.recovered = r.recovered === 1
+  if (r.item !== null) step.item = JSON.parse(r.item) as number[]
+  return step
+}
+
+function options_(expected: string, got: unknown): SteplineError {
+  return new SteplineError('OPTIONS_INVALID', `sqliteStore(): expected ${expected}, got ${typeof got === 'string' ? `'${got}'` : String(got)}.`)
+}
