@@ -111,6 +111,30 @@ export function recoveryTests(s: SuiteContext): void {
       expect(v2Calls).toEqual([])
     })
 
+    it('with resumeChangedPlans: true, a run whose plan changed resumes under the new plan from its journal', async () => {
+      const store = await s.store()
+      const id = uid()
+      const secondEntered = deferred()
+      let firstCalls = 0
+      const v1 = workflow(id)
+        .step('first', () => ++firstCalls)
+        .step('second', async () => {
+          secondEntered.resolve()
+          return forever()
+        })
+      const engineA = await s.engine({ store })
+      const crashed = await engineA.start(v1)
+      await secondEntered.promise
+      const v2 = workflow(id)
+        .step('first', () => ++firstCalls)
+        .step('second', (ctx) => ctx.last + 10)
+        .step('third', (ctx) => ctx.last * 2)
+      const engineB = await s.engine({ store, workflows: [v2], resumeChangedPlans: true })
+      const [handle] = await engineB.recover()
+      expect(await handle!.result()).toBe(22)
+      expect(firstCalls).toBe(1)
+    })
+
     it('a refused (plan changed) run does not disturb the workflow’s concurrency limit', async () => {
       const store = await s.store()
       const id = uid()
