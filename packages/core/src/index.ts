@@ -13,7 +13,7 @@ export type {
   inferOutput,
   inferSteps,
 } from './builder/types'
-export type { StepOptions, RetryOptions, ParallelOptions, RaceOptions, ForEachOptions, WorkflowOptions } from './builder/options'
+export type { StepOptions, RetryOptions, ParallelOptions, RaceOptions, ForEachOptions, WorkflowOptions, TriggerSpec } from './builder/options'
 export type { Duration } from './duration'
 
 export type { Plan, PlanNode, PlanNodeKind, StepNode, ParallelNode, RaceNode, BranchNode, ForEachNode, SleepNode, WaitForEventNode, BranchFn, BranchCase, RetryPlan, CpuRef, PlanOptions } from './plan/types'

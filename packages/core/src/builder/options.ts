@@ -57,4 +57,16 @@ export interface WorkflowOptions<TInput = unknown> {
   /** Runs when a run fails (after node-level handlers): notify, clean up. The run stays failed. */
   onError?: (ctx: { error: Error; payload: TInput; run: { id: string; workflowId: string } }) => unknown
   description?: string
+  /**
+   * How runs of this workflow are started besides code: `webhook(…)`, `schedule(…)` from
+   * `@stepline/server`. Plain data; the engine stores them and the server acts on them. Not
+   * part of the plan or its hash.
+   */
+  triggers?: readonly TriggerSpec[]
+}
+
+/** A trigger as the server reads it: a `kind` and its settings. */
+export interface TriggerSpec {
+  readonly kind: string
+  readonly [setting: string]: unknown
 }

@@ -377,7 +377,7 @@ describe('workflow()', () => {
   test('unknown workflow option', () => {
     const e = planError(() => workflow('order', { retries: 3 } as any))
     expect(e.message).toBe(
-      'Workflow "order": unknown option `retries`. Workflow options are `input`, `concurrency`, `timeout`, `onError` and `description`.',
+      'Workflow "order": unknown option `retries`. Workflow options are `input`, `concurrency`, `timeout`, `onError`, `description` and `triggers`.',
     )
     expect(e.workflowId).toBe('order')
   })
@@ -387,6 +387,13 @@ describe('workflow()', () => {
     expect(e.message).toBe(`Workflow "order": expected \`timeout\` as a duration like '30s', '5m' or a number of milliseconds, got 'soon'.`)
     expect(e.step).toBeUndefined()
     expect(() => workflow('order', { concurrency: -1 })).toThrow('Workflow "order": expected `concurrency` as a whole number ≥ 1, got -1.')
+  })
+
+  test('triggers that are not trigger objects', () => {
+    expect(() => workflow('order', { triggers: ['*/5 * * * *'] as any })).toThrow(
+      "Workflow \"order\": expected `triggers` as an array of triggers such as webhook({ path }) or schedule('*/5 * * * *') from @stepline/server.",
+    )
+    expect(workflow('order', { triggers: [{ kind: 'webhook', path: 'orders' }] }).plan().hash).toBe(workflow('order').plan().hash)
   })
 
   test('input that is not a Standard Schema', () => {

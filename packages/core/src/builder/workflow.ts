@@ -300,8 +300,8 @@ function checkWorkflowOptions(id: string, options: WorkflowOptions<any>): void {
   }
   if (typeof options !== 'object' || options === null) bad(`expected options to be an object, got ${typeof options}.`)
   for (const key of Object.keys(options)) {
-    if (!['input', 'concurrency', 'timeout', 'onError', 'description'].includes(key)) {
-      bad(`unknown option \`${key}\`. Workflow options are \`input\`, \`concurrency\`, \`timeout\`, \`onError\` and \`description\`.`)
+    if (!['input', 'concurrency', 'timeout', 'onError', 'description', 'triggers'].includes(key)) {
+      bad(`unknown option \`${key}\`. Workflow options are \`input\`, \`concurrency\`, \`timeout\`, \`onError\`, \`description\` and \`triggers\`.`)
     }
   }
   if (options.input !== undefined && typeof (options.input as any)?.['~standard']?.validate !== 'function') {
@@ -310,6 +310,11 @@ function checkWorkflowOptions(id: string, options: WorkflowOptions<any>): void {
   if (options.concurrency !== undefined) positiveInt(where, 'concurrency', options.concurrency)
   if (options.timeout !== undefined) durationOption(where, 'timeout', options.timeout)
   if (options.onError !== undefined) checkFn(where, '`onError`', options.onError)
+  if (options.triggers !== undefined) {
+    if (!Array.isArray(options.triggers) || options.triggers.some((t) => typeof t !== 'object' || t === null || typeof t.kind !== 'string')) {
+      bad('expected `triggers` as an array of triggers such as webhook({ path }) or schedule(\'*/5 * * * *\') from @stepline/server.')
+    }
+  }
 }
 
 /** True when `value` is a workflow built by `workflow()`. */
