@@ -7,6 +7,7 @@ export default defineConfig({
     alias: {
       '@stepline/core': fileURLToPath(new URL('./packages/core/src/index.ts', import.meta.url)),
       '@stepline/testing': fileURLToPath(new URL('./packages/testing/src/index.ts', import.meta.url)),
+      '@stepline/server': fileURLToPath(new URL('./packages/server/src/index.ts', import.meta.url)),
       '@stepline/store-sqlite': fileURLToPath(new URL('./packages/store-sqlite/src/index.ts', import.meta.url)),
     },
   },
