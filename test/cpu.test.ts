@@ -84,6 +84,11 @@ describe('cpu() steps on the worker pool', () => {
     expect(chunkEvents).toHaveLength(Math.ceil(50 / 8))
     expect(chunkEvents.at(-1)).toMatchObject({ done: 50, total: 50 })
     expect(chunkEvents[0]?.threads).toBeGreaterThan(0)
+    // The summary reports the pool: cpu steps that ran there, its threads and utilisation.
+    const summary = (await handle.outcome()).summary
+    expect(summary.pool?.cpuSteps).toBe(50)
+    expect(summary.pool?.threads).toBeGreaterThan(0)
+    expect(summary.pool?.utilization).toBeGreaterThanOrEqual(0)
     // Every item is journaled on its own, so a resumed run does not redo finished items.
     const steps = await engine.getSteps(handle.id)
     const keys = steps.filter((s) => s.name === 'sq:task').map((s) => s.key)

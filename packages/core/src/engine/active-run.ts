@@ -13,6 +13,7 @@ import { toError } from '../runtime/step'
 import type { RunStatus, StepRecord } from '../store/types'
 import type { Limiter } from '../runtime/limiter'
 import { Parked } from '../runtime/park'
+import type { PoolStats } from '../executors/pool'
 
 /** What a run needs from its engine around its end. */
 export interface RunHooks {
@@ -42,6 +43,7 @@ export class Outcome<T = unknown> implements RunOutcome<T> {
   readonly #records: readonly StepRecord[]
   readonly #startedAt: number
   readonly #endedAt: number
+  readonly #pool: PoolStats | undefined
 
   constructor(
     runId: string,
@@ -53,6 +55,7 @@ export class Outcome<T = unknown> implements RunOutcome<T> {
     records: readonly StepRecord[],
     startedAt: number,
     endedAt: number,
+    pool?: PoolStats,
   ) {
     this.runId = runId
     this.workflowId = workflowId
@@ -63,10 +66,11 @@ export class Outcome<T = unknown> implements RunOutcome<T> {
     this.#records = records
     this.#startedAt = startedAt
     this.#endedAt = endedAt
+    this.#pool = pool
   }
 
   get summary(): RunSummary {
-    return (this.#summary ??= summarize(this.#nodes, this.#records, this.#startedAt, this.#endedAt))
+    return (this.#summary ??= summarize(this.#nodes, this.#records, this.#startedAt, this.#endedAt, this.#pool))
   }
 
   toJSON(): object {
@@ -215,7 +219,7 @@ export class ActiveRun implements RunHandle<unknown> {
 
   #settle(status: 'completed' | 'failed' | 'cancelled', output: unknown, err: Error | undefined): void {
     const s = this.state
-    const outcome = new Outcome(s.id, s.workflowId, status, output, err, s.compiled.plan.nodes, s.records, s.startedAt, s.endedAt)
+    const outcome = new Outcome(s.id, s.workflowId, status, output, err, s.compiled.plan.nodes, s.records, s.startedAt, s.endedAt, s.compiled.hasCpu ? s.services.executor.stats?.() : undefined)
     if (status === 'completed' && s.listening('run:completed')) {
       s.emit('run:completed', { runId: s.id, workflowId: s.workflowId, output, summary: outcome.summary })
     } else if (status === 'failed' && s.listening('run:failed')) {

@@ -13,6 +13,8 @@ export interface CompiledWorkflow {
   /** The side table of the workflow scope; plan nodes refer to it by index. */
   fns: (AnyFn | undefined)[]
   options: WorkflowOptions<any>
+  /** Whether any node runs in the worker pool (the summary then reports pool utilisation). */
+  hasCpu: boolean
 }
 
 interface CompileState {
@@ -46,7 +48,7 @@ export function compileWorkflow(builder: WorkflowBuilder): CompiledWorkflow {
   }
   const body = { workflowId: builder.id, options, nodes }
   const plan: Plan = { workflowId: builder.id, hash: hashOf(body), options, nodes }
-  const result: CompiledWorkflow = { plan, fns, options: o }
+  const result: CompiledWorkflow = { plan, fns, options: o, hasCpu: JSON.stringify(nodes).includes('"cpu":') }
   compiled.set(builder, result)
   return result
 }

@@ -1,5 +1,6 @@
 import type { PlanNode } from '../plan/types'
 import type { StepRecord } from '../store/types'
+import type { PoolStats } from '../executors/pool'
 
 /** How a run spent its time. */
 export interface RunSummary {
@@ -14,6 +15,8 @@ export interface RunSummary {
   criticalPathMs: number
   /** Journal entries of leaves that ran (not replayed, skipped or cached counted as run). */
   steps: number
+  /** Present when the run had `cpu()` steps: how many ran in the pool, and the pool's state when the run ended. */
+  pool?: { cpuSteps: number; threads: number; utilization: number }
 }
 
 interface Path {
@@ -26,7 +29,13 @@ interface Path {
  * Computes the summary from the plan and the run's journal. Called lazily: a run pays for it
  * only when its summary is read.
  */
-export function summarize(nodes: readonly PlanNode[], journal: readonly StepRecord[], startedAt: number, endedAt: number): RunSummary {
+export function summarize(
+  nodes: readonly PlanNode[],
+  journal: readonly StepRecord[],
+  startedAt: number,
+  endedAt: number,
+  pool?: PoolStats | undefined,
+): RunSummary {
   // Later entries replace earlier ones with the same key (a failure then its recovery).
   const records = new Map<string, StepRecord>()
   for (const r of journal) records.set(r.key, r)
@@ -40,7 +49,7 @@ export function summarize(nodes: readonly PlanNode[], journal: readonly StepReco
   }
   const wallMs = Math.max(0, endedAt - startedAt)
   const path = sequencePath(nodes, records, '', '')
-  return {
+  const summary: RunSummary = {
     wallMs,
     stepMs,
     parallelEfficiency: wallMs > 0 ? stepMs / wallMs : steps > 0 ? 1 : 0,
@@ -48,6 +57,29 @@ export function summarize(nodes: readonly PlanNode[], journal: readonly StepReco
     criticalPathMs: path.ms,
     steps,
   }
+  const cpuNodes = cpuNodeIds(nodes)
+  if (cpuNodes.size > 0) {
+    let cpuSteps = 0
+    for (const r of records.values()) if (cpuNodes.has(r.nodeId) && r.status === 'completed') cpuSteps++
+    summary.pool = { cpuSteps, threads: pool?.threads ?? 0, utilization: pool?.utilization ?? 0 }
+  }
+  return summary
+}
+
+function cpuNodeIds(nodes: readonly PlanNode[], out = new Set<string>()): Set<string> {
+  for (const n of nodes) {
+    if (n.kind === 'step') {
+      if (n.cpu) out.add(n.id)
+    } else if (n.kind === 'parallel' || n.kind === 'race') {
+      for (const b of n.branches) if (b.cpu) out.add(b.id)
+    } else if (n.kind === 'branch') {
+      for (const c of n.cases) cpuNodeIds(c.nodes, out)
+      if (n.otherwise) cpuNodeIds(n.otherwise.nodes, out)
+    } else if (n.kind === 'forEach') {
+      cpuNodeIds(n.body, out)
+    }
+  }
+  return out
 }
 
 function sequencePath(nodes: readonly PlanNode[], records: ReadonlyMap<string, StepRecord>, itemKey: string, label: string): Path {
