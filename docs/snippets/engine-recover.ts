@@ -17,7 +17,8 @@ await before.start(order, { amount: 10 })
 await new Promise((r) => setTimeout(r, 10))
 crashed = true // … the process dies here …
 
-const after = createEngine({ store, workflows: [order] })
+// recover: false to call recover() yourself and get the handles (by default it runs on its own).
+const after = createEngine({ store, workflows: [order], recover: false })
 for (const handle of await after.recover()) {
   // `charge` is replayed from the journal; `ship`, in flight at the crash, runs again.
   console.log(await handle.result()) // 'shipped'

@@ -60,6 +60,24 @@ export function durableTests(s: SuiteContext): void {
       await second.close()
     })
 
+    it('a run parked under one plan does not wake under a changed plan: it fails with PLAN_CHANGED', async () => {
+      vi.useFakeTimers()
+      const store = await s.store()
+      const id = uid()
+      const first = await s.engine({ store })
+      const handle = await first.start(workflow(id).sleep('nap', '1h').step('after', () => 'v1'))
+      await settle()
+      await first.close()
+      const changed = workflow(id).sleep('nap', '1h').step('after', () => 'v2').step('extra', () => 'new')
+      const second = await s.engine({ store, workflows: [changed] })
+      await settle()
+      await vi.advanceTimersByTimeAsync(HOUR)
+      await settle()
+      const err = await rejectionOf(second.handle(handle.id).result())
+      expect(err).toMatchObject({ code: 'PLAN_CHANGED' })
+      await second.close()
+    })
+
     it('sleepUntil waits until the time a function of ctx gives', async () => {
       vi.useFakeTimers()
       const engine = await s.engine()

@@ -501,7 +501,18 @@ export class Engine {
     await this.#armWake()
   }
 
+  /**
+   * Continues a run from its journal (after a crash, a sleep, an event). A run whose plan
+   * changed since it started fails with PLAN_CHANGED unless `resumeChangedPlans` is set.
+   */
   #resume(rec: RunRecord, reg: Registered, steps: StepRecord[]): ActiveRun {
+    if (rec.planHash !== reg.compiled.plan.hash && this.#options.resumeChangedPlans !== true) {
+      const run = this.#launch(rec, reg, 'none')
+      const err = new PlanError(rec.workflowId, undefined, `Run ${rec.id} started under plan ${rec.planHash} of workflow "${rec.workflowId}", but the registered plan is ${reg.compiled.plan.hash}. The definition changed while the run was unfinished; finish or cancel such runs before deploying a changed workflow, or pass createEngine({ resumeChangedPlans: true }) to resume them under the new plan.`)
+      ;(err as { code: string }).code = 'PLAN_CHANGED'
+      void run.finish('failed', undefined, err)
+      return run
+    }
     const run = this.#launch(rec, reg, 'queue', new Map(steps.map((s) => [s.key, s])))
     if (run.state.listening('run:resumed')) run.state.emit('run:resumed', { runId: rec.id, workflowId: rec.workflowId, attempt: rec.attempt })
     return run
@@ -537,14 +548,6 @@ export class Engine {
       const steps = await this.store.getSteps(rec.id)
       const next: RunRecord = { ...rec, attempt: rec.attempt + 1, status: 'running' }
       await this.store.updateRun(rec.id, { attempt: next.attempt, status: 'running' })
-      if (rec.planHash !== reg.compiled.plan.hash && this.#options.resumeChangedPlans !== true) {
-        const run = this.#launch(next, reg, 'none')
-        const err = new PlanError(rec.workflowId, undefined, `Run ${rec.id} started under plan ${rec.planHash} of workflow "${rec.workflowId}", but the registered plan is ${reg.compiled.plan.hash}. The definition changed while the run was unfinished; finish or cancel such runs before deploying a changed workflow, or pass createEngine({ resumeChangedPlans: true }) to resume them under the new plan.`)
-        ;(err as { code: string }).code = 'PLAN_CHANGED'
-        void run.finish('failed', undefined, err)
-        handles.push(run)
-        continue
-      }
       handles.push(this.#resume(next, reg, steps))
     }
     await this.#armWake()
