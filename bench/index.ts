@@ -1,5 +1,5 @@
 /**
- * All benchmarks, one process: `pnpm bench` (or `pnpm bench core|cpu|sqlite`). Each figure is printed
+ * All benchmarks, one process: `pnpm bench` (or `pnpm bench core|cpu|sqlite|parked|server`). Each figure is printed
  * beside a baseline measured in the same run, as a ratio; nothing here asserts a wall-clock limit.
  */
 import { availableParallelism } from 'node:os'
@@ -7,6 +7,7 @@ import { coreBench } from './core'
 import { cpuBench } from './cpu'
 import { sqliteBench } from './sqlite'
 import { parkedBench } from './parked'
+import { serverBench } from './server'
 import { printRows } from './util'
 
 const only = process.argv[2]
@@ -15,3 +16,4 @@ if (!only || only === 'core') printRows('core engine vs plain async (same proces
 if (!only || only === 'cpu') printRows('cpu() steps on the worker pool', await cpuBench())
 if (!only || only === 'sqlite') printRows('SQLite store (one file, WAL) vs raw better-sqlite3 and the memory store', await sqliteBench())
 if (!only || only === 'parked') printRows('parked runs (sleep) in the SQLite journal', await parkedBench())
+if (!only || only === 'server') printRows('HTTP server: webhook → run on SQLite vs bare node:http (wrk)', await serverBench())

@@ -163,13 +163,39 @@ describe('durability', () => {
     expect(other.getSteps('r1').map((s) => s.key)).toEqual(['n0', 'n1'])
   })
 
-  it('other writes commit the pending steps first', () => {
+  it('a run, its steps and its end written in one turn share one commit, in order', async () => {
     const path = file()
     const a = make(path)
-    a.createRun(run('r1'))
+    const other = make(path)
+    const created = a.createRun(run('r1'))
+    const stepped = a.recordStep('r1', step('n0'))
+    const ended = a.updateRun('r1', { status: 'completed', endedAt: 1 })
+    expect(other.getRun('r1')).toBeUndefined() // nothing committed yet
+    await Promise.all([created, stepped, ended])
+    expect(other.getRun('r1')?.status).toBe('completed')
+    expect(other.getSteps('r1').map((s) => s.key)).toEqual(['n0'])
+  })
+
+  it('a write that must answer at once (an idempotency key, a transition) commits the pending writes first', () => {
+    const path = file()
+    const a = make(path)
+    void a.createRun(run('r1'))
     void a.recordStep('r1', step('n0'))
-    a.updateRun('r1', { status: 'completed', endedAt: 1 })
+    expect(a.transitionRun('r1', ['running'], 'sleeping', { wakeAt: 5 })).toBe(true)
     expect(make(path).getSteps('r1').map((s) => s.key)).toEqual(['n0'])
+  })
+
+  it("groupCommit 'immediate' shares one commit among writes of one event-loop turn", async () => {
+    const path = file()
+    const a = make(path, { groupCommit: 'immediate' })
+    const other = make(path)
+    const writes = [a.createRun(run('r1'))]
+    await Promise.resolve() // a microtask later: still the same turn, still pending
+    writes.push(a.createRun(run('r2')))
+    expect(other.getRun('r1')).toBeUndefined()
+    await Promise.all(writes)
+    expect(other.listRuns().map((r) => r.id).sort()).toEqual(['r1', 'r2'])
+    expect(() => make(path, { groupCommit: 'sometimes' as never })).toThrow(/groupCommit/)
   })
 
   it('without group commit a step is committed when recordStep returns', () => {
@@ -256,23 +282,24 @@ describe('unavailable database', () => {
   it('a file locked by another process', async () => {
     const path = file()
     const store = make(path, { busyTimeoutMs: 50 })
-    store.createRun(run('r1'))
+    await store.createRun(run('r1'))
     const locker = new Database(path)
     locker.pragma('busy_timeout = 0')
     locker.exec('BEGIN EXCLUSIVE')
     try {
       const started = Date.now()
-      expect(() => store.updateRun('r1', { status: 'completed' })).toThrow(
+      expect(() => store.transitionRun('r1', ['running'], 'completed')).toThrow(
         expect.objectContaining({ code: 'STORE_UNAVAILABLE', message: expect.stringMatching(/is locked by another process \(SQLITE_BUSY\) after 50 ms: .*raise `busyTimeoutMs`/) }),
       )
       expect(Date.now() - started).toBeGreaterThanOrEqual(40)
+      await expect(store.updateRun('r1', { status: 'completed' })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
       // A group commit that cannot get the lock rejects the steps' promise with the same error.
       await expect(store.recordStep('r1', step('n0'))).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
     } finally {
       locker.exec('ROLLBACK')
       locker.close()
     }
-    store.updateRun('r1', { status: 'completed' })
+    await store.updateRun('r1', { status: 'completed' })
     expect(store.getRun('r1')?.status).toBe('completed')
   })
 

@@ -17,6 +17,9 @@ import {
 import { decode, encode } from './json'
 import { migrate } from './schema'
 
+// Captured at load: fake timers installed later by a test must not stall commits.
+const realSetImmediate = globalThis.setImmediate
+
 /**
  * A durable store in one SQLite file: runs survive a process crash and resume with
  * `engine.recover()`. Several processes may share the file to start runs and send events, and
@@ -34,11 +37,13 @@ export interface SqliteStoreOptions {
   /** The database file; its directory is created. Default `./.stepline/stepline.db`. */
   path?: string
   /**
-   * Journal entries written before the current microtask queue drains (by concurrent runs) share
-   * one commit; each step still waits for its commit before the next one starts. Off: every entry commits on
-   * its own, synchronously. Default true.
+   * How journal writes of concurrent runs share commits; each step is still durable before its
+   * successor starts. `true`/`'microtask'` (default): writes made before the microtask queue
+   * drains share one commit, which keeps tests with fake timers deterministic. `'immediate'`:
+   * writes of one turn of the event loop share one commit (a server under load: requests that
+   * arrive in one poll share it). `false`: every write commits on its own, synchronously.
    */
-  groupCommit?: boolean
+  groupCommit?: boolean | 'microtask' | 'immediate'
   /** How long a write waits for another process's lock before failing. Default 5000 ms. */
   busyTimeoutMs?: number
   /**
@@ -103,6 +108,11 @@ interface StepRow {
 
 type RunPatch = Partial<Omit<RunRecord, 'id' | 'workflowId'>>
 type StepParams = unknown[]
+/** A queued write: a prepared statement and its parameters, committed with the others of its turn. */
+interface Write {
+  stmt: Database.Statement
+  params: unknown
+}
 
 /** The SQLite `Store`. Create it with `sqliteStore()`. */
 export class SqliteStore implements Store {
@@ -110,12 +120,13 @@ export class SqliteStore implements Store {
   readonly path: string
   #db!: Database.Database
   readonly #groupCommit: boolean
+  readonly #schedule: (flush: () => void) => void
   readonly #busyTimeoutMs: number
   readonly #synchronous: 'normal' | 'full'
   #s!: ReturnType<typeof prepare>
   readonly #listRuns = new Map<string, Database.Statement>()
-  #commitBatch!: (batch: StepParams[]) => void
-  #batch: StepParams[] = []
+  #commitBatch!: (batch: Write[]) => void
+  #batch: Write[] = []
   #batchDone: Promise<void> | undefined
   #resolveBatch: (() => void) | undefined
   #rejectBatch: ((e: unknown) => void) | undefined
@@ -127,7 +138,11 @@ export class SqliteStore implements Store {
     if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) throw options_('`busyTimeoutMs` as a whole number of milliseconds ≥ 0', busyTimeoutMs)
     if (synchronous !== 'normal' && synchronous !== 'full') throw options_("`synchronous` as 'normal' or 'full'", synchronous)
     this.path = path === ':memory:' ? path : resolve(path)
-    this.#groupCommit = groupCommit
+    if (groupCommit !== true && groupCommit !== false && groupCommit !== 'microtask' && groupCommit !== 'immediate') {
+      throw options_("`groupCommit` as true, false, 'microtask' or 'immediate'", groupCommit)
+    }
+    this.#groupCommit = groupCommit !== false
+    this.#schedule = groupCommit === 'immediate' ? (flush) => void realSetImmediate(flush) : queueMicrotask
     this.#busyTimeoutMs = busyTimeoutMs
     this.#synchronous = synchronous
     this.#open()
@@ -153,16 +168,20 @@ export class SqliteStore implements Store {
       db.close()
       throw this.#unavailable(e)
     }
-    const insert = this.#s.upsertStep
-    this.#commitBatch = db.transaction((batch: StepParams[]) => {
-      for (const params of batch) insert.run(params)
+    this.#commitBatch = db.transaction((batch: Write[]) => {
+      for (const w of batch) w.stmt.run(w.params)
     }).immediate
     this.#listRuns.clear()
     this.#db = db
     this.#closed = false
   }
 
-  createRun(run: RunRecord): { run: RunRecord; created: boolean } {
+  /**
+   * Creates a run. Without an idempotency key the id is fresh, so nothing can conflict: with
+   * group commit the insert joins the turn's commit and the promise settles once it is durable.
+   * With a key the insert commits at once, since the answer depends on what the file holds.
+   */
+  createRun(run: RunRecord): { run: RunRecord; created: boolean } | Promise<{ run: RunRecord; created: boolean }> {
     const subject = (): string => `Run ${run.id} of workflow "${run.workflowId}": its`
     const params = [
       run.id, run.workflowId, run.planHash, run.status,
@@ -172,6 +191,10 @@ export class SqliteStore implements Store {
       run.idempotencyKey ?? null, run.attempt, run.createdAt, run.startedAt ?? null, run.endedAt ?? null,
       run.wakeAt ?? null, run.waitFor?.event ?? null, run.waitFor?.match ?? null,
     ]
+    if (this.#groupCommit && run.idempotencyKey === undefined) {
+      const created = { run, created: true }
+      return this.#queue(this.#ready().insertRun, params).then(() => created)
+    }
     this.#flush()
     try {
       // Atomic across connections: the UNIQUE index decides; the loser reads the winner's row.
@@ -186,8 +209,9 @@ export class SqliteStore implements Store {
     }
   }
 
-  updateRun(id: string, patch: RunPatch): void {
+  updateRun(id: string, patch: RunPatch): void | Promise<void> {
     const params = this.#patchParams(id, patch)
+    if (this.#groupCommit) return this.#queue(this.#ready().updateRun, params)
     this.#flush()
     try {
       this.#ready().updateRun.run(params)
@@ -252,13 +276,18 @@ export class SqliteStore implements Store {
         throw this.#unavailable(e)
       }
     }
-    this.#batch.push(params)
+    return this.#queue(this.#ready().upsertStep, params)
+  }
+
+  /** Adds a write to this turn's commit; the promise settles once that commit is durable. */
+  #queue(stmt: Database.Statement, params: unknown): Promise<void> {
+    this.#batch.push({ stmt, params })
     if (this.#batchDone === undefined) {
       this.#batchDone = new Promise<void>((res, rej) => {
         this.#resolveBatch = res
         this.#rejectBatch = rej
       })
-      queueMicrotask(this.#flushLater)
+      this.#schedule(this.#flushLater)
     }
     return this.#batchDone
   }
@@ -284,6 +313,7 @@ export class SqliteStore implements Store {
   }
 
   getRun(id: string): RunRecord | undefined {
+    this.#flush()
     try {
       const row = this.#ready().getRun.get(id) as RunRow | undefined
       return row === undefined ? undefined : toRun(row)
@@ -293,6 +323,7 @@ export class SqliteStore implements Store {
   }
 
   listRuns(query: ListRunsQuery = {}): RunRecord[] {
+    this.#flush()
     const statuses = query.status === undefined ? undefined : Array.isArray(query.status) ? query.status : [query.status]
     const shape = `${query.workflowId === undefined ? 0 : 1}${statuses === undefined ? 0 : 1}${query.before === undefined ? 0 : 1}`
     try {
@@ -327,6 +358,7 @@ export class SqliteStore implements Store {
   }
 
   getCache(key: string, now: number): { value: unknown } | undefined {
+    this.#flush()
     try {
       const row = this.#ready().getCache.get(key) as { value: string | null; expires_at: number | null } | undefined
       if (row === undefined) return undefined
@@ -351,6 +383,7 @@ export class SqliteStore implements Store {
   }
 
   dueRuns(now: number, limit: number): RunRecord[] {
+    this.#flush()
     try {
       return (this.#ready().dueRuns.all(now, limit) as RunRow[]).map(toRun)
     } catch (e) {
@@ -359,6 +392,7 @@ export class SqliteStore implements Store {
   }
 
   nextWakeAt(): number | undefined {
+    this.#flush()
     try {
       return (this.#ready().nextWakeAt.pluck().get() as number | null) ?? undefined
     } catch (e) {
@@ -367,6 +401,7 @@ export class SqliteStore implements Store {
   }
 
   waitingFor(event: string, match: string): RunRecord[] {
+    this.#flush()
     try {
       return (this.#ready().waitingFor.all(event, match) as RunRow[]).map(toRun)
     } catch (e) {
@@ -385,6 +420,7 @@ export class SqliteStore implements Store {
   }
 
   getEvent(runId: string, name: string): EventRecord | undefined {
+    this.#flush()
     try {
       const row = this.#ready().getEvent.get(runId, name) as { data: string | null; sent_at: number } | undefined
       return row === undefined ? undefined : { runId, name, data: decode(row.data), sentAt: row.sent_at }

@@ -1,0 +1,92 @@
+import type { Server } from 'node:http'
+import { once } from 'node:events'
+import express from 'express'
+import { describe, expect, it } from 'vitest'
+import { adapterSuite, webhookSuite, stubHandler, urlOf, type Echo, type Served } from '../../test/adapter-suite'
+import { toExpress, type ExpressAdapterOptions } from './express'
+import type { FetchHandler } from '../handler'
+
+async function listen(app: express.Express): Promise<Served> {
+  const server: Server = app.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    url: urlOf(server),
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections()
+      server.close(() => resolve())
+    }),
+  }
+}
+
+function start(handler: FetchHandler, options?: ExpressAdapterOptions, before?: (app: express.Express) => void): Promise<Served> {
+  const app = express()
+  before?.(app)
+  app.use('/api', toExpress(handler, options))
+  app.get('/own', (_req, res) => {
+    res.send('own route')
+  })
+  return listen(app)
+}
+
+describe('toExpress', () => {
+  adapterSuite((handler) => start(handler), { ownNodeTranslation: true })
+  webhookSuite((handler) => start(handler))
+
+  it('re-serialises a body a parser already read (JSON, raw)', async () => {
+    const stub = stubHandler()
+    const served = await start(stub.handler, {}, (app) => {
+      app.use(express.json())
+      app.use('/api/echo/raw', express.raw({ type: '*/*' }))
+    })
+    try {
+      const json = (await (await fetch(`${served.url}/api/echo/j`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{ "a" : 1 }' })).json()) as Echo
+      expect(json).toMatchObject({ body: '{"a":1}', length: 7 })
+      expect(json.headers['content-length']).toBe(undefined)
+      const raw = await (await fetch(`${served.url}/api/echo/raw`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'exact bytes' })).json()
+      expect(raw).toMatchObject({ body: 'exact bytes', length: 11 })
+    } finally {
+      await served.close()
+    }
+  })
+
+  it('falls through on 404 only with { fallthrough: true }', async () => {
+    const stub = stubHandler()
+    const late = (app: express.Express) => app.get('/api/later', (_req, res) => void res.send('express route'))
+    const app = express()
+    app.use('/api', toExpress(stub.handler, { fallthrough: true }))
+    late(app)
+    const served = await listen(app)
+    try {
+      expect(await (await fetch(`${served.url}/api/later`)).text()).toBe('express route')
+      expect((await fetch(`${served.url}/api/echo`)).status).toBe(200)
+    } finally {
+      await served.close()
+    }
+    const strict = express()
+    strict.use('/api', toExpress(stub.handler))
+    late(strict)
+    const served2 = await listen(strict)
+    try {
+      expect((await fetch(`${served2.url}/api/later`)).status).toBe(404)
+    } finally {
+      await served2.close()
+    }
+  })
+
+  it('passes a handler error to next()', async () => {
+    const app = express()
+    app.use(toExpress(async () => {
+      throw new Error('boom')
+    }))
+    app.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      res.status(500).send(`caught ${err.message}`)
+    })
+    const served = await listen(app)
+    try {
+      const res = await fetch(`${served.url}/x`)
+      expect([res.status, await res.text()]).toEqual([500, 'caught boom'])
+    } finally {
+      await served.close()
+    }
+  })
+})

@@ -1,0 +1,80 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FetchHandler } from '../handler'
+import { toRequest, writeResponse, type RequestBodyOverride, type Translated } from './node-http'
+
+/** The part of an Express request the adapter reads (Express 4 and 5 requests fit). */
+export interface ExpressRequestLike extends IncomingMessage {
+  /** `'http'` or `'https'`; honours Express's `trust proxy` setting. */
+  protocol: string
+  /** The URL as the client sent it, mount path included. */
+  originalUrl: string
+  /** Set by a body parser (`express.json()`, `express.raw()`, …) that already read the stream. */
+  body?: unknown
+}
+
+/** An Express `next` function. */
+export type NextLike = (error?: unknown) => void
+
+/** Options of `toExpress`. */
+export interface ExpressAdapterOptions {
+  /**
+   * Pass requests the handler answers with 404 on to the next Express handler instead of
+   * sending the 404. Default false: the handler's answer is final.
+   */
+  fallthrough?: boolean
+}
+
+/**
+ * Express middleware over a fetch handler: translates the request, writes the `Response`
+ * back as it streams (SSE included). The handler sees the full original URL, mount path
+ * included, so mount it at the `basePath` the handler was made with.
+ *
+ * The body is streamed from the request itself. When a body parser ran first
+ * (`app.use(express.json())` before it), the stream is gone: the adapter re-serialises
+ * `req.body` (a Buffer or string as is, an object as JSON, or as a form for urlencoded
+ * requests), which changes the bytes, so **webhook signatures will not verify**. Mount the
+ * adapter before any body parser, or use `express.raw({ type: '*\/*' })` for its routes.
+ * @example
+ * const app = express()
+ * app.use('/stepline', toExpress(createHandler({ engine, basePath: '/stepline' })))
+ * app.use(express.json()) // parsers after the adapter
+ * app.listen(3000)
+ */
+export function toExpress(handler: FetchHandler, options: ExpressAdapterOptions = {}): (req: ExpressRequestLike, res: ServerResponse, next: NextLike) => Promise<void> {
+  const fallthrough = options.fallthrough === true
+  return async (req, res, next) => {
+    let response: Response
+    let translated: Translated
+    try {
+      const url = `${req.protocol}://${req.headers.host ?? 'localhost'}${req.originalUrl}`
+      translated = toRequest(req, res, url, parsedBody(req))
+      response = await handler(translated.request)
+    } catch (error) {
+      next(error)
+      return
+    }
+    if (fallthrough && response.status === 404) {
+      await response.body?.cancel().catch(() => undefined)
+      next()
+      return
+    }
+    await writeResponse(res, response, req.method, translated.bodyCancelled())
+  }
+}
+
+/** The body a parser left in `req.body`, back in bytes; undefined when the stream is still unread. */
+function parsedBody(req: ExpressRequestLike): RequestBodyOverride | undefined {
+  const body = req.body
+  if (body === undefined && !req.readableEnded) return undefined
+  if (body === undefined || body === null) return { body: null }
+  if (typeof body === 'string' || body instanceof Uint8Array) return { body }
+  const type = String(req.headers['content-type'] ?? '')
+  if (type.startsWith('application/x-www-form-urlencoded') && typeof body === 'object') {
+    const form = new URLSearchParams()
+    for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+      for (const v of Array.isArray(value) ? value : [value]) form.append(key, typeof v === 'string' ? v : JSON.stringify(v))
+    }
+    return { body: form.toString() }
+  }
+  return { body: JSON.stringify(body) }
+}

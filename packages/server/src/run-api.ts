@@ -1,0 +1,105 @@
+import { FINISHED_STATUSES, type Engine, type ListRunsQuery, type RunStatus } from '@stepline/core'
+import { readJson } from './body'
+import { HttpError } from './errors'
+import { json } from './respond'
+import { streamRun, type RunEventHub } from './sse'
+
+const STATUSES: readonly RunStatus[] = ['queued', 'running', 'sleeping', 'waiting', 'completed', 'failed', 'cancelled']
+const MAX_LIMIT = 1000
+
+/** What the run API needs from the handler. */
+export interface RunApiContext {
+  engine: Engine
+  hub: RunEventHub
+  bodyLimit: number
+  heartbeatMs: number
+}
+
+const notFound = (runId: string): HttpError => new HttpError(404, 'RUN_NOT_FOUND', `No run "${runId}" exists in this engine's store.`)
+
+/**
+ * `GET /runs?workflow=&status=&limit=&before=`: runs newest first, `{ runs, next }` where `next`
+ * is the `before` cursor of the following page (null on the last one). `status` may list several,
+ * comma-separated. `limit` defaults to 50, at most 1000.
+ * @example
+ * GET /runs?workflow=order&status=failed,cancelled&limit=20
+ */
+export async function listRuns(url: URL, { engine }: RunApiContext): Promise<Response> {
+  const q = url.searchParams
+  const query: ListRunsQuery = {}
+  const workflow = q.get('workflow')
+  if (workflow) query.workflowId = workflow
+  const status = q.get('status')
+  if (status) {
+    const list = status.split(',').map((s) => s.trim()) as RunStatus[]
+    const wrong = list.find((s) => !STATUSES.includes(s))
+    if (wrong !== undefined) throw new HttpError(400, 'BAD_REQUEST', `Unknown status "${wrong}"; expected one or more of ${STATUSES.join(', ')}, comma-separated.`)
+    query.status = list.length === 1 ? list[0]! : list
+  }
+  const limitText = q.get('limit')
+  const limit = limitText === null ? 50 : Number(limitText)
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new HttpError(400, 'BAD_REQUEST', `Expected \`limit\` as a whole number from 1 to ${MAX_LIMIT}, got "${limitText}".`)
+  const before = q.get('before')
+  if (before) query.before = before
+  // One more than asked tells whether another page exists.
+  const runs = await engine.listRuns({ ...query, limit: limit + 1 })
+  const more = runs.length > limit
+  if (more) runs.length = limit
+  return json(200, { runs, next: more ? runs[limit - 1]!.id : null })
+}
+
+/**
+ * `GET /runs/:id`: `{ run, steps }`, every journal entry with its status, attempts, timings and output.
+ * @example
+ * GET /runs/V1StGXR8_Z5jdHi6B-myT
+ */
+export async function getRun(runId: string, { engine }: RunApiContext): Promise<Response> {
+  const run = await engine.getRun(runId)
+  if (run === undefined) throw notFound(runId)
+  return json(200, { run, steps: await engine.getSteps(runId) })
+}
+
+/**
+ * `POST /runs/:id/cancel` (optional body `{ reason }`): 202, 404 for an unknown run, 409 when it
+ * has already ended.
+ * @example
+ * POST /runs/V1StGXR8_Z5jdHi6B-myT/cancel  {"reason":"customer withdrew"}
+ */
+export async function cancelRun(runId: string, request: Request, { engine, hub, bodyLimit }: RunApiContext): Promise<Response> {
+  const body = await readJson(request, bodyLimit)
+  const reason = typeof body === 'object' && body !== null && typeof (body as { reason?: unknown }).reason === 'string' ? (body as { reason: string }).reason : undefined
+  const run = await engine.getRun(runId)
+  if (run === undefined) throw notFound(runId)
+  if (FINISHED_STATUSES.includes(run.status)) throw new HttpError(409, 'RUN_FINISHED', `Run ${runId} has already ended (${run.status}); there is nothing to cancel.`)
+  await engine.cancel(runId, reason)
+  const after = await engine.getRun(runId)
+  // A parked run is cancelled in the store, where the engine emits no event: tell its streams.
+  if (after?.status === 'cancelled') hub.publish(runId, 'run:cancelled', { runId, workflowId: after.workflowId, error: after.error })
+  return json(202, { runId, status: after?.status ?? 'cancelled' })
+}
+
+/**
+ * `POST /runs/:id/events/:name`: the JSON body is the event's data, delivered with
+ * `engine.send` to resume a `waitForEvent`. 202 `{ runIds }`; 404 unknown run; 409 when the
+ * event was already delivered or the run no longer waits for it.
+ * @example
+ * POST /runs/V1StGXR8_Z5jdHi6B-myT/events/approval  {"approved":true}
+ */
+export async function sendEvent(runId: string, name: string, request: Request, { engine, bodyLimit }: RunApiContext): Promise<Response> {
+  const data = await readJson(request, bodyLimit)
+  const { runIds } = await engine.send({ runId }, name, data)
+  return json(202, { runIds })
+}
+
+/**
+ * `GET /runs/:id/stream`: the run as Server-Sent Events (see `streamRun`).
+ * @example
+ * const es = new EventSource('/runs/V1StGXR8_Z5jdHi6B-myT/stream')
+ */
+export async function streamRunResponse(runId: string, request: Request, { engine, hub, heartbeatMs }: RunApiContext): Promise<Response> {
+  if ((await engine.getRun(runId)) === undefined) throw notFound(runId)
+  return new Response(streamRun(engine, hub, runId, { heartbeatMs, signal: request.signal }), {
+    status: 200,
+    headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' },
+  })
+}

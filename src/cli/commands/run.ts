@@ -1,0 +1,174 @@
+import { readFileSync } from 'node:fs'
+import type { Engine, RunOutcome, Store } from '@stepline/core'
+import { parse } from '../args'
+import { EXIT, UsageError } from '../errors'
+import { loadWorkflows, moduleFiles, pickWorkflow } from '../load'
+import { c, errorChain, formatMs, isTty, prettyJson } from '../output'
+import { RunProgress } from '../render/progress'
+import { LiveView } from '../render/live'
+import { DEFAULT_DB, openStore } from '../store'
+
+export const RUN_HELP = `Usage: stepline run <file> [options]
+
+Runs one workflow exported by <file> (.ts files load directly) and shows its steps live.
+
+Options:
+  --payload <json>       the run's payload, as JSON
+  --payload-file <file>  read the payload from a JSON file
+  --workflow <id>        which workflow, when the file exports several (default: the first)
+  --db <path>            SQLite journal (default: ${DEFAULT_DB})
+  --memory               keep the journal in memory instead
+  -h, --help             show this help
+
+Exit code: 0 when the run completed, 1 when it failed, 2 on a usage error.`
+
+/** `stepline run`: one run with a live tree (terminal) or one line per event (logs). */
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('run', argv, {
+    payload: { type: 'string' },
+    'payload-file': { type: 'string' },
+    workflow: { type: 'string', short: 'w' },
+    db: { type: 'string' },
+    memory: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  })
+  if (values.help) {
+    console.log(RUN_HELP)
+    return EXIT.ok
+  }
+  const [file, ...extra] = positionals
+  if (file === undefined) throw new UsageError('stepline run: expected a workflow file, e.g. stepline run ./workflow.ts')
+  if (extra.length) throw new UsageError(`stepline run: unexpected argument '${extra[0]}'. Pass the payload with --payload '<json>'.`)
+  if (values.payload !== undefined && values['payload-file'] !== undefined) throw new UsageError('stepline run: pass --payload or --payload-file, not both.')
+  if (values.memory && values.db !== undefined) throw new UsageError('stepline run: pass --db or --memory, not both.')
+  const payload = readPayload(values.payload, values['payload-file'])
+
+  const { found, core } = await loadWorkflows(moduleFiles(file, false))
+  const wf = pickWorkflow(found, values.workflow, file).workflow
+  if (values.workflow === undefined && found.length > 1) {
+    console.error(c.dim(`${file} exports ${found.length} workflows (${found.map((f) => f.workflow.id).join(', ')}); running "${wf.id}". Pick another with --workflow <id>.`))
+  }
+  const store: Store | undefined = values.memory ? undefined : await openStore(values.db ?? DEFAULT_DB)
+  // A one-shot run: resuming other unfinished runs of the journal is `stepline serve`'s job.
+  const engine = core.createEngine({ workflows: [wf], recover: false, ...(store ? { store } : {}) })
+  try {
+    return await execute(engine, wf.id, payload)
+  } finally {
+    await engine.close()
+    await store?.close?.()
+  }
+}
+
+function readPayload(json: string | undefined, file: string | undefined): unknown {
+  let text = json
+  let where = '--payload'
+  if (file !== undefined) {
+    where = `--payload-file ${file}`
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch (error) {
+      throw new UsageError(`stepline run: cannot read ${file}: ${(error as Error).message}`)
+    }
+  }
+  if (text === undefined) return undefined
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    throw new UsageError(`stepline run: expected ${where} as JSON, e.g. '{"orderId":"o1"}': ${(error as Error).message}`)
+  }
+}
+
+async function execute(engine: Engine, workflowId: string, payload: unknown): Promise<number> {
+  const plan = engine.planOf(workflowId)!
+  const tty = isTty(process.stdout)
+  const progress = new RunProgress(plan)
+  const live = tty ? new LiveView(process.stdout, (now) => progress.lines(now)) : undefined
+  const out = (line: string) => (live ? live.log(line) : process.stdout.write(line + '\n'))
+  const now = () => Date.now()
+  const where = (e: { step: string; item?: number[] | undefined }) => e.step + (e.item ? e.item.map((i) => `[${i}]`).join('') : '')
+
+  const handle = await engine.start(workflowId, payload)
+  const interrupt = () => {
+    if (handle.status === 'running' || handle.status === 'queued') {
+      out(c.yellow('interrupted: cancelling the run (press Ctrl-C again to exit now)'))
+      void handle.cancel('interrupted (SIGINT)')
+      process.once('SIGINT', () => {
+        live?.stop()
+        process.exit(130)
+      })
+    }
+  }
+  process.once('SIGINT', interrupt)
+
+  out(`${c.bold('▶')} run ${handle.id} · workflow "${workflowId}"`)
+  handle
+    .on('step:started', (e) => {
+      progress.started(e, now())
+      if (!live) out(`· ${where(e)} started`)
+    })
+    .on('step:completed', (e) => {
+      progress.completed(e, now())
+      if (!live) out(`${c.green('✓')} ${where(e)} ${formatMs(e.durationMs)}${e.attempt > 1 ? ` (${e.attempt} attempts)` : ''}${e.cached ? ' (cached)' : ''}${e.recovered ? ' (recovered by onError)' : ''}`)
+    })
+    .on('step:failed', (e) => {
+      progress.failed(e, now())
+      if (!live) out(`${c.red('✗')} ${where(e)} failed after ${e.attempt} ${e.attempt === 1 ? 'attempt' : 'attempts'}: ${e.error.message}`)
+    })
+    .on('step:retrying', (e) => {
+      progress.retrying(e, now())
+      if (!live) out(`${c.yellow('↻')} ${where(e)} attempt ${e.attempt} failed, retrying as attempt ${e.nextAttempt} in ${formatMs(e.delayMs)}: ${e.error.message}`)
+    })
+    .on('step:skipped', (e) => {
+      progress.skipped(e)
+      if (!live) out(`– ${where(e)} skipped`)
+    })
+    .on('run:progress', (e) => {
+      progress.progress(e)
+      if (!live && shouldPrintProgress(e.done, e.total)) out(`▸ ${e.step} ${e.done}/${e.total} · ${e.itemsPerSecond.toFixed(1)} items/s`)
+    })
+    .on('run:parked', (e) => out(`⏸ run parked (${e.status}${e.event ? ` for "${e.event}"` : ''}${e.wakeAt ? ` until ${new Date(e.wakeAt).toISOString()}` : ''}); waiting in this process`))
+    .on('run:resumed', () => out('▶ run resumed'))
+    .on('log', (e) => out(c.dim(`  [${e.level}]${e.step ? ` ${e.step}:` : ''} ${e.message}${e.data === undefined ? '' : ` ${JSON.stringify(e.data)}`}`)))
+
+  live?.start()
+  let outcome: RunOutcome<unknown>
+  try {
+    outcome = await handle.outcome()
+  } finally {
+    process.off('SIGINT', interrupt)
+    progress.finish()
+    live?.stop()
+  }
+  return report(outcome)
+}
+
+/** In logs, a `forEach` reports at every tenth of its items, not at every item. */
+function shouldPrintProgress(done: number, total: number): boolean {
+  if (done === total || total <= 10) return true
+  const step = Math.ceil(total / 10)
+  return Math.floor(done / step) !== Math.floor((done - 1) / step)
+}
+
+function report(outcome: RunOutcome<unknown>): number {
+  const s = outcome.summary
+  const print = (line = '') => process.stdout.write(line + '\n')
+  print()
+  if (outcome.status === 'completed') {
+    print(`${c.green('✓')} run ${outcome.runId} completed in ${formatMs(s.wallMs)}`)
+    print()
+    print(c.bold('Result'))
+    print(prettyJson(outcome.output))
+  } else {
+    print(`${c.red('✗')} run ${outcome.runId} ${outcome.status} after ${formatMs(s.wallMs)}`)
+    print()
+    print(c.bold('Error'))
+    print(c.red(errorChain(outcome.error)))
+  }
+  print()
+  print(c.bold('Summary'))
+  print(`  wall time            ${formatMs(s.wallMs)}`)
+  print(`  step time (summed)   ${formatMs(s.stepMs)} over ${s.steps} ${s.steps === 1 ? 'step' : 'steps'}`)
+  print(`  parallel efficiency  ${s.parallelEfficiency.toFixed(2)}×`)
+  print(`  critical path        ${s.criticalPath.length ? `${s.criticalPath.join(' → ')} (${formatMs(s.criticalPathMs)})` : '–'}`)
+  return outcome.status === 'completed' ? EXIT.ok : EXIT.failed
+}

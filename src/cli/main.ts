@@ -1,0 +1,64 @@
+/**
+ * The `stepline` command: `run | serve | graph | runs`. Built to `dist/cli.js`, the umbrella
+ * package's bin.
+ */
+import { version } from '../../package.json'
+import { graphCommand } from './commands/graph'
+import { runCommand } from './commands/run'
+import { runsCommand } from './commands/runs'
+import { serveCommand } from './commands/serve'
+import { EXIT, UsageError } from './errors'
+import { c, errorChain } from './output'
+
+const HELP = `stepline ${version} — durable, typed workflows for TypeScript
+
+Usage:
+  stepline run <file> [--payload JSON | --payload-file F] [--workflow id] [--db path | --memory]
+  stepline serve <dir|file> [--port 3000] [--host 127.0.0.1] [--db path] [--token T]
+  stepline graph <file> [--workflow id] [--format mermaid|json]
+  stepline runs [ls] [--db path] [--workflow id] [--status s] [--limit n]
+  stepline runs show <id> [--db path]
+
+Options:
+  -h, --help       show help (also after a command: stepline run --help)
+  -v, --version    print the version
+
+The journal defaults to ./.stepline/stepline.db. TypeScript files load directly.`
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  run: runCommand,
+  serve: serveCommand,
+  graph: graphCommand,
+  runs: runsCommand,
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    console.log(HELP)
+    return command === undefined ? EXIT.usage : EXIT.ok
+  }
+  if (command === '-v' || command === '--version') {
+    console.log(version)
+    return EXIT.ok
+  }
+  const run = COMMANDS[command]
+  if (run === undefined) throw new UsageError(`Unknown command '${command}'. Commands: ${Object.keys(COMMANDS).join(', ')}.`)
+  return run(rest)
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      console.error(`${c.red('error:')} ${error.message}\nRun \`stepline --help\` for usage.`)
+      process.exitCode = EXIT.usage
+    } else {
+      console.error(`${c.red('error:')} ${errorChain(error)}`)
+      if (process.env.STEPLINE_DEBUG && error instanceof Error) console.error(error.stack)
+      process.exitCode = EXIT.failed
+    }
+  },
+)

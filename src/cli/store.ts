@@ -1,0 +1,10 @@
+import type { Store } from '@stepline/core'
+
+/** Where `run`, `serve` and `runs` keep the journal unless `--db` says otherwise. */
+export const DEFAULT_DB = './.stepline/stepline.db'
+
+/** The SQLite store, loaded on demand so that `graph` and `--help` do not load the native driver. */
+export async function openStore(path: string): Promise<Store> {
+  const { sqliteStore } = await import('@stepline/store-sqlite')
+  return sqliteStore({ path })
+}

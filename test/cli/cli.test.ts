@@ -1,0 +1,234 @@
+import { execFile, execFileSync, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+
+// These run the built bin as a user does; the test command builds before it tests.
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const cli = join(root, 'dist/cli.js')
+const built = existsSync(cli)
+const fixture = 'test/fixtures/cli/workflows.ts'
+const dir = mkdtempSync(join(tmpdir(), 'stepline-cli-'))
+const db = join(dir, 'runs.db')
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g
+const strip = (s: string) => s.replace(ANSI, '')
+
+interface Result {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+function stepline(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, NO_COLOR: '1', FORCE_TTY: '', ...env } }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr })
+    })
+  })
+}
+
+const demoPayload = JSON.stringify({ total: 150, items: [1, 2, 3, 4, 5, 6] })
+
+describe.runIf(built)('stepline CLI', () => {
+  it('--help and --version', async () => {
+    const help = await stepline(['--help'])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain('stepline run <file>')
+    expect(help.stdout).toContain('stepline runs show <id>')
+    const version = await stepline(['--version'])
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/)
+  })
+
+  it('usage errors exit 2 and say what to do', async () => {
+    const unknown = await stepline(['frobnicate'])
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toContain("Unknown command 'frobnicate'")
+    const badJson = await stepline(['run', fixture, '--payload', '{nope', '--memory'])
+    expect(badJson.code).toBe(2)
+    expect(badJson.stderr).toContain('expected --payload as JSON')
+    const missing = await stepline(['run', 'test/fixtures/cli/nope.ts'])
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toContain('No such file or directory')
+    const wrongId = await stepline(['run', fixture, '--workflow', 'nope', '--memory'])
+    expect(wrongId.code).toBe(2)
+    expect(wrongId.stderr).toContain('No workflow "nope"')
+    expect(wrongId.stderr).toContain('"cli-broken", "cli-demo"')
+  })
+
+  it('run prints one plain line per event, the result and the summary when stdout is not a terminal', async () => {
+    const r = await stepline(['run', fixture, '--workflow', 'cli-demo', '--payload', demoPayload, '--db', db])
+    expect(r.code).toBe(0)
+    const lines = r.stdout.split('\n')
+    expect(lines[0]).toMatch(/^▶ run \S+ · workflow "cli-demo"$/)
+    expect(lines).toContain('· validate started')
+    expect(lines).toContainEqual(expect.stringMatching(/^✓ fetch\[0\] \d+ ms$/))
+    expect(lines).toContainEqual(expect.stringMatching(/^↻ charge attempt 1 failed, retrying as attempt 2 in 30 ms: card network busy$/))
+    expect(lines).toContainEqual(expect.stringMatching(/^✓ charge \d+ ms \(2 attempts\)$/))
+    expect(lines).toContain('– review skipped')
+    expect(lines).toContainEqual(expect.stringMatching(/^✓ reserve-item\[5\] \d+ ms$/))
+    expect(lines).toContainEqual(expect.stringMatching(/^▸ reserve 6\/6 · [\d.]+ items\/s$/))
+    expect(r.stdout).not.toMatch(ANSI)
+    const result = r.stdout.slice(r.stdout.indexOf('Result\n') + 7, r.stdout.indexOf('\n\nSummary'))
+    expect(JSON.parse(result)).toEqual({ reserved: [10, 20, 30, 40, 50, 60], approval: 'approved' })
+    expect(r.stdout).toMatch(/wall time +\d+ ms/)
+    expect(r.stdout).toMatch(/step time \(summed\) +\d+ ms over 12 steps/)
+    expect(r.stdout).toMatch(/parallel efficiency +[\d.]+×/)
+    expect(r.stdout).toMatch(/critical path +validate → fetch\[0\] → charge → auto-approve → reserve-item\[\d\] → done \(\d+ ms\)/)
+  })
+
+  it('a failed run exits 1 and prints the error with its cause chain', async () => {
+    const r = await stepline(['run', fixture, '--db', db])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('exports 2 workflows (cli-broken, cli-demo); running "cli-broken"')
+    expect(r.stdout).toMatch(/^✗ charge failed after 1 attempt: card declined$/m)
+    expect(r.stdout).toMatch(/^✗ run \S+ failed after \d+ ms$/m)
+    expect(r.stdout).toContain('StepError [STEP_FAILED]: Step "charge" failed')
+    expect(r.stdout).toContain('caused by: Error: card declined')
+    expect(r.stdout).toContain('caused by: Error: gateway said 402')
+  })
+
+  it('run draws a live tree in a terminal', async () => {
+    const args = ['run', fixture, '-w', 'cli-demo', '--payload', demoPayload, '--memory']
+    // A real pseudo-terminal when util-linux `script` is there; FORCE_TTY otherwise.
+    const hasScript = process.platform === 'linux' && spawnable('script')
+    const r = hasScript
+      ? await run('script', ['-qfec', [process.execPath, cli, ...args].map(shellQuote).join(' '), '/dev/null'])
+      : await stepline(args, { FORCE_TTY: '1' })
+    expect(r.code).toBe(0)
+    const out = r.stdout.replace(/\r\n/g, '\n')
+    expect(out).toMatch(/\x1b\[\d+A/) // cursor up over the previous frame
+    expect(out).toContain('\x1b[?25l') // cursor hidden while drawing, shown after
+    expect(out).toContain('\x1b[?25h')
+    const finalFrame = strip(out.slice(out.lastIndexOf('\x1b[J'), out.indexOf('\x1b[?25h', out.lastIndexOf('\x1b[J'))))
+    const lines = finalFrame.split('\n').map((l) => l.trimEnd())
+    expect(lines).toContainEqual(expect.stringMatching(/^ {2}✓ validate {2}· \d+ ms$/))
+    expect(lines).toContainEqual(expect.stringMatching(/^ {2}✓ fetch \(parallel\) {2}· \d+ ms$/))
+    expect(lines).toContainEqual(expect.stringMatching(/^ {4}✓ fetch\[1\] {2}· \d+ ms$/))
+    expect(lines).toContainEqual(expect.stringMatching(/^ {2}✓ charge {2}· \d+ ms · 1 retry$/))
+    expect(lines).toContain('    – if large')
+    expect(lines).toContain('      – review')
+    expect(lines).toContainEqual(expect.stringMatching(/^ {2}✓ reserve \(forEach\) {2}· \d+ ms · █{20} 6\/6 [\d.]+ items\/s$/))
+    expect(lines).toContainEqual(expect.stringMatching(/^ {4}✓ reserve-item {2}· 6 done · avg \d+ ms$/))
+    expect(strip(out)).toContain('"approval": "approved"')
+  })
+
+  it('graph prints Mermaid or the plan as JSON', async () => {
+    const mermaid = await stepline(['graph', fixture, '-w', 'cli-demo'])
+    expect(mermaid.code).toBe(0)
+    expect(mermaid.stdout).toMatch(/^flowchart TD\n {2}start\(\["cli-demo"\]\)/)
+    expect(mermaid.stdout).toContain('{{"parallel fetch"}}')
+    const json = await stepline(['graph', fixture, '--workflow', 'cli-demo', '--format', 'json'])
+    const plan = JSON.parse(json.stdout)
+    expect(plan.workflowId).toBe('cli-demo')
+    expect(plan.nodes.map((n: { kind: string }) => n.kind)).toEqual(['step', 'parallel', 'step', 'branch', 'forEach', 'step'])
+    expect((await stepline(['graph', fixture, '--format', 'svg'])).code).toBe(2)
+  })
+
+  it('runs ls and runs show read the journal of earlier runs', async () => {
+    const ls = await stepline(['runs', '--db', db])
+    expect(ls.code).toBe(0)
+    const rows = ls.stdout.trim().split('\n')
+    expect(rows[0]).toMatch(/^ID +WORKFLOW +STATUS +CREATED +DURATION$/)
+    expect(rows).toHaveLength(3) // the failed run, then the completed one (newest first)
+    expect(rows[1]).toMatch(/cli-broken +✗ failed +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +\d+ ms$/)
+    expect(rows[2]).toMatch(/cli-demo +✓ completed/)
+    const failed = await stepline(['runs', 'ls', '--db', db, '--status', 'failed', '--limit', '5'])
+    expect(failed.stdout.trim().split('\n')).toHaveLength(2)
+    const id = rows[2]!.split(/ +/)[0]!
+    const show = await stepline(['runs', 'show', id, '--db', db])
+    expect(show.code).toBe(0)
+    expect(show.stdout).toMatch(new RegExp(`^run +${id}$`, 'm'))
+    expect(show.stdout).toMatch(/^status +✓ completed$/m)
+    expect(show.stdout).toMatch(/^STEP +KIND +STATUS +ATTEMPTS +DURATION +OUTPUT$/m)
+    expect(show.stdout).toMatch(/^charge +step +✓ completed +2 +\d+ ms +\{"charged":true\}$/m)
+    expect(show.stdout).toMatch(/^ {2}fetch\[0\] +fn +✓ completed +1 +\d+ ms +"user"$/m)
+    expect(show.stdout).toMatch(/^ {2}review +step +– skipped$/m)
+    expect(show.stdout).toMatch(/^ {2}reserve-item\[3\] +step +✓ completed +1 +\d+ ms +40$/m)
+    const missing = await stepline(['runs', 'show', 'nope', '--db', db])
+    expect(missing.code).toBe(1)
+    expect((await stepline(['runs', '--db', join(dir, 'absent.db')])).code).toBe(2)
+  })
+})
+
+describe.runIf(built && serverReady())('stepline serve', () => {
+  it('serves health and webhooks, runs the webhook run, and stops on SIGTERM', async () => {
+    const child = spawn(process.execPath, [cli, 'serve', 'test/fixtures/cli/server', '--port', '0', '--db', join(dir, 'serve.db')], {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: '1', FORCE_TTY: '' },
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d))
+    child.stderr.on('data', (d: Buffer) => (stderr += d))
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+    try {
+      const url = await until(() => /on (http:\/\/\S+)/.exec(stdout)?.[1], () => `no URL in: ${stdout}${stderr}`)
+      expect(stdout).toContain(`try: curl -X POST ${url}/webhooks/cli/hello`)
+      expect((await fetch(`${url}/health`)).status).toBe(200)
+      const res = await fetch(`${url}/webhooks/cli/hello`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"Ada"}' })
+      expect(res.status).toBe(202)
+      const { runId } = (await res.json()) as { runId: string }
+      const run = await until(async () => {
+        const body = (await (await fetch(`${url}/runs/${runId}`)).json()) as { run: { status: string; output?: unknown } }
+        return body.run.status === 'completed' ? body.run : undefined
+      }, () => 'the webhook run did not complete')
+      expect(run.output).toBe('hello Ada')
+      await until(() => stdout.includes(`cli-hook ${runId} completed`), () => stdout)
+      expect(stdout).toContain(`cli-hook ${runId} started`)
+    } finally {
+      child.kill('SIGTERM')
+    }
+    expect(await exited).toBe(0)
+    expect(stdout).toMatch(/SIGTERM: shutting down/)
+    expect(stdout).toMatch(/stopped\n$/)
+  })
+})
+
+if (!built) console.warn('stepline CLI: skipped because dist/cli.js is missing; run `pnpm build` first (the test command does).')
+
+function serverReady(): boolean {
+  if (!built) return false
+  try {
+    const probe = "const s = await import('@stepline/server'); process.stdout.write(String(typeof s.serve === 'function' && typeof s.startSchedules === 'function'))"
+    const ok = execFileSync(process.execPath, ['--input-type=module', '-e', probe], { cwd: root }).toString() === 'true'
+    if (!ok) console.warn('stepline serve: skipped because @stepline/server does not export serve() and startSchedules() yet.')
+    return ok
+  } catch {
+    return false
+  }
+}
+
+async function until<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, why: () => string, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    const v = await probe()
+    if (v !== undefined && v !== false) return v
+    if (Date.now() > end) throw new Error(why())
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+function run(cmd: string, args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { cwd: root, env: { ...process.env, NO_COLOR: '1', FORCE_TTY: '' } }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr })
+    })
+  })
+}
+
+function spawnable(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`
+}
