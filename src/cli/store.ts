@@ -4,7 +4,8 @@ import type { Store } from '@stepline/core'
 export const DEFAULT_DB = './.stepline/stepline.db'
 
 /** The SQLite store, loaded on demand so that `graph` and `--help` do not load the native driver. */
-export async function openStore(path: string): Promise<Store> {
+export async function openStore(path: string, options: { server?: boolean } = {}): Promise<Store> {
   const { sqliteStore } = await import('@stepline/store-sqlite')
-  return sqliteStore({ path })
+  // A server under load: requests arriving in one event-loop turn share one commit.
+  return sqliteStore({ path, ...(options.server ? { groupCommit: 'immediate' as const } : {}) })
 }

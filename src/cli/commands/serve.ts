@@ -60,7 +60,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     throw new Error('This @stepline/server has no serve()/startSchedules(); install a matching version of @stepline/server.')
   }
   const db = values.db ?? DEFAULT_DB
-  const store = await openStore(db)
+  const store = await openStore(db, { server: true })
   // The engine resumes unfinished runs of these workflows from the journal as it registers them.
   const engine = core.createEngine({ store, workflows })
   engine
