@@ -12,13 +12,10 @@ async function loadTs() {
   return tsx
 }
 
-async function handlerFor(module, name) {
-  const key = `${module}#${name}`
-  let h = handlers.get(key)
-  if (h) return h
+async function load(module, name, key) {
   if (/\.[cm]?ts$/.test(module)) await loadTs()
   const mod = await import(module)
-  h = mod[name] ?? (name === 'default' ? undefined : mod.default?.[name])
+  let h = mod[name] ?? (name === 'default' ? undefined : mod.default?.[name])
   if (typeof h !== 'function' && name === 'default' && typeof mod.default?.default === 'function') h = mod.default.default
   if (typeof h !== 'function') {
     throw new Error(`cpu module ${module} has no function export "${name}" (exports: ${Object.keys(mod).join(', ') || 'none'})`)
@@ -51,8 +48,13 @@ function moved(result) {
 
 /** One task: `{ m: module, e: export, input }`, or a chunk: `{ m, e, inputs: [...] }`. */
 export default async function run(task) {
-  const handler = await handlerFor(task.m, task.e)
-  if (task.inputs === undefined) return moved(await handler(task.input))
+  const key = `${task.m}#${task.e}`
+  // The common case costs a map lookup and no extra await: the handler is loaded already.
+  const handler = handlers.get(key) ?? (await load(task.m, task.e, key))
+  if (task.inputs === undefined) {
+    const out = handler(task.input)
+    return moved(out instanceof Promise ? await out : out)
+  }
   const out = new Array(task.inputs.length)
   for (let i = 0; i < task.inputs.length; i++) out[i] = await handler(task.inputs[i])
   return moved(out)
