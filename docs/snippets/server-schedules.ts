@@ -13,7 +13,7 @@ const engine = createEngine({ store: sqliteStore(), workflows: [report] })
 const schedules = startSchedules(engine, [report], {
   catchUp: 10, // default: after a restart, start at most the 10 most recent missed ticks per schedule
   onError: (error, tick) => console.error(`${tick.workflowId}[${tick.index}] at ${tick.at.toISOString()}`, error),
-  // clock: a Clock (default: the system clock) — pass the same fake clock as the engine's in tests
+  // clock: a Clock (default: the engine's clock, so a fake clock given to createEngine drives the ticks too)
 })
 
 await schedules.settled() // missed ticks (if any) have started their runs

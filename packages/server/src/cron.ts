@@ -1,10 +1,10 @@
 import { Cron } from 'croner'
-import { SteplineError, systemClock, type AnyWorkflow, type Clock, type Engine, type WorkflowOptions } from '@stepline/core'
+import { SteplineError, type AnyWorkflow, type Clock, type Engine, type WorkflowOptions } from '@stepline/core'
 import { isScheduleTrigger, type ScheduleTrigger } from './triggers'
 
 /** Options of `startSchedules`. */
 export interface ScheduleRunnerOptions {
-  /** Time source for ticks. Default: the system clock. Pass the engine's clock when it has a fake one. */
+  /** Time source for ticks. Default: the engine's clock (`createEngine({ clock })`). */
   clock?: Clock
   /**
    * After a restart (or a stall such as a suspended laptop), start at most this many missed ticks
@@ -60,7 +60,7 @@ interface Armed {
  * process.on('SIGTERM', () => { schedules.stop(); void engine.close() })
  */
 export function startSchedules(engine: Engine, workflows: readonly AnyWorkflow[], options: ScheduleRunnerOptions = {}): Schedules {
-  const clock = options.clock ?? systemClock
+  const clock = options.clock ?? engine.clock
   const catchUp = options.catchUp ?? 10
   if (!Number.isInteger(catchUp) || catchUp < 0) {
     throw new SteplineError('OPTIONS_INVALID', `startSchedules: expected \`catchUp\` as a whole number ≥ 0 (missed ticks to start after a restart), got ${String(catchUp)}.`)

@@ -195,6 +195,11 @@ export class Engine {
     return this.#outcomeOf(rec, steps)
   }
 
+  /** The engine's time source (the `clock` option, or the system clock): schedules share it. */
+  get clock(): Clock {
+    return this.#services.clock
+  }
+
   /** The compiled plan of a registered workflow. */
   planOf(workflowId: string): Plan | undefined {
     return this.#registry.get(workflowId)?.compiled.plan
