@@ -49,5 +49,7 @@ export interface EngineEvents {
   log: (e: LogEvent) => void
 }
 
+/** The name of an engine event. */
 export type EngineEventName = keyof EngineEvents
+/** The payload of the engine event `E`. */
 export type EngineEventPayload<E extends EngineEventName> = Parameters<EngineEvents[E]>[0]

@@ -30,6 +30,7 @@ export function fakeClock(options: FakeClockOptions = {}): FakeClock {
   return new FakeClock(options)
 }
 
+/** Virtual time: create it with `fakeClock()`. */
 export class FakeClock implements Clock {
   readonly idleMs: number
   readonly startedAt: number

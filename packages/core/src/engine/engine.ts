@@ -88,6 +88,7 @@ export function createEngine(options: EngineOptions = {}): Engine {
   return new Engine(options)
 }
 
+/** Runs workflows: created with `createEngine()`. */
 export class Engine {
   readonly store: Store
   readonly #services: RuntimeServices

@@ -64,6 +64,7 @@ export function cpu<TOut = unknown>(module: string | URL | { module: string | UR
   return { [CPU]: true, ref }
 }
 
+/** True when `value` is a task made by `cpu()`. */
 export function isCpuTask(value: unknown): value is CpuTask {
   return typeof value === 'object' && value !== null && (value as { [CPU]?: unknown })[CPU] === true
 }

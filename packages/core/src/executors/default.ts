@@ -14,6 +14,7 @@ export function defaultExecutor(options: { workers?: WorkerOptions } = {}): Defa
   return new DefaultExecutor(options.workers)
 }
 
+/** The executor `createEngine` uses unless told otherwise: see `defaultExecutor()`. */
 export class DefaultExecutor implements Executor {
   readonly name = 'default'
   readonly pool: CpuPool

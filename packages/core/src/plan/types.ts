@@ -12,6 +12,7 @@ export type PlanNode =
   | SleepNode
   | WaitForEventNode
 
+/** The `kind` tag of a plan node. */
 export type PlanNodeKind = PlanNode['kind']
 
 interface NodeBase {
@@ -23,6 +24,7 @@ interface NodeBase {
   onError?: number
 }
 
+/** A step's retry policy with durations in milliseconds. */
 export interface RetryPlan {
   attempts: number
   backoff: 'fixed' | 'exponential'
@@ -43,6 +45,7 @@ export interface CpuRef {
   payload?: boolean
 }
 
+/** A `.step()`: its function (or `cpu` task) by side-table index, with retry, timeout and cache settings. */
 export interface StepNode extends NodeBase {
   kind: 'step'
   fn: number
@@ -52,6 +55,7 @@ export interface StepNode extends NodeBase {
   cpu?: CpuRef
 }
 
+/** One branch of a `parallel` or `race`: a function (or `cpu` task) by side-table index. */
 export interface BranchFn {
   id: string
   name: string
@@ -62,6 +66,7 @@ export interface BranchFn {
   fn: number
 }
 
+/** A `.parallel()`: branches that all run, bounded by `maxConcurrency`. */
 export interface ParallelNode extends NodeBase {
   kind: 'parallel'
   shape: 'tuple' | 'object'
@@ -70,6 +75,7 @@ export interface ParallelNode extends NodeBase {
   timeoutMs?: number
 }
 
+/** A `.race()`: branches of which the first to succeed wins. */
 export interface RaceNode extends NodeBase {
   kind: 'race'
   shape: 'tuple' | 'object'
@@ -77,6 +83,7 @@ export interface RaceNode extends NodeBase {
   timeoutMs?: number
 }
 
+/** One `.if()`/`.elseIf()` case: its condition and nodes. */
 export interface BranchCase {
   id: string
   name: string
@@ -85,6 +92,7 @@ export interface BranchCase {
   nodes: PlanNode[]
 }
 
+/** An `.if()` … `.endIf()`: cases tried in order, and the `.else()` nodes. */
 export interface BranchNode extends NodeBase {
   kind: 'branch'
   cases: BranchCase[]
@@ -92,6 +100,7 @@ export interface BranchNode extends NodeBase {
   otherwise?: { id: string; nodes: PlanNode[] }
 }
 
+/** A `.forEach()`: the items function, and the body run per item. */
 export interface ForEachNode extends NodeBase {
   kind: 'forEach'
   items: number
@@ -114,6 +123,7 @@ export interface SleepNode extends NodeBase {
   until?: number
 }
 
+/** A `.waitForEvent()`: the event it waits for, its timeout and match key. */
 export interface WaitForEventNode extends NodeBase {
   kind: 'waitForEvent'
   /** The event name `engine.send` must use. */
@@ -123,6 +133,7 @@ export interface WaitForEventNode extends NodeBase {
   match?: number
 }
 
+/** Workflow-level settings kept in the plan. */
 export interface PlanOptions {
   concurrency?: number
   timeoutMs?: number

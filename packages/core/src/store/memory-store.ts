@@ -19,6 +19,7 @@ export interface MemoryStoreOptions {
 const TERMINAL: ReadonlySet<string> = new Set(FINISHED_STATUSES)
 const PARKED: ReadonlySet<string> = new Set(['sleeping', 'waiting'])
 
+/** The in-process `Store`: create it with `memoryStore()`. */
 export class MemoryStore implements Store {
   readonly #maxFinished: number
   readonly #finished: string[] = []

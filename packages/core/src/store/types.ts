@@ -68,6 +68,7 @@ export interface StepRecord {
   item?: number[] | undefined
 }
 
+/** Filters and paging of `listRuns`: newest first, `before` a run id to page from. */
 export interface ListRunsQuery {
   workflowId?: string
   status?: RunStatus | RunStatus[]
