@@ -7,7 +7,6 @@ export type HttpErrorCode =
   | 'NOT_FOUND'
   | 'RUN_NOT_FOUND'
   | 'METHOD_NOT_ALLOWED'
-  | 'CONFLICT'
   | 'RUN_FINISHED'
   | 'EVENT_ALREADY_DELIVERED'
   | 'EVENT_NOT_AWAITED'

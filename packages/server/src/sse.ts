@@ -97,9 +97,10 @@ export interface StreamOptions {
 export function streamRun(engine: Engine, hub: RunEventHub, runId: string, options: StreamOptions = {}): ReadableStream<Uint8Array> {
   const { heartbeatMs = 15_000, signal } = options
   let cleanup = (): void => {}
+  // Set by the end of the run, the signal, or the reader cancelling (the client went away): nothing is enqueued after it.
+  let closed = false
   return new ReadableStream<Uint8Array>({
     async start(controller) {
-      let closed = false
       let snapshotSent = false
       const early: [string, unknown][] = []
       const close = (): void => {
@@ -146,6 +147,7 @@ export function streamRun(engine: Engine, hub: RunEventHub, runId: string, optio
       if (FINISHED_STATUSES.includes(run.status)) close()
     },
     cancel() {
+      closed = true
       cleanup()
     },
   })

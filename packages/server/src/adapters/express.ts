@@ -47,7 +47,7 @@ export function toExpress(handler: FetchHandler, options: ExpressAdapterOptions 
     let translated: Translated
     try {
       const url = `${req.protocol}://${req.headers.host ?? 'localhost'}${req.originalUrl}`
-      translated = toRequest(req, res, url, parsedBody(req))
+      translated = await toRequest(req, res, url, parsedBody(req))
       response = await handler(translated.request)
     } catch (error) {
       next(error)

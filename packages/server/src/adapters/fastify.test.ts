@@ -70,4 +70,17 @@ describe('fastifyStepline', () => {
       await served.close()
     }
   })
+
+  it("answers a throwing handler's 500 with the same body as the handler's own (INTERNAL_ERROR)", async () => {
+    const served = await start(async () => {
+      throw new Error('boom')
+    })
+    try {
+      const res = await fetch(`${served.url}/api/x`)
+      expect(res.status).toBe(500)
+      expect(await res.json()).toEqual({ error: { code: 'INTERNAL_ERROR', message: 'The server failed to handle this request.' } })
+    } finally {
+      await served.close()
+    }
+  })
 })

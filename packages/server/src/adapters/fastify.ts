@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { FetchHandler } from '../handler'
+import { errorResponse } from '../respond'
 import { toRequest, writeResponse, type Translated } from './node-http'
 
 /** Options of the `fastifyStepline` plugin. */
@@ -39,12 +40,11 @@ export const fastifyStepline: FastifyPluginAsync<FastifySteplineOptions> = async
       let translated: Translated
       let response: Response
       try {
-        translated = toRequest(raw, reply.raw, url)
+        translated = await toRequest(raw, reply.raw, url)
         response = await handler(translated.request)
       } catch (error) {
-        request.log.error({ err: error }, 'stepline handler failed')
-        if (!reply.raw.headersSent) reply.raw.writeHead(500, { 'content-type': 'application/json' })
-        reply.raw.end(JSON.stringify({ error: { code: 'INTERNAL', message: 'Internal server error' } }))
+        // The same answer as the handler's own: an HttpError as it says, anything else a 500 INTERNAL_ERROR.
+        await writeResponse(reply.raw, errorResponse(error, (err) => request.log.error({ err }, 'stepline handler failed')), raw.method)
         return
       }
       await writeResponse(reply.raw, response, raw.method, translated.bodyCancelled())

@@ -1,7 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { HttpError } from '../errors'
+import { sizedBody } from '../respond'
 
-// Shared by the adapters over Node's `http` objects (Express, Fastify): Node request in,
-// WHATWG `Request` out; `Response` in, bytes on the Node response out. Nothing else.
+// The one translation between Node's `http` objects and the fetch handler, used by `serve`,
+// `toNodeListener`, Express and Fastify: Node request in, WHATWG `Request` out; `Response` in,
+// bytes on the Node response out. Nothing else.
 
 /** What to send as the `Request` body instead of the Node stream (when a framework already read it). */
 export interface RequestBodyOverride {
@@ -16,11 +19,33 @@ export interface Translated {
 }
 
 /**
- * A `Request` for a Node request: method, `url`, every header (repeated ones kept), and the
- * body streamed from `req` itself unless `override` gives it. `signal` aborts when the client
- * goes away before the response is written, so a handler streaming SSE can stop.
+ * Bodies up to this size with a `Content-Length` are read into one Buffer before the handler
+ * runs (a web stream per request costs more than the body). Larger or chunked bodies stream,
+ * so a handler's limit still stops reading them early.
  */
-export function toRequest(req: IncomingMessage, res: ServerResponse, url: string, override?: RequestBodyOverride): Translated {
+const BUFFERED_BODY_MAX = 64 * 1024
+
+/**
+ * The URL of a request served by Node itself: its `Host` header (or the socket's address when
+ * there is none) and its path. Checked when the `Request` is made: a malformed host is a 400.
+ */
+export function requestUrl(req: IncomingMessage, protocol = 'http'): string {
+  let host = req.headers.host
+  if (host === undefined || host === '') {
+    const address = req.socket.localAddress ?? '127.0.0.1'
+    host = `${address.includes(':') ? `[${address}]` : address}:${req.socket.localPort ?? 80}`
+  }
+  return `${protocol}://${host}${req.url ?? '/'}`
+}
+
+/**
+ * A `Request` for a Node request: method, `url`, every header (repeated ones kept), and the
+ * body: read whole when small and sized, else streamed from `req` itself, unless `override`
+ * gives it. `signal` aborts when the client goes away before the response is written, so a
+ * handler streaming SSE can stop; it is made on first use only. Throws an `HttpError` 400
+ * when `url` is not a URL (a malformed `Host`).
+ */
+export async function toRequest(req: IncomingMessage, res: ServerResponse, url: string, override?: RequestBodyOverride): Promise<Translated> {
   const headers = new Headers()
   const raw = req.rawHeaders
   for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -28,14 +53,9 @@ export function toRequest(req: IncomingMessage, res: ServerResponse, url: string
     // HTTP/2 pseudo-headers (:path, :method) are not headers a Request may carry.
     if (name.charCodeAt(0) !== 58) headers.append(name, raw[i + 1]!)
   }
-  const controller = new AbortController()
-  res.once('close', () => {
-    if (!res.writableFinished) controller.abort(new Error('The client closed the connection.'))
-  })
-
   const state = { cancelled: false }
   const method = req.method ?? 'GET'
-  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal: controller.signal }
+  const init: RequestInit & { duplex?: 'half' } = { method, headers }
   if (method !== 'GET' && method !== 'HEAD') {
     if (override !== undefined) {
       // The bytes differ from what the client sent (re-serialised, maybe inflated): their length and encoding do not apply.
@@ -44,11 +64,78 @@ export function toRequest(req: IncomingMessage, res: ServerResponse, url: string
       headers.delete('transfer-encoding')
       if (override.body !== null) init.body = override.body
     } else if (!req.readableEnded) {
-      init.body = bodyOf(req, state)
-      init.duplex = 'half'
+      const length = Number(req.headers['content-length'] ?? NaN)
+      if (length <= BUFFERED_BODY_MAX) {
+        init.body = await readAll(req)
+      } else {
+        init.body = bodyOf(req, state)
+        init.duplex = 'half'
+      }
     }
   }
-  return { request: new Request(url, init), bodyCancelled: () => state.cancelled && !req.complete }
+  let request: Request
+  try {
+    request = new NodeRequest(url, init, res)
+  } catch (error) {
+    if (!URL.canParse(url)) throw new HttpError(400, 'BAD_REQUEST', `The request's Host header (${JSON.stringify(req.headers.host)}) is not a valid host.`)
+    throw error
+  }
+  return { request, bodyCancelled: () => state.cancelled && !req.complete }
+}
+
+/**
+ * A `Request` whose `signal` is made when first read: most handlers never look at it, and an
+ * `AbortController` that undici's `Request` must follow costs more than the rest of the request.
+ */
+class NodeRequest extends Request {
+  readonly #res: ServerResponse
+  #signal: AbortSignal | undefined
+  constructor(url: string, init: RequestInit, res: ServerResponse) {
+    super(url, init)
+    this.#res = res
+  }
+  // @ts-expect-error -- lib.dom types `signal` as a property; undici's is an accessor, like this one.
+  override get signal(): AbortSignal {
+    if (this.#signal !== undefined) return this.#signal
+    const res = this.#res
+    const controller = new AbortController()
+    const gone = (): boolean => !res.writableFinished
+    if (res.closed) {
+      if (gone()) controller.abort(new Error('The client closed the connection.'))
+    } else {
+      res.once('close', () => {
+        if (gone()) controller.abort(new Error('The client closed the connection.'))
+      })
+    }
+    return (this.#signal = controller.signal)
+  }
+}
+
+/** A small sized body, whole. */
+function readAll(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    const onData = (chunk: Buffer): void => void chunks.push(chunk)
+    const onEnd = (): void => {
+      detach()
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))
+    }
+    const onError = (error: Error): void => {
+      detach()
+      reject(error)
+    }
+    const onAborted = (): void => onError(new Error('The client aborted the request.'))
+    const detach = (): void => {
+      req.off('data', onData)
+      req.off('end', onEnd)
+      req.off('error', onError)
+      req.off('aborted', onAborted)
+    }
+    req.on('data', onData)
+    req.on('end', onEnd)
+    req.on('error', onError)
+    req.on('aborted', onAborted)
+  })
 }
 
 /**
@@ -99,16 +186,18 @@ function bodyOf(req: IncomingMessage, state: { cancelled: boolean }): ReadableSt
 }
 
 /**
- * Writes `response` to `res`: status, headers (each `Set-Cookie` apart) and the body, chunk by
- * chunk as the handler produces it (SSE arrives live), honouring back-pressure. Resolves when
- * the body is written or the client went away; the body is cancelled in the latter case.
+ * Writes `response` to `res`: status, headers (each `Set-Cookie` apart) and the body. A sized
+ * body goes out in one write; any other (SSE) chunk by chunk as the handler produces it,
+ * honouring back-pressure. A HEAD request gets the headers only. Resolves when the body is
+ * written or the client went away; the body is cancelled in the latter case.
  * `closeAfter`: the request body was left unread, so the connection cannot be reused.
  */
 export async function writeResponse(res: ServerResponse, response: Response, method = 'GET', closeAfter = false): Promise<void> {
   res.statusCode = response.status
   if (response.statusText !== '') res.statusMessage = response.statusText
-  for (const [name, value] of response.headers) if (name !== 'set-cookie') res.setHeader(name, value)
-  const cookies = response.headers.getSetCookie()
+  const headers = response.headers
+  for (const [name, value] of headers) if (name !== 'set-cookie') res.setHeader(name, value)
+  const cookies = headers.getSetCookie()
   if (cookies.length > 0) res.setHeader('set-cookie', cookies)
   if (closeAfter) res.setHeader('connection', 'close')
 
@@ -117,6 +206,12 @@ export async function writeResponse(res: ServerResponse, response: Response, met
     await body?.cancel().catch(() => undefined)
     res.end()
     return
+  }
+  const sized = sizedBody(response)
+  if (sized !== undefined) return void res.end(sized)
+  const type = headers.get('content-type')
+  if (headers.has('content-length') && (type === null || !type.startsWith('text/event-stream'))) {
+    return void res.end(Buffer.from(await response.arrayBuffer()))
   }
   // Headers go out now: an event stream's client sees the 200 before the first event.
   res.flushHeaders()

@@ -1,0 +1,144 @@
+import { once } from 'node:events'
+import { createServer, type Server } from 'node:http'
+import { connect } from 'node:net'
+import { describe, expect, it } from 'vitest'
+import { createEngine } from '@stepline/core'
+import { adapterSuite, stubHandler, urlOf, webhookSuite, type Served } from '../test/adapter-suite'
+import type { FetchHandler } from './handler'
+import { serve, toNodeListener } from './node'
+
+async function start(handler: FetchHandler): Promise<Served & { server: Server }> {
+  const listener = toNodeListener(handler)
+  const server = createServer((req, res) => (req.url === '/own' ? res.end('own route') : listener(req, res)))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    server,
+    url: urlOf(server),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+/** Sends raw bytes and returns everything the server wrote until it closed the connection. */
+async function rawExchange(url: string, request: string): Promise<string> {
+  const { hostname, port } = new URL(url)
+  const socket = connect(Number(port), hostname)
+  await once(socket, 'connect')
+  socket.end(request)
+  let out = ''
+  socket.setEncoding('utf8').on('data', (d: string) => (out += d))
+  await once(socket, 'close')
+  return out
+}
+
+describe('toNodeListener', () => {
+  adapterSuite((handler) => start(handler), { ownNodeTranslation: true })
+  webhookSuite((handler) => start(handler))
+
+  it('answers HEAD with the headers of GET and no body', async () => {
+    const engine = createEngine()
+    const served = await serve({ engine })
+    try {
+      const head = await rawExchange(served.url, 'HEAD /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
+      expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+      expect(head).toMatch(/content-type: application\/json/i)
+      const length = Number(/content-length: (\d+)/i.exec(head)?.[1])
+      expect(length).toBeGreaterThan(0)
+      expect(head.endsWith('\r\n\r\n')).toBe(true) // nothing after the headers
+    } finally {
+      await served.close()
+      await engine.close()
+    }
+  })
+
+  it('answers HEAD on a stream with its headers, and stops the stream', async () => {
+    const stub = stubHandler()
+    const served = await start(stub.handler)
+    try {
+      const head = await rawExchange(served.url, 'HEAD /api/forever HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
+      expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+      expect(head).toMatch(/content-type: text\/event-stream/i)
+      expect(head.endsWith('\r\n\r\n')).toBe(true)
+      await expect.poll(() => stub.seen.sseAborted, { timeout: 2000 }).toBe(true)
+    } finally {
+      await served.close()
+    }
+  })
+
+  it('answers a malformed Host header with 400, not 500', async () => {
+    const served = await start(stubHandler().handler)
+    try {
+      const res = await rawExchange(served.url, 'GET /api/echo HTTP/1.1\r\nHost: bad host[\r\nConnection: close\r\n\r\n')
+      expect(res).toMatch(/^HTTP\/1\.1 400 /)
+      expect(res).toContain('"code":"BAD_REQUEST"')
+    } finally {
+      await served.close()
+    }
+  })
+
+  it('builds the URL from the socket when there is no Host header (HTTP/1.0)', async () => {
+    const served = await start(stubHandler().handler)
+    try {
+      const res = await rawExchange(served.url, 'GET /api/echo?x=1 HTTP/1.0\r\n\r\n')
+      expect(res).toMatch(/^HTTP\/1\.1 200 /)
+      expect(res).toContain('"url":"/api/echo?x=1"')
+    } finally {
+      await served.close()
+    }
+  })
+
+  it('answers 500 INTERNAL_ERROR when the handler throws', async () => {
+    const served = await start(async () => {
+      throw new Error('boom')
+    })
+    const logged = console.error
+    console.error = () => undefined
+    try {
+      const res = await fetch(`${served.url}/x`)
+      expect(res.status).toBe(500)
+      expect(await res.json()).toEqual({ error: { code: 'INTERNAL_ERROR', message: 'The server failed to handle this request.' } })
+    } finally {
+      console.error = logged
+      await served.close()
+    }
+  })
+
+  it("aborts the request's signal when the client goes away, and not when the answer was written", async () => {
+    const signals: AbortSignal[] = []
+    const served = await start(async (request) => {
+      signals.push(request.signal)
+      if (new URL(request.url).pathname === '/quick') return new Response('ok')
+      return new Response(new ReadableStream({ start: (c) => c.enqueue(new TextEncoder().encode(': open\n\n')) }), { headers: { 'content-type': 'text/event-stream' } })
+    })
+    try {
+      expect(await (await fetch(`${served.url}/quick`)).text()).toBe('ok')
+      const ac = new AbortController()
+      const res = await fetch(`${served.url}/slow`, { signal: ac.signal })
+      await res.body!.getReader().read()
+      ac.abort()
+      await expect.poll(() => signals[1]?.aborted, { timeout: 2000 }).toBe(true)
+      expect(signals[0]!.aborted).toBe(false)
+      expect(signals[0]).toBe(signals[0]) // one signal per request, made once
+    } finally {
+      await served.close()
+    }
+  })
+
+  it('serves many small POSTs on one keep-alive connection, bodies intact', async () => {
+    const served = await start(stubHandler().handler)
+    try {
+      for (let i = 0; i < 50; i++) {
+        const body = JSON.stringify({ i, pad: 'x'.repeat(i * 97) })
+        const echo = (await (await fetch(`${served.url}/api/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).json()) as { body: string; length: number }
+        expect(echo.length).toBe(Buffer.byteLength(body))
+        if (echo.length <= 1024) expect(echo.body).toBe(body)
+      }
+    } finally {
+      await served.close()
+    }
+  })
+})
