@@ -1,0 +1,150 @@
+import type { AnyFn } from '../builder/ops'
+import { ParallelError, RaceError } from '../errors'
+import type { ParallelNode, RaceNode } from '../plan/types'
+import { AbortScope } from './abort-scope'
+import { keyOf, type Frame } from './frame'
+import { armTimeout, branchAborted, finishNode, replayed, startedEvent } from './node-common'
+import type { RunState } from './run-state'
+import { isAbortLike, recordFailure, runLeaf } from './step'
+
+type Fns = readonly (AnyFn | undefined)[]
+
+export async function runParallel(run: RunState, node: ParallelNode, fns: Fns, frame: Frame): Promise<unknown> {
+  const old = replayed(run, node, frame)
+  if (old) return old.output
+  const startedAt = run.services.clock.now()
+  startedEvent(run, node, frame)
+  const scope = new AbortScope(frame.scope)
+  const branchFrame: Frame = { ...frame, scope }
+  const n = node.branches.length
+  const results: unknown[] = new Array(n)
+  const errors: unknown[] = []
+
+  const onError = (i: number, e: unknown): void => {
+    if (!scope.aborted) {
+      errors.push(e)
+      scope.abort(branchAborted('Parallel', node.name, `aborted because branch ${String(node.branches[i]!.key)} failed`))
+    } else if (!isAbortLike(e, scope.reason)) {
+      errors.push(e)
+    }
+  }
+  // A branch that completes synchronously fills its slot at once and adds no promise.
+  const runOne = (i: number): Promise<void> | undefined => {
+    let out: unknown
+    try {
+      out = runLeaf(run, node.branches[i]!, fns, branchFrame, 'fn')
+    } catch (e) {
+      onError(i, e)
+      return undefined
+    }
+    if (!(out instanceof Promise)) {
+      results[i] = out
+      return undefined
+    }
+    return out.then(
+      (v) => {
+        results[i] = v
+      },
+      (e) => onError(i, e),
+    )
+  }
+
+  let all: Promise<unknown> | undefined
+  const limit = node.maxConcurrency ?? n
+  if (limit >= n) {
+    let pending: Promise<void>[] | undefined
+    for (let i = 0; i < n && !scope.aborted; i++) {
+      const p = runOne(i)
+      if (p !== undefined) (pending ??= []).push(p)
+    }
+    if (pending !== undefined) all = Promise.all(pending)
+  } else {
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < n && !scope.aborted) {
+        const p = runOne(next++)
+        if (p !== undefined) await p
+      }
+    }
+    all = Promise.all(Array.from({ length: limit }, worker))
+  }
+  if (node.timeoutMs !== undefined) {
+    let timedOut: ((e: Error) => void) | undefined
+    const timeout = new Promise<never>((_, reject) => (timedOut = reject))
+    const disarm = armTimeout(run, node, scope, (e) => timedOut!(e))!
+    try {
+      await (all === undefined ? undefined : Promise.race([all, timeout]))
+    } catch (e) {
+      if (node.onError === undefined) await recordFailure(run, node, frame, 'parallel', keyOf(node.id, frame), startedAt, e, 1)
+      throw e
+    } finally {
+      disarm()
+    }
+  } else if (all !== undefined) {
+    await all
+  }
+  scope.dispose()
+  if (frame.scope.aborted) throw frame.scope.reason
+  if (errors.length > 0) {
+    const err = new ParallelError(node.name, errors)
+    if (node.onError === undefined) await recordFailure(run, node, frame, 'parallel', keyOf(node.id, frame), startedAt, err, 1)
+    throw err
+  }
+  const output = node.shape === 'tuple' ? results : Object.fromEntries(node.branches.map((b, i) => [b.key, results[i]]))
+  return finishNode(run, node, frame, startedAt, output)
+}
+
+
+export async function runRace(run: RunState, node: RaceNode, fns: Fns, frame: Frame): Promise<unknown> {
+  const old = replayed(run, node, frame)
+  if (old) return old.output
+  const startedAt = run.services.clock.now()
+  startedEvent(run, node, frame)
+  const scope = new AbortScope(frame.scope)
+  const branchFrame: Frame = { ...frame, scope }
+  const n = node.branches.length
+  let output: unknown
+  try {
+    output = await new Promise((resolve, reject) => {
+      const errors: unknown[] = new Array(n)
+      let pending = n
+      let settled = false
+      const disarm = armTimeout(run, node, scope, (e) => {
+        settled = true
+        reject(e)
+      })
+      for (let i = 0; i < n; i++) {
+        let out: unknown
+        try {
+          out = runLeaf(run, node.branches[i]!, fns, branchFrame, 'fn')
+        } catch (e) {
+          out = Promise.reject(e)
+        }
+        Promise.resolve(out).then(
+          (v) => {
+            if (settled) return
+            settled = true
+            disarm?.()
+            scope.abort(branchAborted('Race', node.name, `branch ${String(node.branches[i]!.key)} won`))
+            resolve(v)
+          },
+          (e) => {
+            errors[i] = e
+            if (--pending === 0 && !settled) {
+              settled = true
+              disarm?.()
+              reject(frame.scope.aborted ? frame.scope.reason : new RaceError(node.name, errors))
+            }
+          },
+        )
+      }
+    })
+  } catch (e) {
+    if (frame.scope.aborted) throw frame.scope.reason
+    if (node.onError === undefined) await recordFailure(run, node, frame, 'race', keyOf(node.id, frame), startedAt, e, 1)
+    throw e
+  }
+  scope.dispose()
+  if (frame.scope.aborted) throw frame.scope.reason
+  return finishNode(run, node, frame, startedAt, output)
+}
