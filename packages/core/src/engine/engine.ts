@@ -19,7 +19,8 @@ import { RunState, type RuntimeServices } from '../runtime/run-state'
 import { memoryStore } from '../store/memory-store'
 import type { ListRunsQuery, RunRecord, RunStatus, StepRecord, Store } from '../store/types'
 import { ActiveRun, Outcome, type RunHooks } from './active-run'
-import { RunHandleImpl, type HandleSource, type RunHandle, type RunOutcome } from './handle'
+import { RunHandleImpl, type RunHandle } from './handle'
+import { StoredRun } from './stored-run'
 import { validatePayload } from './validate'
 
 // Captured at load so that fake timers installed later by a test do not stall run starts.
@@ -595,44 +596,6 @@ export class Engine {
     await this.#services.executor.close?.()
     // A store passed in belongs to the caller; only the one the engine made is closed here.
     if (this.#ownsStore) await this.store.close?.()
-  }
-}
-
-/** A run this engine does not execute: answers from the store, polling until it ends. */
-class StoredRun implements HandleSource<unknown> {
-  #status: RunStatus = 'queued'
-  readonly #id: string
-  readonly #engine: Engine
-  #emitter: EventEmitter<EngineEvents> | undefined
-
-  constructor(id: string, engine: Engine) {
-    this.#id = id
-    this.#engine = engine
-  }
-
-  status(): RunStatus {
-    return this.#status
-  }
-
-  async outcome(): Promise<RunOutcome<unknown>> {
-    for (;;) {
-      const rec = await this.#engine.store.getRun(this.#id)
-      if (rec === undefined) throw new SteplineError('RUN_NOT_FOUND', `No run "${this.#id}" exists in this engine's store.`)
-      this.#status = rec.status
-      if (rec.status === 'completed' || rec.status === 'failed' || rec.status === 'cancelled') {
-        const steps = await this.#engine.store.getSteps(this.#id)
-        return this.#engine.outcomeOf(rec, steps)
-      }
-      await new Promise((r) => setTimeout(r, 50))
-    }
-  }
-
-  cancel(reason?: string): Promise<void> {
-    return this.#engine.cancel(this.#id, reason)
-  }
-
-  emitter(): EventEmitter<EngineEvents> {
-    return (this.#emitter ??= new EventEmitter<EngineEvents>())
   }
 }
 
