@@ -45,6 +45,7 @@ export class MemoryStore implements Store {
       this.#keys.set(this.#scoped(run), run.id)
     }
     this.#runs.set(run.id, run)
+    if (PARKED.has(run.status)) this.#parked.set(run.id, run)
     return { run, created: true }
   }
 
