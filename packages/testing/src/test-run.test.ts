@@ -132,6 +132,17 @@ describe('testRun', () => {
     await expect(testRun(noTimeout)).rejects.toThrow(`testRun: the run of workflow "forever" waits for the event "approval", which \`events\` does not answer. Add events: { 'approval': … } to testRun's options.`)
   })
 
+  it('a run that never ends fails the test after realTimeoutMs, saying what is still pending', async () => {
+    const wf = workflow('stuck').step('io', () => new Promise(() => undefined))
+    await expect(testRun(wf, undefined, { realTimeoutMs: 100 })).rejects.toThrow(
+      'testRun: the run of workflow "stuck" did not end within 100 ms of real time (1 step(s) still in flight, 0 timer(s) pending). Mock steps that wait for real I/O, or raise `realTimeoutMs`.',
+    )
+  })
+
+  it('sequence() needs at least one entry', () => {
+    expect(() => sequence()).toThrow('sequence(): give at least one entry, e.g. sequence(fail("x"), 42).')
+  })
+
   it('assertion helpers fail with what actually happened', async () => {
     const run = await testRun(order, { id: 'o1', total: 5 })
     expect(() => run.expectOrder('charge', 'validate')).toThrow(/expected steps to run in the order charge → validate; they ran as validate → /)
