@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Keeps the TypeScript in docs/*.md honest: every ```ts block must sit between
+ * Keeps the TypeScript in docs/*.md and README.md honest: every ```ts block must sit between
  * `<!-- snippet: name -->` and `<!-- /snippet -->` and equal docs/snippets/<name>.ts
  * byte for byte (the snippet files are type-checked by the root tsconfig).
  * Exits 1 and names the file when a block drifted, is missing, or is outside markers.
@@ -19,8 +19,8 @@ const OPEN = /^<!-- snippet: ([\w.-]+) -->$/
 const CLOSE = '<!-- /snippet -->'
 const FENCE_TS = /^```(ts|typescript|tsx)\s*$/
 
-for (const file of readdirSync(docs).filter((f) => f.endsWith('.md')).sort()) {
-  const path = join(docs, file)
+const pages = [...readdirSync(docs).filter((f) => f.endsWith('.md')).sort().map((f) => join(docs, f)), join(root, 'README.md')]
+for (const path of pages) {
   const rel = relative(root, path)
   const lines = readFileSync(path, 'utf8').split('\n')
   let inFence = false
