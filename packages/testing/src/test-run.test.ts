@@ -2,16 +2,22 @@ import { describe, expect, it } from 'vitest'
 import { createEngine, workflow, StepError, StepTimeoutError } from '@stepline/core'
 import { fail, fakeClock, replayRun, sequence, testRun, value, UnmockedStepError } from '@stepline/testing'
 
-const order = workflow<{ id: string; total: number }>('order')
-  .step('validate', (ctx) => ({ id: ctx.payload.id, total: ctx.payload.total }))
-  .parallel('fetch', { user: () => ({ name: 'real user' }), stock: () => 5 })
-  .if('large', (ctx) => ctx.steps.validate.output.total > 1000)
-  .step('review', () => 'reviewed')
-  .else()
-  .step('auto', () => 'auto-approved')
-  .endIf()
-  .forEach('reserve', () => ['a', 'b', 'c'], (item, flow) => flow.step('reserve-one', () => `real ${item}`), { concurrency: 2 })
-  .step('charge', async () => ({ charged: true }), { retry: { attempts: 3, delay: '1s', backoff: 'exponential' } })
+/** The order workflow; replay tests build variants of it with one thing changed. */
+function orderWorkflow(change: { largeAbove?: number; scale?: number } = {}) {
+  const { largeAbove = 1000, scale = 1 } = change
+  return workflow<{ id: string; total: number }>('order')
+    .step('validate', (ctx) => ({ id: ctx.payload.id, total: ctx.payload.total * scale }))
+    .parallel('fetch', { user: () => ({ name: 'real user' }), stock: () => 5 })
+    .if('large', (ctx) => ctx.steps.validate.output.total > largeAbove)
+    .step('review', () => 'reviewed')
+    .else()
+    .step('auto', () => 'auto-approved')
+    .endIf()
+    .forEach('reserve', () => ['a', 'b', 'c'], (item, flow) => flow.step('reserve-one', () => `real ${item}`), { concurrency: 2 })
+    .step('charge', async () => ({ charged: true }), { retry: { attempts: 3, delay: '1s', backoff: 'exponential' } })
+}
+
+const order = orderWorkflow()
 
 describe('testRun', () => {
   it('runs the workflow and reports status, output, typed steps and order', async () => {
@@ -170,16 +176,7 @@ describe('replayRun', () => {
 
   it('detects a changed condition: the first differing step is the branch decision', async () => {
     const recorded = await record(order, { id: 'o1', total: 500 })
-    const changed = workflow<{ id: string; total: number }>('order')
-      .step('validate', (ctx) => ({ id: ctx.payload.id, total: ctx.payload.total }))
-      .parallel('fetch', { user: () => ({ name: 'real user' }), stock: () => 5 })
-      .if('large', (ctx) => ctx.steps.validate.output.total > 100) // was > 1000
-      .step('review', () => 'reviewed')
-      .else()
-      .step('auto', () => 'auto-approved')
-      .endIf()
-      .forEach('reserve', () => ['a', 'b', 'c'], (item, flow) => flow.step('reserve-one', () => `real ${item}`), { concurrency: 2 })
-      .step('charge', async () => ({ charged: true }), { retry: { attempts: 3, delay: '1s', backoff: 'exponential' } })
+    const changed = orderWorkflow({ largeAbove: 100 }) // was > 1000
     const report = await replayRun(changed, recorded)
     expect(report.ok).toBe(false)
     expect(report.first?.kind).toBe('decision')
@@ -188,16 +185,7 @@ describe('replayRun', () => {
 
   it('detects a changed step output with execute: true, naming the step', async () => {
     const recorded = await record(order, { id: 'o1', total: 5 })
-    const changed = workflow<{ id: string; total: number }>('order')
-      .step('validate', (ctx) => ({ id: ctx.payload.id, total: ctx.payload.total * 2 })) // changed
-      .parallel('fetch', { user: () => ({ name: 'real user' }), stock: () => 5 })
-      .if('large', (ctx) => ctx.steps.validate.output.total > 1000)
-      .step('review', () => 'reviewed')
-      .else()
-      .step('auto', () => 'auto-approved')
-      .endIf()
-      .forEach('reserve', () => ['a', 'b', 'c'], (item, flow) => flow.step('reserve-one', () => `real ${item}`), { concurrency: 2 })
-      .step('charge', async () => ({ charged: true }), { retry: { attempts: 3, delay: '1s', backoff: 'exponential' } })
+    const changed = orderWorkflow({ scale: 2 }) // validate now doubles the total
     expect((await replayRun(changed, recorded)).ok).toBe(true) // outputs are fed from the recording
     const report = await replayRun(changed, recorded, { execute: true })
     expect(report.first).toMatchObject({ kind: 'output', step: 'validate', expected: { id: 'o1', total: 5 }, actual: { id: 'o1', total: 10 } })
