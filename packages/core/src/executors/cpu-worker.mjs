@@ -52,10 +52,14 @@ export default async function run(task) {
   // The common case costs a map lookup and no extra await: the handler is loaded already.
   const handler = handlers.get(key) ?? (await load(task.m, task.e, key))
   if (task.inputs === undefined) {
+    task.input.steps ??= {}
     const out = handler(task.input)
     return moved(out instanceof Promise ? await out : out)
   }
   const out = new Array(task.inputs.length)
-  for (let i = 0; i < task.inputs.length; i++) out[i] = await handler(task.inputs[i])
+  for (let i = 0; i < task.inputs.length; i++) {
+    task.inputs[i].steps ??= {}
+    out[i] = await handler(task.inputs[i])
+  }
   return moved(out)
 }

@@ -47,10 +47,21 @@ export class DefaultExecutor implements Executor {
 
 /** The structured-clone input a cpu task receives from a step's ctx. */
 export function cpuInput(node: StepNode, ctx: { payload: unknown; last: unknown; steps: Record<string, { output?: unknown } | undefined>; item: unknown; index: number | undefined; run: CpuInput['run']; attempt: number }): CpuInput {
-  const steps: Record<string, unknown> = {}
-  for (const name of node.cpu?.steps ?? []) steps[name] = ctx.steps[name]?.output
   const { id, workflowId, attempt } = ctx.run
-  return { payload: node.cpu?.payload ? ctx.payload : undefined, last: ctx.last, steps, item: ctx.item, index: ctx.index, run: { id, workflowId, attempt }, attempt: ctx.attempt }
+  // Only what is set crosses the thread: every field is cloned for every task. The worker
+  // fills in an empty `steps`.
+  const input = { last: ctx.last, run: { id, workflowId, attempt }, attempt: ctx.attempt } as CpuInput
+  if (node.cpu?.payload) input.payload = ctx.payload
+  if (node.cpu?.steps) {
+    const steps: Record<string, unknown> = {}
+    for (const name of node.cpu.steps) steps[name] = ctx.steps[name]?.output
+    input.steps = steps
+  }
+  if (ctx.index !== undefined) {
+    input.item = ctx.item
+    input.index = ctx.index
+  }
+  return input
 }
 
 /** Names the step and module; aborts (timeout, cancel) pass through unchanged. */
