@@ -78,6 +78,28 @@ export function durableTests(s: SuiteContext): void {
       await second.close()
     })
 
+    it("the workflow's timeout counts parked time: a run sleeping past its deadline fails with RUN_TIMEOUT", async () => {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      let after = 0
+      const wf = workflow(uid(), { timeout: '30m' }).sleep('nap', '2h').step('after', () => ++after)
+      const handle = await engine.start(wf)
+      const failed = rejectionOf(handle.result())
+      await settle()
+      expect((await engine.getRun(handle.id))?.wakeAt).toBe((await engine.getRun(handle.id))!.startedAt! + 30 * 60_000)
+      await vi.advanceTimersByTimeAsync(30 * 60_000)
+      await settle()
+      expect(await failed).toMatchObject({ code: 'RUN_TIMEOUT' })
+      expect(after).toBe(0)
+      const waiting = workflow(uid(), { timeout: '1h' }).waitForEvent('approval').step('done', () => 1)
+      const w = await engine.start(waiting)
+      const wFailed = rejectionOf(w.result())
+      await settle()
+      await vi.advanceTimersByTimeAsync(HOUR)
+      await settle()
+      expect(await wFailed).toMatchObject({ code: 'RUN_TIMEOUT' })
+    })
+
     it('sleepUntil waits until the time a function of ctx gives', async () => {
       vi.useFakeTimers()
       const engine = await s.engine()

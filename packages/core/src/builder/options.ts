@@ -52,7 +52,7 @@ export interface WorkflowOptions<TInput = unknown> {
   input?: StandardSchemaV1<unknown, TInput>
   /** Runs of this workflow executing at once per engine; excess runs queue. Default unlimited. */
   concurrency?: number
-  /** Time limit of one run; on expiry the run fails and in-flight steps see `ctx.signal` abort. */
+  /** Time limit of one run from its first start (parked time included); on expiry the run fails with RUN_TIMEOUT and in-flight steps see `ctx.signal` abort. */
   timeout?: Duration
   /** Runs when a run fails (after node-level handlers): notify, clean up. The run stays failed. */
   onError?: (ctx: { error: Error; payload: TInput; run: { id: string; workflowId: string } }) => unknown

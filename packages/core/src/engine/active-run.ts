@@ -157,10 +157,14 @@ export class ActiveRun implements RunHandle<unknown> {
     if (s.replay === undefined && s.listening('run:started')) s.emit('run:started', { runId: s.id, workflowId: s.workflowId, payload: s.payload, attempt: s.info.attempt })
     const timeoutMs = s.compiled.plan.options.timeoutMs
     if (timeoutMs !== undefined) {
-      this.#disarmTimeout = clock.setTimer(() => {
+      // The run's time limit counts from its first start, parked time included.
+      const timedOut = (): void => {
         const err = new SteplineError('RUN_TIMEOUT', `Run ${s.id} of workflow "${s.workflowId}" timed out after ${timeoutMs} ms. Raise the workflow's \`timeout\` option or make its steps faster.`)
         void this.finish('failed', undefined, err)
-      }, timeoutMs)
+      }
+      const left = s.startedAt + timeoutMs - clock.now()
+      if (left <= 0) return timedOut()
+      this.#disarmTimeout = clock.setTimer(timedOut, left)
     }
     let output: unknown
     try {
@@ -239,6 +243,12 @@ export class ActiveRun implements RunHandle<unknown> {
   #park(p: Parked): Promise<void> | void {
     const s = this.state
     if (s.done) return
+    // A run with a time limit also wakes at its deadline, to fail with RUN_TIMEOUT.
+    const limit = s.compiled.plan.options.timeoutMs
+    if (limit !== undefined) {
+      const deadline = s.startedAt + limit
+      if (p.wakeAt === undefined || p.wakeAt > deadline) p = new Parked(p.status, deadline, p.waitFor)
+    }
     s.done = true
     s.status = p.status
     this.#parked = true
