@@ -1,14 +1,7 @@
-import { defineConfig } from 'tsup';
+import { packageConfig } from '../../tsup.package'
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'node20',
-  tsconfig: 'tsconfig.json',
+export default packageConfig({
   // import.meta.url in the CJS build too: the pool finds its worker script beside the bundle.
   shims: true,
   onSuccess: 'cp src/executors/cpu-worker.mjs dist/cpu-worker.mjs',
-});
+})

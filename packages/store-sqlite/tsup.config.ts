@@ -1,13 +1,4 @@
-import { defineConfig } from 'tsup'
+import { packageConfig } from '../../tsup.package'
 
 // `@stepline/core` stays external (the user's copy of the engine); better-sqlite3 is native.
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'node20',
-  tsconfig: 'tsconfig.json',
-  external: ['@stepline/core', 'better-sqlite3'],
-})
+export default packageConfig({ external: ['@stepline/core', 'better-sqlite3'] })

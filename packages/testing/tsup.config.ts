@@ -1,12 +1,4 @@
-import { defineConfig } from 'tsup'
+import { packageConfig } from '../../tsup.package'
 
-// `@stepline/core` stays external: the test runner must share the user's copy of the engine.
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'node20',
-  tsconfig: 'tsconfig.json',
-})
+// `@stepline/core` stays external (a dependency): the test runner must share the user's copy of the engine.
+export default packageConfig()
