@@ -24,6 +24,8 @@ async function load(module, name, key) {
   return h
 }
 
+// The same rule as `transferablesOf` in cpu.ts, which this plain-JS worker cannot import
+// (it must run as it is from src and from dist). Change both together.
 function buffersOf(value, out = [], depth = 0) {
   if (value === null || typeof value !== 'object' || depth > 8) return out
   if (value instanceof ArrayBuffer) {

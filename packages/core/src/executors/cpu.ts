@@ -81,6 +81,7 @@ export function modulePath(ref: CpuRef): string {
 }
 
 /**
+ * (cpu-worker.mjs applies the same rule to results; change both together.)
  * ArrayBuffers inside `value` (directly, or behind typed arrays and plain objects/arrays),
  * once each: what a `postMessage` can transfer instead of copying.
  */

@@ -1,7 +1,7 @@
 import { SteplineError, StepTimeoutError } from '../errors'
 import type { PlanNode } from '../plan/types'
 import type { StepKind, StepRecord } from '../store/types'
-import type { AbortScope } from './abort-scope'
+import { AbortScope } from './abort-scope'
 import { keyOf, type Frame } from './frame'
 import type { RunState } from './run-state'
 
@@ -57,6 +57,19 @@ export function armTimeout(run: RunState, node: PlanNode & { timeoutMs?: number 
     scope.abort(e)
     onTimeout(e)
   }, ms)
+}
+
+/**
+ * Starts a `parallel` or `race`: its journal entry when an earlier attempt finished it,
+ * otherwise its start time, the scope its branches are aborted through and their frame.
+ */
+export function beginFanOut(run: RunState, node: PlanNode, frame: Frame): { done: StepRecord } | { startedAt: number; scope: AbortScope; branchFrame: Frame } {
+  const done = replayed(run, node, frame)
+  if (done) return { done }
+  const startedAt = run.services.clock.now()
+  startedEvent(run, node, frame)
+  const scope = new AbortScope(frame.scope)
+  return { startedAt, scope, branchFrame: { ...frame, scope } }
 }
 
 export function branchAborted(kind: string, name: string, why: string): SteplineError {

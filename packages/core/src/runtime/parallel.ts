@@ -1,21 +1,17 @@
 import type { AnyFn } from '../builder/ops'
 import { ParallelError, RaceError } from '../errors'
 import type { ParallelNode, RaceNode } from '../plan/types'
-import { AbortScope } from './abort-scope'
 import { keyOf, type Frame } from './frame'
-import { armTimeout, branchAborted, finishNode, replayed, startedEvent } from './node-common'
+import { armTimeout, beginFanOut, branchAborted, finishNode } from './node-common'
 import type { RunState } from './run-state'
 import { isAbortLike, recordFailure, runLeaf } from './step'
 
 type Fns = readonly (AnyFn | undefined)[]
 
 export async function runParallel(run: RunState, node: ParallelNode, fns: Fns, frame: Frame): Promise<unknown> {
-  const old = replayed(run, node, frame)
-  if (old) return old.output
-  const startedAt = run.services.clock.now()
-  startedEvent(run, node, frame)
-  const scope = new AbortScope(frame.scope)
-  const branchFrame: Frame = { ...frame, scope }
+  const begun = beginFanOut(run, node, frame)
+  if ('done' in begun) return begun.done.output
+  const { startedAt, scope, branchFrame } = begun
   const n = node.branches.length
   const results: unknown[] = new Array(n)
   const errors: unknown[] = []
@@ -96,12 +92,9 @@ export async function runParallel(run: RunState, node: ParallelNode, fns: Fns, f
 
 
 export async function runRace(run: RunState, node: RaceNode, fns: Fns, frame: Frame): Promise<unknown> {
-  const old = replayed(run, node, frame)
-  if (old) return old.output
-  const startedAt = run.services.clock.now()
-  startedEvent(run, node, frame)
-  const scope = new AbortScope(frame.scope)
-  const branchFrame: Frame = { ...frame, scope }
+  const begun = beginFanOut(run, node, frame)
+  if ('done' in begun) return begun.done.output
+  const { startedAt, scope, branchFrame } = begun
   const n = node.branches.length
   let output: unknown
   try {
