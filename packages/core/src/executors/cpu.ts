@@ -81,9 +81,9 @@ export function modulePath(ref: CpuRef): string {
 }
 
 /**
- * (cpu-worker.mjs applies the same rule to results; change both together.)
  * ArrayBuffers inside `value` (directly, or behind typed arrays and plain objects/arrays),
- * once each: what a `postMessage` can transfer instead of copying.
+ * once each: what a `postMessage` can transfer instead of copying. cpu-worker.mjs applies the
+ * same rule to results; change both together.
  */
 export function transferablesOf(value: unknown, out: ArrayBuffer[] = [], depth = 0): ArrayBuffer[] {
   if (value === null || typeof value !== 'object' || depth > 8) return out
