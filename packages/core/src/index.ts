@@ -20,6 +20,7 @@ export type { Plan, PlanNode, PlanNodeKind, StepNode, ParallelNode, RaceNode, Br
 export { toMermaid } from './plan/mermaid'
 
 export { createEngine, Engine } from './engine/engine'
+export { newRunId } from './engine/run-id'
 export type { EngineOptions, StartOptions, EventTarget } from './engine/engine'
 export type { RunHandle, RunOutcome } from './engine/handle'
 export type { RunSummary } from './runtime/summary'

@@ -1,5 +1,6 @@
 import { SteplineError } from '@stepline/core'
 import { HttpError } from './errors'
+import { takeBytes } from './lazy-body'
 
 const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }
 
@@ -29,6 +30,11 @@ const tooLarge = (limit: number): HttpError => new HttpError(413, 'PAYLOAD_TOO_L
 export async function readBody(request: Request, limit: number): Promise<Uint8Array> {
   const declared = request.headers.get('content-length')
   if (declared !== null && Number(declared) > limit) throw tooLarge(limit)
+  const held = takeBytes(request)
+  if (held !== undefined) {
+    if (held.byteLength > limit) throw tooLarge(limit)
+    return held
+  }
   if (request.body === null) return new Uint8Array(0)
   const reader = request.body.getReader()
   const chunks: Uint8Array[] = []

@@ -39,6 +39,21 @@ describe('toNodeListener', () => {
   adapterSuite((handler) => start(handler), { ownNodeTranslation: true })
   webhookSuite((handler) => start(handler))
 
+  it('gives a handler the small body it buffered whichever way it reads it: clone, text, stream', async () => {
+    const served = await start(async (request) => {
+      const copy = request.clone()
+      const text = await request.text()
+      const streamed = await new Response(copy.body).text()
+      return Response.json({ text, streamed, used: request.bodyUsed, again: await request.text().catch((e: Error) => e.name) })
+    })
+    try {
+      const res = await fetch(`${served.url}/x`, { method: 'POST', body: 'hello body' })
+      expect(await res.json()).toEqual({ text: 'hello body', streamed: 'hello body', used: true, again: 'TypeError' })
+    } finally {
+      await served.close()
+    }
+  })
+
   it('answers HEAD with the headers of GET and no body', async () => {
     const engine = createEngine()
     const served = await serve({ engine })

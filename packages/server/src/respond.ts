@@ -1,5 +1,6 @@
 import { isSteplineError, serializeError, type SteplineErrorCode } from '@stepline/core'
 import { HttpError, type HttpErrorCode, jsonIssues } from './errors'
+import { BytesResponse } from './lazy-body'
 
 const encoder = new TextEncoder()
 
@@ -25,27 +26,10 @@ export function toJson(value: unknown): string {
  */
 export function json(status: number, body: unknown, headers?: Record<string, string>): Response {
   const bytes = encoder.encode(toJson(body))
-  const response = new Response(bytes, {
+  return new BytesResponse(bytes, {
     status,
     headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': String(bytes.byteLength), ...headers },
   })
-  sized.set(response, bytes)
-  return response
-}
-
-// The bytes of the responses `json` made, so that the Node translation writes them without
-// reading them back through the Response's web stream.
-const sized = new WeakMap<Response, Uint8Array>()
-
-/**
- * The body of a response made by `json`, while nobody has read or locked its stream; otherwise
- * undefined (read the body as usual).
- * @example
- * const bytes = sizedBody(response) ?? new Uint8Array(await response.arrayBuffer())
- */
-export function sizedBody(response: Response): Uint8Array | undefined {
-  const bytes = sized.get(response)
-  return bytes === undefined || response.bodyUsed || response.body?.locked === true ? undefined : bytes
 }
 
 const BY_CODE: Partial<Record<SteplineErrorCode, [number, HttpErrorCode]>> = {

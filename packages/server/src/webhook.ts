@@ -1,4 +1,4 @@
-import { SteplineError, type AnyWorkflow, type Engine, type TriggerSpec } from '@stepline/core'
+import { newRunId, SteplineError, type AnyWorkflow, type Engine, type TriggerSpec } from '@stepline/core'
 import { parseJson, readBody } from './body'
 import { HttpError, jsonIssues } from './errors'
 import { json } from './respond'
@@ -86,7 +86,7 @@ export async function handleWebhook(request: Request, byMethod: Map<string, Webh
     payload = result.value
   }
   // With a key, the run id is chosen here: a different id coming back means the key matched an earlier run.
-  const runId = key === null ? undefined : crypto.randomUUID()
+  const runId = key === null ? undefined : newRunId()
   const handle = await engine.start(workflowId, payload, key === null ? undefined : { idempotencyKey: key, runId })
   return runId !== undefined && handle.id !== runId ? json(202, { runId: handle.id, duplicate: true }) : json(202, { runId: handle.id })
 }

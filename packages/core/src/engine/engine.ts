@@ -1,5 +1,4 @@
 import { EventEmitter } from 'eventemitter3'
-import { nanoid } from 'nanoid'
 import type { AnyWorkflow, Logger, inferInput, inferOutput } from '../builder/types'
 import { WorkflowBuilder } from '../builder/workflow'
 import { CancelledError, PlanError, SteplineError, deserializeError, serializeError } from '../errors'
@@ -20,6 +19,7 @@ import { memoryStore } from '../store/memory-store'
 import type { ListRunsQuery, RunRecord, RunStatus, StepRecord, Store } from '../store/types'
 import { ActiveRun, Outcome, type RunHooks } from './active-run'
 import { RunHandleImpl, type RunHandle } from './handle'
+import { newRunId } from './run-id'
 import { StoredRun } from './stored-run'
 import { validatePayload } from './validate'
 
@@ -231,7 +231,7 @@ export class Engine {
     const immediate = limiter === undefined || limiter.tryAcquire()
     const now = this.#services.clock.now()
     const record: RunRecord = {
-      id: options?.runId ?? nanoid(),
+      id: options?.runId ?? newRunId(),
       workflowId: reg.builder.id,
       planHash: reg.compiled.plan.hash,
       status: immediate ? 'running' : 'queued',

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { HttpError } from '../errors'
-import { sizedBody } from '../respond'
+import { heldBytes, holdBytes, installLazyBody, takeBytes } from '../lazy-body'
 
 // The one translation between Node's `http` objects and the fetch handler, used by `serve`,
 // `toNodeListener`, Express and Fastify: Node request in, WHATWG `Request` out; `Response` in,
@@ -56,6 +56,7 @@ export async function toRequest(req: IncomingMessage, res: ServerResponse, url: 
   const state = { cancelled: false }
   const method = req.method ?? 'GET'
   const init: RequestInit & { duplex?: 'half' } = { method, headers }
+  let buffered: Uint8Array | undefined
   if (method !== 'GET' && method !== 'HEAD') {
     if (override !== undefined) {
       // The bytes differ from what the client sent (re-serialised, maybe inflated): their length and encoding do not apply.
@@ -66,7 +67,7 @@ export async function toRequest(req: IncomingMessage, res: ServerResponse, url: 
     } else if (!req.readableEnded) {
       const length = Number(req.headers['content-length'] ?? NaN)
       if (length <= BUFFERED_BODY_MAX) {
-        init.body = await readAll(req)
+        buffered = await readAll(req)
       } else {
         init.body = bodyOf(req, state)
         init.duplex = 'half'
@@ -75,7 +76,7 @@ export async function toRequest(req: IncomingMessage, res: ServerResponse, url: 
   }
   let request: Request
   try {
-    request = new NodeRequest(url, init, res)
+    request = buffered === undefined ? new NodeRequest(url, init, res) : new BufferedNodeRequest(url, init, res, buffered)
   } catch (error) {
     if (!URL.canParse(url)) throw new HttpError(400, 'BAD_REQUEST', `The request's Host header (${JSON.stringify(req.headers.host)}) is not a valid host.`)
     throw error
@@ -88,16 +89,16 @@ export async function toRequest(req: IncomingMessage, res: ServerResponse, url: 
  * `AbortController` that undici's `Request` must follow costs more than the rest of the request.
  */
 class NodeRequest extends Request {
-  readonly #res: ServerResponse
+  protected readonly res: ServerResponse
   #signal: AbortSignal | undefined
   constructor(url: string, init: RequestInit, res: ServerResponse) {
     super(url, init)
-    this.#res = res
+    this.res = res
   }
   // @ts-expect-error -- lib.dom types `signal` as a property; undici's is an accessor, like this one.
   override get signal(): AbortSignal {
     if (this.#signal !== undefined) return this.#signal
-    const res = this.#res
+    const res = this.res
     const controller = new AbortController()
     const gone = (): boolean => !res.writableFinished
     if (res.closed) {
@@ -110,6 +111,22 @@ class NodeRequest extends Request {
     return (this.#signal = controller.signal)
   }
 }
+
+/** A NodeRequest whose small body was read whole: it stays bytes until someone wants a stream (see lazy-body). */
+class BufferedNodeRequest extends NodeRequest {
+  constructor(url: string, init: RequestInit, res: ServerResponse, bytes: Uint8Array) {
+    super(url, init, res)
+    holdBytes(this, bytes, this.headers.get('content-type'))
+  }
+
+  // @ts-expect-error -- undici-types declares `clone` as a property; on the prototype it is a method, like this one.
+  override clone(): Request {
+    const bytes = heldBytes(this)
+    if (bytes === undefined) throw new TypeError('Request.clone: the body has already been read.')
+    return new BufferedNodeRequest(this.url, { method: this.method, headers: this.headers }, this.res, bytes)
+  }
+}
+installLazyBody(BufferedNodeRequest)
 
 /** A small sized body, whole. */
 function readAll(req: IncomingMessage): Promise<Buffer> {
@@ -201,14 +218,14 @@ export async function writeResponse(res: ServerResponse, response: Response, met
   if (cookies.length > 0) res.setHeader('set-cookie', cookies)
   if (closeAfter) res.setHeader('connection', 'close')
 
+  const bytes = takeBytes(response)
+  if (bytes !== undefined) return void res.end(method === 'HEAD' ? undefined : bytes)
   const body = response.body
   if (body === null || method === 'HEAD') {
     await body?.cancel().catch(() => undefined)
     res.end()
     return
   }
-  const sized = sizedBody(response)
-  if (sized !== undefined) return void res.end(sized)
   const type = headers.get('content-type')
   if (headers.has('content-length') && (type === null || !type.startsWith('text/event-stream'))) {
     return void res.end(Buffer.from(await response.arrayBuffer()))
