@@ -1,4 +1,5 @@
 import { SteplineError, type AnyWorkflow, type Engine } from '@stepline/core'
+import { markAcceptsLightRequests, realRequest } from './adapters/light-request'
 import { requireBearer } from './auth'
 import { parseBytes } from './body'
 import { HttpError } from './errors'
@@ -86,7 +87,7 @@ export function createHandler(options: HandlerOptions): FetchHandler {
     return undefined
   }
 
-  return async (request) => {
+  const handler: FetchHandler = async (request) => {
     try {
       const url = new URL(request.url)
       let path = url.pathname
@@ -110,7 +111,9 @@ export function createHandler(options: HandlerOptions): FetchHandler {
       }
       return await r.run(request, url)
     } catch (e) {
-      return errorResponse(e, (err) => onError(err, request))
+      return errorResponse(e, (err) => onError(err, realRequest(request)))
     }
   }
+  // It reads only method, url, headers, signal and body: Node adapters may hand it a LightRequest.
+  return markAcceptsLightRequests(handler)
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { BytesResponse, takeBytes } from './lazy-body'
 
 const bytesOf = (text: string): Uint8Array => new TextEncoder().encode(text)
-const make = (text = '{"ok":true}'): Response => new BytesResponse(bytesOf(text), { status: 202, headers: { 'content-type': 'application/json' } })
+const make = (text = '{"ok":true}'): Response => new BytesResponse(bytesOf(text), 202, { 'content-type': 'application/json' })
 
 describe('BytesResponse (a body kept as bytes until read)', () => {
   it('reads like any Response: status, headers, json, text, stream', async () => {
@@ -16,6 +16,14 @@ describe('BytesResponse (a body kept as bytes until read)', () => {
     expect(await make('hi').text()).toBe('hi')
     expect(new TextDecoder().decode(await new Response(make('streamed').body).arrayBuffer())).toBe('streamed')
     expect(await (await make('b').blob()).text()).toBe('b')
+  })
+
+  it('keeps its headers plain until read, then as undici Headers that changes reach', () => {
+    const res = new BytesResponse(bytesOf('{}'), 200, { 'content-type': 'application/json', 'x-a': '1' })
+    expect(res.plainHeaders()).toEqual({ 'content-type': 'application/json', 'x-a': '1' })
+    res.headers.set('x-b', '2')
+    expect(res.plainHeaders()).toBeUndefined()
+    expect(Object.fromEntries(res.headers)).toEqual({ 'content-type': 'application/json', 'x-a': '1', 'x-b': '2' })
   })
 
   it('refuses a second read, as a used body does', async () => {

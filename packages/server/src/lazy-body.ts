@@ -7,7 +7,8 @@
 const SOURCE = Symbol('stepline.lazyBody')
 
 interface Source {
-  bytes: Uint8Array
+  /** null: no body at all (a GET), which reads as empty and is never used up. */
+  bytes: Uint8Array | null
   contentType: string | null
   /** The undici Response that serves the body once something reads it another way. */
   view: Response | undefined
@@ -63,7 +64,7 @@ export function installLazyBody(target: { prototype: object }): void {
 }
 
 /** Keeps `bytes` as the body of `message` (built with a null body by a class given `installLazyBody`). */
-export function holdBytes(message: Request | Response, bytes: Uint8Array, contentType: string | null): void {
+export function holdBytes(message: Request | Response, bytes: Uint8Array | null, contentType: string | null): void {
   ;(message as unknown as Holder)[SOURCE] = { bytes, contentType, view: undefined, taken: false }
 }
 
@@ -76,34 +77,59 @@ export function holdBytes(message: Request | Response, bytes: Uint8Array, conten
 export function takeBytes(message: Request | Response): Uint8Array | undefined {
   const source = (message as unknown as Partial<Holder>)[SOURCE]
   if (source === undefined || source.taken || source.view !== undefined) return undefined
+  if (source.bytes === null) return new Uint8Array(0)
   source.taken = true
   return source.bytes
 }
 
-/** The bytes of a lazy body, whether or not read, for a clone; undefined once read as a stream. */
-export function heldBytes(message: Request | Response): Uint8Array | undefined {
+/** The bytes of a lazy body (null: none) for a clone; undefined once read or locked. */
+export function heldBytes(message: Request | Response): Uint8Array | null | undefined {
   const source = (message as unknown as Partial<Holder>)[SOURCE]
   if (source === undefined || source.taken) return undefined
   if (source.view !== undefined && (source.view.bodyUsed || source.view.body?.locked === true)) return undefined
   return source.bytes
 }
 
+const responseHeaders = Object.getOwnPropertyDescriptor(Response.prototype, 'headers')!.get as (this: Response) => Headers
+
 /**
  * A Response with bytes for its body, which the Node translation writes without a web stream.
+ * Its headers stay a plain object until something reads `headers` (undici's Headers cost more
+ * to fill and to walk than the rest of a small response), so the Node translation can hand
+ * them to `writeHead` as they are.
  * @example
- * return new BytesResponse(encoder.encode('{"ok":true}'), { status: 200, headers: { 'content-type': 'application/json' } })
+ * return new BytesResponse(encoder.encode('{"ok":true}'), 200, { 'content-type': 'application/json' })
  */
 export class BytesResponse extends Response {
-  constructor(bytes: Uint8Array, init: ResponseInit) {
-    super(null, init)
-    holdBytes(this, bytes, this.headers.get('content-type'))
+  #plain: Record<string, string> | undefined
+
+  constructor(bytes: Uint8Array, status: number, headers: Record<string, string>) {
+    super(null, { status })
+    this.#plain = headers
+    holdBytes(this, bytes, headers['content-type'] ?? null)
+  }
+
+  // @ts-expect-error -- undici-types declares `headers` as a property; on the prototype it is an accessor, like this one.
+  override get headers(): Headers {
+    const headers = responseHeaders.call(this)
+    const plain = this.#plain
+    if (plain !== undefined) {
+      this.#plain = undefined
+      for (const name in plain) headers.set(name, plain[name]!)
+    }
+    return headers
+  }
+
+  /** The headers as given, while nobody has read (and so maybe changed) `headers`. */
+  plainHeaders(): Readonly<Record<string, string>> | undefined {
+    return this.#plain
   }
 
   // @ts-expect-error -- undici-types declares `clone` as a property; on the prototype it is a method, like this one.
   override clone(): Response {
     const bytes = heldBytes(this)
-    if (bytes === undefined) throw new TypeError('Response.clone: the body has already been read.')
-    return new BytesResponse(bytes, { status: this.status, statusText: this.statusText, headers: this.headers })
+    if (bytes == null) throw new TypeError('Response.clone: the body has already been read.')
+    return new BytesResponse(bytes, this.status, Object.fromEntries(this.headers))
   }
 }
 installLazyBody(BytesResponse)

@@ -4,7 +4,7 @@ import { connect } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { createEngine } from '@stepline/core'
 import { adapterSuite, stubHandler, urlOf, webhookSuite, type Served } from '../test/adapter-suite'
-import type { FetchHandler } from './handler'
+import { createHandler, type FetchHandler } from './handler'
 import { serve, toNodeListener } from './node'
 
 async function start(handler: FetchHandler): Promise<Served & { server: Server }> {
@@ -51,6 +51,24 @@ describe('toNodeListener', () => {
       expect(await res.json()).toEqual({ text: 'hello body', streamed: 'hello body', used: true, again: 'TypeError' })
     } finally {
       await served.close()
+    }
+  })
+
+  it("writes a wrapper's changes to the handler's own responses", async () => {
+    const engine = createEngine()
+    const inner = createHandler({ engine })
+    const served = await start(async (request) => {
+      const res = await inner(request)
+      res.headers.set('x-wrapped', 'yes')
+      return res
+    })
+    try {
+      const res = await fetch(`${served.url}/health`)
+      expect(res.headers.get('x-wrapped')).toBe('yes')
+      expect(await res.json()).toMatchObject({ ok: true })
+    } finally {
+      await served.close()
+      await engine.close()
     }
   })
 

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { acceptsLightRequests } from './adapters/light-request'
 import { requestUrl, toRequest, writeResponse } from './adapters/node-http'
 import { createHandler, type FetchHandler, type HandlerOptions } from './handler'
 import { errorResponse } from './respond'
@@ -39,11 +40,12 @@ const logError = (e: unknown): void => console.error('stepline server:', e)
  * createServer(toNodeListener(createHandler({ engine, workflows: [order] }))).listen(3000, '127.0.0.1')
  */
 export function toNodeListener(handler: FetchHandler): (req: IncomingMessage, res: ServerResponse) => void {
+  const light = acceptsLightRequests(handler)
   const listen = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let response: Response
     let closeAfter = (): boolean => false
     try {
-      const translated = await toRequest(req, res, requestUrl(req))
+      const translated = await toRequest(req, res, requestUrl(req), { light })
       closeAfter = translated.bodyCancelled
       response = await handler(translated.request)
     } catch (e) {

@@ -26,10 +26,7 @@ export function toJson(value: unknown): string {
  */
 export function json(status: number, body: unknown, headers?: Record<string, string>): Response {
   const bytes = encoder.encode(toJson(body))
-  return new BytesResponse(bytes, {
-    status,
-    headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': String(bytes.byteLength), ...headers },
-  })
+  return new BytesResponse(bytes, status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(bytes.byteLength), ...headers })
 }
 
 const BY_CODE: Partial<Record<SteplineErrorCode, [number, HttpErrorCode]>> = {

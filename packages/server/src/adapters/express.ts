@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FetchHandler } from '../handler'
+import { acceptsLightRequests } from './light-request'
 import { toRequest, writeResponse, type RequestBodyOverride, type Translated } from './node-http'
 
 /** The part of an Express request the adapter reads (Express 4 and 5 requests fit). */
@@ -41,13 +42,14 @@ export interface ExpressAdapterOptions {
  * app.listen(3000)
  */
 export function toExpress(handler: FetchHandler, options: ExpressAdapterOptions = {}): (req: ExpressRequestLike, res: ServerResponse, next: NextLike) => Promise<void> {
+  const light = acceptsLightRequests(handler)
   const fallthrough = options.fallthrough === true
   return async (req, res, next) => {
     let response: Response
     let translated: Translated
     try {
       const url = `${req.protocol}://${req.headers.host ?? 'localhost'}${req.originalUrl}`
-      translated = await toRequest(req, res, url, parsedBody(req))
+      translated = await toRequest(req, res, url, { body: parsedBody(req), light })
       response = await handler(translated.request)
     } catch (error) {
       next(error)

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { FetchHandler } from '../handler'
 import { errorResponse } from '../respond'
+import { acceptsLightRequests } from './light-request'
 import { toRequest, writeResponse, type Translated } from './node-http'
 
 /** Options of the `fastifyStepline` plugin. */
@@ -29,6 +30,7 @@ export const fastifyStepline: FastifyPluginAsync<FastifySteplineOptions> = async
     throw new TypeError('fastifyStepline: expected `handler` as a fetch handler `(request: Request) => Promise<Response>`, e.g. createHandler({ engine }).')
   }
   const { handler } = options
+  const light = acceptsLightRequests(handler)
   const routes = async (scope: FastifyInstance): Promise<void> => {
     // Leave the body unread: the handler reads (and limits) it from the raw stream.
     scope.removeAllContentTypeParsers()
@@ -40,7 +42,7 @@ export const fastifyStepline: FastifyPluginAsync<FastifySteplineOptions> = async
       let translated: Translated
       let response: Response
       try {
-        translated = await toRequest(raw, reply.raw, url)
+        translated = await toRequest(raw, reply.raw, url, { light })
         response = await handler(translated.request)
       } catch (error) {
         // The same answer as the handler's own: an HttpError as it says, anything else a 500 INTERNAL_ERROR.

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { HttpError } from '../errors'
-import { heldBytes, holdBytes, installLazyBody, takeBytes } from '../lazy-body'
+import { BytesResponse, heldBytes, holdBytes, installLazyBody, takeBytes } from '../lazy-body'
+import { clientGoneSignal, headersOf, lightRequest } from './light-request'
 
 // The one translation between Node's `http` objects and the fetch handler, used by `serve`,
 // `toNodeListener`, Express and Fastify: Node request in, WHATWG `Request` out; `Response` in,
@@ -38,51 +39,61 @@ export function requestUrl(req: IncomingMessage, protocol = 'http'): string {
   return `${protocol}://${host}${req.url ?? '/'}`
 }
 
+/** How `toRequest` makes the Request. */
+export interface ToRequestOptions {
+  /** What to send as the body instead of the Node stream (when a framework already read it). */
+  body?: RequestBodyOverride
+  /** The handler reads only method, url, headers, signal and body: a LightRequest will do (see light-request). */
+  light?: boolean
+}
+
 /**
  * A `Request` for a Node request: method, `url`, every header (repeated ones kept), and the
- * body: read whole when small and sized, else streamed from `req` itself, unless `override`
+ * body: read whole when small and sized, else streamed from `req` itself, unless `options.body`
  * gives it. `signal` aborts when the client goes away before the response is written, so a
  * handler streaming SSE can stop; it is made on first use only. Throws an `HttpError` 400
  * when `url` is not a URL (a malformed `Host`).
  */
-export async function toRequest(req: IncomingMessage, res: ServerResponse, url: string, override?: RequestBodyOverride): Promise<Translated> {
-  const headers = new Headers()
-  const raw = req.rawHeaders
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!
-    // HTTP/2 pseudo-headers (:path, :method) are not headers a Request may carry.
-    if (name.charCodeAt(0) !== 58) headers.append(name, raw[i + 1]!)
-  }
+export async function toRequest(req: IncomingMessage, res: ServerResponse, url: string, options: ToRequestOptions = {}): Promise<Translated> {
+  const { body: override, light = false } = options
   const state = { cancelled: false }
   const method = req.method ?? 'GET'
-  const init: RequestInit & { duplex?: 'half' } = { method, headers }
+  const bodyless = method === 'GET' || method === 'HEAD'
   let buffered: Uint8Array | undefined
-  if (method !== 'GET' && method !== 'HEAD') {
-    if (override !== undefined) {
-      // The bytes differ from what the client sent (re-serialised, maybe inflated): their length and encoding do not apply.
-      headers.delete('content-length')
-      headers.delete('content-encoding')
-      headers.delete('transfer-encoding')
-      if (override.body !== null) init.body = override.body
-    } else if (!req.readableEnded) {
-      const length = Number(req.headers['content-length'] ?? NaN)
-      if (length <= BUFFERED_BODY_MAX) {
-        buffered = await readAll(req)
-      } else {
-        init.body = bodyOf(req, state)
-        init.duplex = 'half'
-      }
-    }
+  let streamed: ReadableStream<Uint8Array> | undefined
+  if (!bodyless && override === undefined && !req.readableEnded) {
+    const length = Number(req.headers['content-length'] ?? NaN)
+    if (length <= BUFFERED_BODY_MAX) buffered = await readAll(req)
+    else streamed = bodyOf(req, state)
+  }
+  const bodyCancelled = (): boolean => state.cancelled && !req.complete
+  if (light && override === undefined && streamed === undefined) {
+    if (!URL.canParse(url)) throw badHost(req)
+    return { request: lightRequest({ url, method, rawHeaders: req.rawHeaders, bytes: bodyless ? null : (buffered ?? new Uint8Array(0)), res }), bodyCancelled }
+  }
+  const headers = headersOf(req.rawHeaders)
+  const init: RequestInit & { duplex?: 'half' } = { method, headers }
+  if (override !== undefined && !bodyless) {
+    // The bytes differ from what the client sent (re-serialised, maybe inflated): their length and encoding do not apply.
+    headers.delete('content-length')
+    headers.delete('content-encoding')
+    headers.delete('transfer-encoding')
+    if (override.body !== null) init.body = override.body
+  } else if (streamed !== undefined) {
+    init.body = streamed
+    init.duplex = 'half'
   }
   let request: Request
   try {
     request = buffered === undefined ? new NodeRequest(url, init, res) : new BufferedNodeRequest(url, init, res, buffered)
   } catch (error) {
-    if (!URL.canParse(url)) throw new HttpError(400, 'BAD_REQUEST', `The request's Host header (${JSON.stringify(req.headers.host)}) is not a valid host.`)
+    if (!URL.canParse(url)) throw badHost(req)
     throw error
   }
-  return { request, bodyCancelled: () => state.cancelled && !req.complete }
+  return { request, bodyCancelled }
 }
+
+const badHost = (req: IncomingMessage): HttpError => new HttpError(400, 'BAD_REQUEST', `The request's Host header (${JSON.stringify(req.headers.host)}) is not a valid host.`)
 
 /**
  * A `Request` whose `signal` is made when first read: most handlers never look at it, and an
@@ -97,18 +108,7 @@ class NodeRequest extends Request {
   }
   // @ts-expect-error -- lib.dom types `signal` as a property; undici's is an accessor, like this one.
   override get signal(): AbortSignal {
-    if (this.#signal !== undefined) return this.#signal
-    const res = this.res
-    const controller = new AbortController()
-    const gone = (): boolean => !res.writableFinished
-    if (res.closed) {
-      if (gone()) controller.abort(new Error('The client closed the connection.'))
-    } else {
-      res.once('close', () => {
-        if (gone()) controller.abort(new Error('The client closed the connection.'))
-      })
-    }
-    return (this.#signal = controller.signal)
+    return (this.#signal ??= clientGoneSignal(this.res))
   }
 }
 
@@ -122,7 +122,7 @@ class BufferedNodeRequest extends NodeRequest {
   // @ts-expect-error -- undici-types declares `clone` as a property; on the prototype it is a method, like this one.
   override clone(): Request {
     const bytes = heldBytes(this)
-    if (bytes === undefined) throw new TypeError('Request.clone: the body has already been read.')
+    if (bytes == null) throw new TypeError('Request.clone: the body has already been read.')
     return new BufferedNodeRequest(this.url, { method: this.method, headers: this.headers }, this.res, bytes)
   }
 }
@@ -210,6 +210,13 @@ function bodyOf(req: IncomingMessage, state: { cancelled: boolean }): ReadableSt
  * `closeAfter`: the request body was left unread, so the connection cannot be reused.
  */
 export async function writeResponse(res: ServerResponse, response: Response, method = 'GET', closeAfter = false): Promise<void> {
+  const bytes = takeBytes(response)
+  const plain = response instanceof BytesResponse ? response.plainHeaders() : undefined
+  if (bytes !== undefined && plain !== undefined) {
+    // One of our own responses, untouched: status, headers and body in one write.
+    res.writeHead(response.status, closeAfter ? { ...plain, connection: 'close' } : plain)
+    return void res.end(method === 'HEAD' ? undefined : bytes)
+  }
   res.statusCode = response.status
   if (response.statusText !== '') res.statusMessage = response.statusText
   const headers = response.headers
@@ -218,7 +225,6 @@ export async function writeResponse(res: ServerResponse, response: Response, met
   if (cookies.length > 0) res.setHeader('set-cookie', cookies)
   if (closeAfter) res.setHeader('connection', 'close')
 
-  const bytes = takeBytes(response)
   if (bytes !== undefined) return void res.end(method === 'HEAD' ? undefined : bytes)
   const body = response.body
   if (body === null || method === 'HEAD') {

@@ -1,0 +1,93 @@
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { inspect } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import type { FetchHandler } from '../handler'
+import { toNodeListener } from '../node'
+import { takeBytes } from '../lazy-body'
+import { markAcceptsLightRequests, realRequest } from './light-request'
+
+/** Serves `handler` (marked: it gets LightRequests) and sends one request to it. */
+async function exchange(handler: FetchHandler, init: RequestInit & { path?: string } = {}): Promise<Response> {
+  const server = createServer(toNodeListener(markAcceptsLightRequests(handler)))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  try {
+    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}${init.path ?? '/p?q=1'}`, init)
+    return new Response(await res.arrayBuffer(), { status: res.status, headers: res.headers })
+  } finally {
+    server.closeAllConnections()
+    server.close()
+  }
+}
+
+describe('LightRequest (what createHandler gets from the Node adapters)', () => {
+  it('is a Request with method, url, headers and a JSON body', async () => {
+    const res = await exchange(
+      async (request) => {
+        const real = new Request('http://x/', { method: 'POST' })
+        return Response.json({
+          isRequest: request instanceof Request,
+          tag: Object.prototype.toString.call(request),
+          method: request.method,
+          path: new URL(request.url).pathname + new URL(request.url).search,
+          custom: request.headers.get('x-custom'),
+          body: await request.json(),
+          used: request.bodyUsed,
+          // Properties it does not answer itself come from an undici Request.
+          delegated: [request.cache, request.mode, request.redirect, request.credentials].join(),
+          expected: [real.cache, real.mode, real.redirect, real.credentials].join(),
+          inspected: inspect(request).length > 0,
+        })
+      },
+      { method: 'POST', headers: { 'x-custom': 'abc', 'content-type': 'application/json' }, body: '{"a":1}' },
+    )
+    const seen = (await res.json()) as Record<string, unknown>
+    expect(seen).toMatchObject({ isRequest: true, tag: '[object Request]', method: 'POST', path: '/p?q=1', custom: 'abc', body: { a: 1 }, used: true, inspected: true })
+    expect(seen.delegated).toBe(seen.expected)
+  })
+
+  it('has a null body on GET, and clones a POST body that reads twice', async () => {
+    const get = await exchange(async (request) => Response.json({ body: request.body, text: await request.text(), used: request.bodyUsed }))
+    expect(await get.json()).toEqual({ body: null, text: '', used: false })
+    const post = await exchange(
+      async (request) => {
+        const copy = request.clone()
+        return Response.json({ a: await request.text(), b: await new Response(copy.body).text(), again: await request.text().catch((e: Error) => e.name) })
+      },
+      { method: 'POST', body: 'twice' },
+    )
+    expect(await post.json()).toEqual({ a: 'twice', b: 'twice', again: 'TypeError' })
+  })
+
+  it('hands its bytes to takeBytes once; realRequest gives undici what it can forward', async () => {
+    const res = await exchange(
+      async (request) => {
+        const forwarded = realRequest(request)
+        const forwardedCopy = new Request(forwarded) // undici accepts it: a genuine Request
+        const bytes = takeBytes(request)
+        return Response.json({ bytes: new TextDecoder().decode(bytes), second: takeBytes(request) === undefined, forwarded: await forwardedCopy.text(), method: forwardedCopy.method })
+      },
+      { method: 'PUT', body: 'payload' },
+    )
+    expect(await res.json()).toEqual({ bytes: 'payload', second: true, forwarded: 'payload', method: 'PUT' })
+  })
+
+  it('answers 400 for a Host header that makes no URL, as the full Request does', async () => {
+    const server = createServer(toNodeListener(markAcceptsLightRequests(async () => new Response('unreached'))))
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const { port } = server.address() as AddressInfo
+    const { connect } = await import('node:net')
+    const socket = connect(port, '127.0.0.1')
+    await once(socket, 'connect')
+    socket.end('GET / HTTP/1.1\r\nHost: exa mple\r\nConnection: close\r\n\r\n')
+    let out = ''
+    socket.setEncoding('utf8').on('data', (d: string) => (out += d))
+    await once(socket, 'close')
+    server.close()
+    expect(out).toMatch(/^HTTP\/1\.1 400/)
+    expect(out).toMatch(/Host header/)
+  })
+})

@@ -1,0 +1,147 @@
+import type { ServerResponse } from 'node:http'
+import { heldBytes, holdBytes, installLazyBody } from '../lazy-body'
+
+// On Node 20 an undici `Request` costs ~25 µs to make (and its AbortSignal lengthens GC pauses):
+// more than everything else in serving a small webhook. `createHandler`'s handler only reads
+// method, url, headers, signal and the body's bytes, so for it the Node translation makes a
+// LightRequest instead: `instanceof Request`, every property and method there, but the undici
+// object behind the rarely used ones (`cache`, `mode`, `referrer` …) is made on first use.
+
+const LIGHT = Symbol.for('stepline.acceptsLightRequests')
+
+/** Marks a fetch handler as reading nothing of a request but method, url, headers, signal and body. */
+export function markAcceptsLightRequests<T extends object>(handler: T): T {
+  Object.defineProperty(handler, LIGHT, { value: true })
+  return handler
+}
+
+/** Whether `handler` was marked by `markAcceptsLightRequests` (`createHandler`'s is). */
+export function acceptsLightRequests(handler: object): boolean {
+  return (handler as { [LIGHT]?: boolean })[LIGHT] === true
+}
+
+/**
+ * A signal that aborts when the client goes away before the response is written, so that a
+ * handler streaming SSE can stop. Made on first read only: most handlers never look.
+ */
+export function clientGoneSignal(res: ServerResponse): AbortSignal {
+  const controller = new AbortController()
+  const gone = (): boolean => !res.writableFinished
+  if (res.closed) {
+    if (gone()) controller.abort(new Error('The client closed the connection.'))
+  } else {
+    res.once('close', () => {
+      if (gone()) controller.abort(new Error('The client closed the connection.'))
+    })
+  }
+  return controller.signal
+}
+
+/** What a LightRequest is made of: all a Request needs, already at hand in Node's request. */
+export interface LightParts {
+  url: string
+  method: string
+  /** `rawHeaders` of the Node request: name, value, name, value … */
+  rawHeaders: readonly string[]
+  /** The whole body, or null when there is none (GET, HEAD). */
+  bytes: Uint8Array | null
+  res: ServerResponse
+}
+
+/** The Headers of Node's `rawHeaders`, repeated ones kept, HTTP/2 pseudo-headers (`:path`) left out. */
+export function headersOf(raw: readonly string[]): Headers {
+  const headers = new Headers()
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.charCodeAt(0) !== 58) headers.append(name, raw[i + 1]!)
+  }
+  return headers
+}
+
+class LightRequestImpl {
+  readonly url: string
+  readonly method: string
+  readonly #parts: LightParts
+  #headers: Headers | undefined
+  #signal: AbortSignal | undefined
+  #real: Request | undefined
+
+  constructor(parts: LightParts) {
+    this.url = parts.url
+    this.method = parts.method
+    this.#parts = parts
+    holdBytes(this as unknown as Request, parts.bytes, parts.bytes === null ? null : (findHeader(parts.rawHeaders, 'content-type') ?? null))
+  }
+
+  get headers(): Headers {
+    return (this.#headers ??= headersOf(this.#parts.rawHeaders))
+  }
+
+  get signal(): AbortSignal {
+    return (this.#signal ??= clientGoneSignal(this.#parts.res))
+  }
+
+  /** The undici Request behind the properties this class does not answer itself (no body: the bytes answer for it). */
+  real(): Request {
+    return (this.#real ??= new Request(this.url, { method: this.method, headers: this.headers, signal: this.signal }))
+  }
+
+  clone(): Request {
+    const bytes = this.#parts.bytes === null ? null : heldBytes(this as unknown as Request)
+    if (bytes === undefined) throw new TypeError('Request.clone: the body has already been read.')
+    return lightRequest({ ...this.#parts, bytes })
+  }
+}
+
+function findHeader(raw: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === lowerName) return raw[i + 1]
+  return undefined
+}
+
+// A LightRequest is a Request to `instanceof` and to every reader; what it does not answer itself
+// (nor the lazy body) comes from `real()`.
+Object.setPrototypeOf(LightRequestImpl.prototype, Request.prototype)
+installLazyBody(LightRequestImpl)
+for (const name of Reflect.ownKeys(Request.prototype)) {
+  if (name === 'constructor' || name === 'url' || name === 'method' || Object.hasOwn(LightRequestImpl.prototype, name)) continue
+  const described = Object.getOwnPropertyDescriptor(Request.prototype, name)!
+  if (described.get !== undefined) {
+    Object.defineProperty(LightRequestImpl.prototype, name, {
+      get(this: LightRequestImpl) {
+        return (this.real() as unknown as Record<PropertyKey, unknown>)[name]
+      },
+      configurable: true,
+    })
+  } else if (typeof described.value === 'function') {
+    Object.defineProperty(LightRequestImpl.prototype, name, {
+      value(this: LightRequestImpl, ...args: unknown[]) {
+        const real = this.real() as unknown as Record<PropertyKey, (...a: unknown[]) => unknown>
+        return real[name]!(...args)
+      },
+      configurable: true,
+      writable: true,
+    })
+  }
+}
+
+/**
+ * A Request for a Node request whose body (if any) is already in memory, made without undici.
+ * @example
+ * const request = lightRequest({ url: requestUrl(req), method: 'POST', rawHeaders: req.rawHeaders, bytes, res })
+ */
+export function lightRequest(parts: LightParts): Request {
+  return new LightRequestImpl(parts) as unknown as Request
+}
+
+/**
+ * An undici Request with the same method, url, headers and (unread) body, for code that hands
+ * the request on to undici itself (`fetch(request)`, `new Request(request)`), which a
+ * LightRequest cannot satisfy. Any other Request is returned as it is.
+ * @example
+ * onError(error, realRequest(request))
+ */
+export function realRequest(request: Request): Request {
+  if (!(request instanceof LightRequestImpl)) return request
+  const bytes = heldBytes(request as unknown as Request)
+  return new Request(request.url, { method: request.method, headers: request.headers, body: request.method === 'GET' || request.method === 'HEAD' ? null : (bytes ?? null) })
+}
