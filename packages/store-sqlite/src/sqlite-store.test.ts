@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -312,5 +312,79 @@ describe('unavailable database', () => {
     store.close()
     await store.recordStep('r1', step('n1'))
     expect(store.getSteps('r1').map((s) => s.key)).toEqual(['n0', 'n1'])
+  })
+})
+
+describe('options', () => {
+  it('bad options are refused with OPTIONS_INVALID naming the option and what it takes', () => {
+    const bad: Array<[SqliteStoreOptions, RegExp]> = [
+      [{ path: '' }, /expected `path` as a file path/],
+      [{ busyTimeoutMs: -1 }, /expected `busyTimeoutMs` as a whole number of milliseconds ≥ 0, got -1/],
+      [{ synchronous: 'off' as never }, /expected `synchronous` as 'normal' or 'full', got 'off'/],
+      [{ groupCommit: 'later' as never }, /expected `groupCommit` as true, false, 'microtask' or 'immediate', got 'later'/],
+      [{ checkpoint: 'never' as never }, /expected `checkpoint` as 'background' or 'inline', got 'never'/],
+    ]
+    for (const [options, message] of bad) {
+      expect(() => sqliteStore({ path: file(), ...options })).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID', message: expect.stringMatching(message) }))
+    }
+  })
+})
+
+describe('background checkpoint', () => {
+  const size = (path: string): number => {
+    try {
+      return statSync(path).size
+    } catch {
+      return 0
+    }
+  }
+  let next = 0
+  const fill = async (store: SqliteStore, runs: number): Promise<void> => {
+    for (let i = next; i < next + runs; i++) {
+      await store.createRun(run(`r${i}`, { payload: { text: 'x'.repeat(200), i } }))
+      await store.recordStep(`r${i}`, step('a'))
+    }
+    next += runs
+  }
+
+  const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+  it('a thread of its own copies the WAL into the file, however little was written', async () => {
+    const path = file()
+    const store = make(path)
+    const before = size(path)
+    // 120 commits start the thread; their few hundred pages are far from the 1000 at which a writer would checkpoint.
+    await fill(store, 60)
+    const deadline = Date.now() + 5000
+    while (size(path) <= before && Date.now() < deadline) await settle(20)
+    expect(size(path)).toBeGreaterThan(before)
+    store.close()
+  })
+
+  it('keeps the WAL from growing with the data, and folds it in on close', async () => {
+    const path = file()
+    const store = make(path)
+    // One commit per write, without a pause: ~100 MB of WAL frames, which must not pile up.
+    await fill(store, 6000)
+    expect(size(`${path}-wal`)).toBeLessThan(48 * 1024 * 1024)
+    store.close()
+    expect(existsSync(`${path}-wal`)).toBe(false) // the last connection to close folded it in
+    const db = new Database(path, { readonly: true })
+    expect((db.prepare('SELECT count(*) AS n FROM runs').get() as { n: number }).n).toBe(6000)
+    db.close()
+  })
+
+  it("checkpoint: 'inline' leaves it to the writer, at 1000 pages, as SQLite does by default", async () => {
+    const path = file()
+    const store = make(path, { checkpoint: 'inline' })
+    const before = size(path)
+    await fill(store, 60)
+    await settle(300)
+    expect(size(`${path}-wal`)).toBeLessThan(1000 * 4096)
+    expect(size(path)).toBe(before) // nobody checkpointed a small WAL
+    await fill(store, 3000)
+    expect(size(`${path}-wal`)).toBeLessThan(8 * 1024 * 1024)
+    store.close()
+    expect(existsSync(`${path}-wal`)).toBe(false)
   })
 })

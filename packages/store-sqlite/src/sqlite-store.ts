@@ -14,6 +14,7 @@ import {
   type StepRecord,
   type Store,
 } from '@stepline/core'
+import { Checkpointer } from './checkpointer'
 import { decode, encode } from './json'
 import { migrate } from './schema'
 
@@ -52,7 +53,18 @@ export interface SqliteStoreOptions {
    * across power loss, slower.
    */
   synchronous?: 'normal' | 'full'
+  /**
+   * Who copies the WAL into the database file. `'background'` (default for a file): once the
+   * store has made 100 group commits, a thread of its own, every 50 ms, so that commits do not
+   * wait for the copy and the fsyncs of a checkpoint. `'inline'`: SQLite's default, the committing connection every 1000 pages.
+   */
+  checkpoint?: 'background' | 'inline'
 }
+
+/** WAL size (4 KB pages) at which the writer finishes a background checkpoint itself, so that the WAL restarts. */
+const WAL_RESTART_FRAMES = 4096
+/** Group commits after which a store hands its checkpoints to a thread. */
+const CHECKPOINTER_AFTER_COMMITS = 100
 
 const PARKED = `('sleeping', 'waiting')`
 const FINISHED = `(${FINISHED_STATUSES.map((s) => `'${s}'`).join(', ')})`
@@ -123,6 +135,10 @@ export class SqliteStore implements Store {
   readonly #schedule: (flush: () => void) => void
   readonly #busyTimeoutMs: number
   readonly #synchronous: 'normal' | 'full'
+  readonly #checkpoint: 'background' | 'inline'
+  #checkpointer: Checkpointer | undefined
+  /** Group commits since the file was opened, until the checkpointer starts. */
+  #commits = 0
   #s!: ReturnType<typeof prepare>
   readonly #listRuns = new Map<string, Database.Statement>()
   #commitBatch!: (batch: Write[]) => void
@@ -133,10 +149,11 @@ export class SqliteStore implements Store {
   #closed = false
 
   constructor(options: SqliteStoreOptions = {}) {
-    const { path = './.stepline/stepline.db', groupCommit = true, busyTimeoutMs = 5000, synchronous = 'normal' } = options
+    const { path = './.stepline/stepline.db', groupCommit = true, busyTimeoutMs = 5000, synchronous = 'normal', checkpoint = 'background' } = options
     if (typeof path !== 'string' || path === '') throw options_('`path` as a file path like ./.stepline/stepline.db', path)
     if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) throw options_('`busyTimeoutMs` as a whole number of milliseconds ≥ 0', busyTimeoutMs)
     if (synchronous !== 'normal' && synchronous !== 'full') throw options_("`synchronous` as 'normal' or 'full'", synchronous)
+    if (checkpoint !== 'background' && checkpoint !== 'inline') throw options_("`checkpoint` as 'background' or 'inline'", checkpoint)
     this.path = path === ':memory:' ? path : resolve(path)
     if (groupCommit !== true && groupCommit !== false && groupCommit !== 'microtask' && groupCommit !== 'immediate') {
       throw options_("`groupCommit` as true, false, 'microtask' or 'immediate'", groupCommit)
@@ -145,6 +162,7 @@ export class SqliteStore implements Store {
     this.#schedule = groupCommit === 'immediate' ? (flush) => void realSetImmediate(flush) : queueMicrotask
     this.#busyTimeoutMs = busyTimeoutMs
     this.#synchronous = synchronous
+    this.#checkpoint = checkpoint
     this.#open()
   }
 
@@ -174,6 +192,19 @@ export class SqliteStore implements Store {
     this.#listRuns.clear()
     this.#db = db
     this.#closed = false
+    this.#commits = 0
+  }
+
+  /**
+   * Hands checkpoints to a thread once this store has shown it writes (a few seconds' worth of
+   * commits for a server, never for a test or a CLI call that opens the file for a moment).
+   */
+  #startCheckpointer(): void {
+    if (this.#checkpoint !== 'background' || this.path === ':memory:' || this.#checkpointer !== undefined) return
+    this.#checkpointer = new Checkpointer(this.path, { intervalMs: 50, busyTimeoutMs: this.#busyTimeoutMs })
+    this.#db.pragma('wal_autocheckpoint = 0')
+    // A burst can grow the WAL file past what it needs after a restart: trim it back then.
+    this.#db.pragma(`journal_size_limit = ${WAL_RESTART_FRAMES * 4096}`)
   }
 
   /**
@@ -310,6 +341,9 @@ export class SqliteStore implements Store {
       return
     }
     resolveBatch()
+    if (this.#checkpointer === undefined) {
+      if (++this.#commits === CHECKPOINTER_AFTER_COMMITS) this.#startCheckpointer()
+    } else if (this.#checkpointer.walPast(WAL_RESTART_FRAMES)) this.#catchUpCheckpoint()
   }
 
   getRun(id: string): RunRecord | undefined {
@@ -446,8 +480,22 @@ export class SqliteStore implements Store {
     }).immediate()
 
   /** The prepared statements; a store closed by one engine reopens for the next that uses it. */
+  /** Copies what the checkpoint thread has not yet: a WAL under writes that never pause restarts only after a writer's checkpoint. */
+  #catchUpCheckpoint(): void {
+    try {
+      this.#db.pragma('wal_checkpoint(PASSIVE)')
+    } catch {
+      // Another process checkpoints: the WAL restarts after theirs.
+    }
+  }
+
   #ready(): ReturnType<typeof prepare> {
     if (this.#closed) this.#open()
+    else if (this.#checkpointer !== undefined && !this.#checkpointer.working) {
+      // The thread could not open the file: checkpoint here again, or the WAL grows without end.
+      this.#checkpointer = undefined
+      this.#db.pragma('wal_autocheckpoint = 1000')
+    }
     return this.#s
   }
 
@@ -459,6 +507,9 @@ export class SqliteStore implements Store {
     if (this.#closed) return
     this.#flush()
     this.#closed = true
+    // The thread's connection closes first: the last one to close folds the WAL into the file.
+    this.#checkpointer?.stop()
+    this.#checkpointer = undefined
     this.#db.close()
   }
 
