@@ -23,6 +23,8 @@ const THREADS = Math.max(1, Math.min(2, availableParallelism() >> 1))
 
 interface WrkResult {
   requests: number
+  /** CPU time of this process (the server under test lives in it) per request, µs. */
+  cpuPerRequestUs: number
   rps: number
   p99Ms: number
   non2xx: number
@@ -37,6 +39,7 @@ function toMs(text: string): number {
 
 /** Runs wrk without blocking this process's event loop (the servers under test live in it). */
 function wrk(url: string, script: string): Promise<WrkResult> {
+  const cpu0 = process.cpuUsage()
   return new Promise((resolve, reject) => {
     const child = spawn('wrk', [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', '-s', script, url])
     let out = ''
@@ -47,8 +50,11 @@ function wrk(url: string, script: string): Promise<WrkResult> {
       if (code !== 0) return reject(new Error(`wrk exited with ${code}:\n${out}`))
       const num = (re: RegExp): number => Number(re.exec(out)?.[1] ?? 0)
       const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+      const cpu = process.cpuUsage(cpu0)
+      const requests = num(/(\d+) requests in/)
       resolve({
-        requests: num(/(\d+) requests in/),
+        requests,
+        cpuPerRequestUs: (cpu.user + cpu.system) / Math.max(1, requests),
         rps: num(/Requests\/sec:\s+([\d.]+)/),
         p99Ms: toMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? ''),
         non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
@@ -128,6 +134,7 @@ export async function serverBench(): Promise<Row[]> {
     return [
       { name: 'requests/s (POST small JSON → 202)', baseline: base.rps, engine: step.rps, unit: 'req/s', higherIsBetter: true, note: `bare node:http vs webhook → run on SQLite; ${conf}` },
       { name: 'p99 latency', baseline: base.p99Ms, engine: step.p99Ms, unit: 'ms' },
+      { name: 'server CPU per request (all threads)', baseline: base.cpuPerRequestUs, engine: step.cpuPerRequestUs, unit: 'µs', note: 'the servers run in this process, one at a time; wrk is another' },
       { name: 'non-2xx + socket errors', baseline: base.non2xx + base.socketErrors, engine: step.non2xx + step.socketErrors, unit: '', note: `stepline: ${step.non2xx} non-2xx, ${step.socketErrors} socket errors` },
       {
         name: 'accepted (202) → completed runs',
