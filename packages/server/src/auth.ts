@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { HttpError } from './errors'
+import { headerOf } from './adapters/light-request'
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
 
@@ -12,7 +13,7 @@ const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
  */
 export function requireBearer(request: Request, token: string | undefined): void {
   if (token === undefined) return
-  const header = request.headers.get('authorization')
+  const header = headerOf(request, 'authorization')
   const m = header === null ? null : /^Bearer\s+(\S+)\s*$/i.exec(header)
   if (m === null) {
     throw new HttpError(401, 'UNAUTHORIZED', 'This endpoint needs `Authorization: Bearer <token>`.', { headers: { 'www-authenticate': 'Bearer realm="stepline"' } })

@@ -1,6 +1,7 @@
 import { SteplineError } from '@stepline/core'
 import { HttpError } from './errors'
 import { takeBytes } from './lazy-body'
+import { headerOf } from './adapters/light-request'
 
 const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }
 
@@ -28,7 +29,7 @@ const tooLarge = (limit: number): HttpError => new HttpError(413, 'PAYLOAD_TOO_L
  * const bytes = await readBody(request, parseBytes('1mb'))
  */
 export async function readBody(request: Request, limit: number): Promise<Uint8Array> {
-  const declared = request.headers.get('content-length')
+  const declared = headerOf(request, 'content-length')
   if (declared !== null && Number(declared) > limit) throw tooLarge(limit)
   const held = takeBytes(request)
   if (held !== undefined) {

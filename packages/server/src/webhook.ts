@@ -4,6 +4,7 @@ import { HttpError, jsonIssues } from './errors'
 import { json } from './respond'
 import { verifySignature } from './signature'
 import { isWebhookTrigger, webhook, type WebhookTrigger } from './triggers'
+import { headerOf } from './adapters/light-request'
 
 /** One webhook the handler serves: the workflow it starts and its trigger. */
 export interface WebhookRoute {
@@ -59,12 +60,12 @@ export async function handleWebhook(request: Request, byMethod: Map<string, Webh
     throw new HttpError(405, 'METHOD_NOT_ALLOWED', `This webhook answers ${allow}, not ${request.method}.`, { headers: { allow } })
   }
   const { trigger, workflowId } = route
-  const key = request.headers.get('idempotency-key')
+  const key = headerOf(request, 'idempotency-key')
   if (key !== null && (key.length === 0 || key.length > 255)) throw new HttpError(400, 'BAD_REQUEST', 'The Idempotency-Key header must be 1 to 255 characters.')
 
   const raw = await readBody(request, bodyLimit)
   if (trigger.secret !== undefined) {
-    const problem = verifySignature(trigger.secret, request.headers.get(trigger.signatureHeader), raw, trigger.toleranceSec)
+    const problem = verifySignature(trigger.secret, headerOf(request, trigger.signatureHeader.toLowerCase()), raw, trigger.toleranceSec)
     if (problem !== undefined) {
       const why = {
         missing: `the ${trigger.signatureHeader} header is missing`,

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import type { FetchHandler } from '../handler'
 import { toNodeListener } from '../node'
 import { takeBytes } from '../lazy-body'
-import { markAcceptsLightRequests, realRequest } from './light-request'
+import { headerOf, markAcceptsLightRequests, realRequest } from './light-request'
 
 /** Serves `handler` (marked: it gets LightRequests) and sends one request to it. */
 async function exchange(handler: FetchHandler, init: RequestInit & { path?: string } = {}): Promise<Response> {
@@ -72,6 +72,33 @@ describe('LightRequest (what createHandler gets from the Node adapters)', () => 
       { method: 'PUT', body: 'payload' },
     )
     expect(await res.json()).toEqual({ bytes: 'payload', second: true, forwarded: 'payload', method: 'PUT' })
+  })
+
+  it('headerOf reads a header as Headers.get does: any case, repeats joined, absent is null', async () => {
+    const { connect } = await import('node:net')
+    const server = createServer(
+      toNodeListener(
+        markAcceptsLightRequests(async (request) => {
+          const light = ['x-twice', 'x-case', 'x-none'].map((n) => headerOf(request, n))
+          const real = ['x-twice', 'x-case', 'x-none'].map((n) => request.headers.get(n))
+          const text = JSON.stringify({ light, real, after: headerOf(request, 'x-case') })
+          return new Response(text, { headers: { 'content-length': String(Buffer.byteLength(text)) } })
+        }),
+      ),
+    )
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const socket = connect((server.address() as AddressInfo).port, '127.0.0.1')
+    await once(socket, 'connect')
+    socket.end('GET / HTTP/1.1\r\nHost: localhost\r\nX-Twice: a\r\nx-twice:  b \r\nX-CASE: Up\r\nConnection: close\r\n\r\n')
+    let out = ''
+    socket.setEncoding('utf8').on('data', (d: string) => (out += d))
+    await once(socket, 'close')
+    server.close()
+    const seen = JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4)) as { light: unknown[]; real: unknown[]; after: unknown }
+    expect(seen.light).toEqual(['a, b', 'Up', null])
+    expect(seen.real).toEqual(seen.light)
+    expect(seen.after).toBe('Up')
   })
 
   it('answers 400 for a Host header that makes no URL, as the full Request does', async () => {

@@ -77,6 +77,21 @@ class LightRequestImpl {
     return (this.#headers ??= headersOf(this.#parts.rawHeaders))
   }
 
+  /** `headers.get(lowerName)` without making the Headers, while nobody has (nor could have changed them). */
+  header(lowerName: string): string | null {
+    if (this.#headers !== undefined) return this.#headers.get(lowerName)
+    const raw = this.#parts.rawHeaders
+    let value: string | null = null
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!
+      if (name.length !== lowerName.length || name.toLowerCase() !== lowerName) continue
+      // As Headers.get: repeated headers joined by ', ', values trimmed.
+      const v = raw[i + 1]!.trim()
+      value = value === null ? v : `${value}, ${v}`
+    }
+    return value
+  }
+
   get signal(): AbortSignal {
     return (this.#signal ??= clientGoneSignal(this.#parts.res))
   }
@@ -96,6 +111,16 @@ class LightRequestImpl {
 function findHeader(raw: readonly string[], lowerName: string): string | undefined {
   for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === lowerName) return raw[i + 1]
   return undefined
+}
+
+/**
+ * A request header, as `request.headers.get(name)`; for a LightRequest read straight from Node's
+ * raw headers. `lowerName` is lower case.
+ * @example
+ * const key = headerOf(request, 'idempotency-key')
+ */
+export function headerOf(request: Request, lowerName: string): string | null {
+  return request instanceof LightRequestImpl ? request.header(lowerName) : request.headers.get(lowerName)
 }
 
 // A LightRequest is a Request to `instanceof` and to every reader; what it does not answer itself
