@@ -312,6 +312,11 @@ describe('unavailable database', () => {
     store.close()
     await store.recordStep('r1', step('n1'))
     expect(store.getSteps('r1').map((s) => s.key)).toEqual(['n0', 'n1'])
+    // An update shape prepared before the close is prepared again on the new connection.
+    await store.updateRun('r1', { status: 'sleeping', wakeAt: 5 })
+    store.close()
+    await store.updateRun('r1', { status: 'running', wakeAt: undefined })
+    expect(store.getRun('r1')).toMatchObject({ status: 'running', wakeAt: undefined })
   })
 })
 

@@ -141,6 +141,8 @@ export class SqliteStore implements Store {
   #commits = 0
   #s!: ReturnType<typeof prepare>
   readonly #listRuns = new Map<string, Database.Statement>()
+  /** `updateRun` statements by the columns a patch sets (a handful of shapes in practice). */
+  readonly #updates = new Map<string, Database.Statement>()
   #commitBatch!: (batch: Write[]) => void
   #batch: Write[] = []
   #batchDone: Promise<void> | undefined
@@ -190,6 +192,7 @@ export class SqliteStore implements Store {
       for (const w of batch) w.stmt.run(w.params)
     }).immediate
     this.#listRuns.clear()
+    this.#updates.clear()
     this.#db = db
     this.#closed = false
     this.#commits = 0
@@ -241,11 +244,11 @@ export class SqliteStore implements Store {
   }
 
   updateRun(id: string, patch: RunPatch): void | Promise<void> {
-    const params = this.#patchParams(id, patch)
-    if (this.#groupCommit) return this.#queue(this.#ready().updateRun, params)
+    const { stmt, params } = this.#update(id, patch)
+    if (this.#groupCommit) return this.#queue(stmt, params)
     this.#flush()
     try {
-      this.#ready().updateRun.run(params)
+      stmt.run(params)
     } catch (e) {
       throw this.#unavailable(e)
     }
@@ -260,6 +263,42 @@ export class SqliteStore implements Store {
     } catch (e) {
       throw this.#unavailable(e)
     }
+  }
+
+  /**
+   * An UPDATE of just the columns `patch` sets, with positional parameters: a run's end writes
+   * four columns, and the one-statement-for-every-shape UPDATE (SET_PATCH) costs a third more.
+   */
+  #update(id: string, patch: RunPatch): { stmt: Database.Statement; params: unknown[] } {
+    const statements = this.#ready() // reopens a closed store, whose cached statements are gone
+    const columns: string[] = []
+    const params: unknown[] = []
+    const set = (column: string, value: unknown): void => {
+      columns.push(column)
+      params.push(value)
+    }
+    if (patch.status !== undefined) set('status', patch.status)
+    if ('output' in patch) set('output', encode(patch.output, () => `Run ${id}: its output`, 'output'))
+    if ('error' in patch) set('error', patch.error === undefined ? null : JSON.stringify(patch.error))
+    if (patch.attempt != null) set('attempt', patch.attempt)
+    if (patch.startedAt != null) set('started_at', patch.startedAt)
+    if (patch.endedAt != null) set('ended_at', patch.endedAt)
+    if (patch.planHash != null) set('plan_hash', patch.planHash)
+    if ('wakeAt' in patch) set('wake_at', patch.wakeAt ?? null)
+    if ('waitFor' in patch) {
+      set('wait_event', patch.waitFor?.event ?? null)
+      set('wait_match', patch.waitFor?.match ?? null)
+    }
+    params.push(id)
+    const shape = columns.join(',')
+    let stmt = this.#updates.get(shape)
+    if (stmt === undefined) {
+      // An empty patch still touches the row, as SET_PATCH did: `id = id`.
+      const assignments = columns.length === 0 ? 'id = id' : columns.map((c) => `${c} = ?`).join(', ')
+      stmt = statements.updateRunShaped(assignments)
+      this.#updates.set(shape, stmt)
+    }
+    return { stmt, params }
   }
 
   #patchParams(id: string, patch: RunPatch): Record<string, unknown> {
@@ -545,7 +584,7 @@ function prepare(db: Database.Database) {
     insertRun: db.prepare(`INSERT INTO runs (${RUN_COLUMNS}) VALUES (${RUN_COLUMNS.split(',').map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`),
     getRun: db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`),
     getRunByKey: db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE workflow_id = ? AND idempotency_key = ?`),
-    updateRun: db.prepare(`UPDATE runs SET ${SET_PATCH} WHERE id = @id`),
+    updateRunShaped: (assignments: string) => db.prepare(`UPDATE runs SET ${assignments} WHERE id = ?`),
     transitionRun: db.prepare(`UPDATE runs SET ${SET_PATCH} WHERE id = @id AND status IN (SELECT value FROM json_each(@from))`),
     upsertStep: db.prepare(`
       INSERT INTO steps (run_id, key, node_id, name, kind, status, output, error, recovered, attempts, started_at, ended_at, duration_ms, item)
