@@ -56,7 +56,8 @@ export interface SqliteStoreOptions {
   /**
    * Who copies the WAL into the database file. `'background'` (default for a file): once the
    * store has made 100 group commits, a thread of its own, every 50 ms, so that commits do not
-   * wait for the copy and the fsyncs of a checkpoint. `'inline'`: SQLite's default, the committing connection every 1000 pages.
+   * wait for the copy and the fsyncs of a checkpoint. `'inline'`: SQLite's default, the
+   * committing connection every 1000 pages.
    */
   checkpoint?: 'background' | 'inline'
 }
@@ -71,18 +72,6 @@ const FINISHED = `(${FINISHED_STATUSES.map((s) => `'${s}'`).join(', ')})`
 
 const RUN_COLUMNS = `id, workflow_id, plan_hash, status, payload, output, error, idempotency_key, attempt, created_at, started_at, ended_at, wake_at, wait_event, wait_match`
 
-// One statement for every patch shape: a flag per column says whether the patch sets it.
-const SET_PATCH = `
-  status = CASE WHEN @hasStatus THEN @status ELSE status END,
-  output = CASE WHEN @hasOutput THEN @output ELSE output END,
-  error = CASE WHEN @hasError THEN @error ELSE error END,
-  attempt = coalesce(@attempt, attempt),
-  started_at = coalesce(@startedAt, started_at),
-  ended_at = coalesce(@endedAt, ended_at),
-  plan_hash = coalesce(@planHash, plan_hash),
-  wake_at = CASE WHEN @hasWakeAt THEN @wakeAt ELSE wake_at END,
-  wait_event = CASE WHEN @hasWaitFor THEN @waitEvent ELSE wait_event END,
-  wait_match = CASE WHEN @hasWaitFor THEN @waitMatch ELSE wait_match END`
 
 interface RunRow {
   id: string
@@ -255,21 +244,21 @@ export class SqliteStore implements Store {
   }
 
   transitionRun(id: string, from: readonly RunStatus[], to: RunStatus, patch: Omit<RunPatch, 'status'> = {}): boolean {
-    const params = this.#patchParams(id, { ...patch, status: to }) as Record<string, unknown>
-    params.from = JSON.stringify(from)
+    const { stmt, params } = this.#update(id, { ...patch, status: to }, from)
     this.#flush()
     try {
-      return this.#ready().transitionRun.run(params).changes === 1
+      return stmt.run(params).changes === 1
     } catch (e) {
       throw this.#unavailable(e)
     }
   }
 
   /**
-   * An UPDATE of just the columns `patch` sets, with positional parameters: a run's end writes
-   * four columns, and the one-statement-for-every-shape UPDATE (SET_PATCH) costs a third more.
+   * An UPDATE of just the columns `patch` sets, with positional parameters (a run's end sets
+   * four; one statement for every shape, with a flag per column, cost a third more). With
+   * `from`, only while the run's status is one of them (`transitionRun`).
    */
-  #update(id: string, patch: RunPatch): { stmt: Database.Statement; params: unknown[] } {
+  #update(id: string, patch: RunPatch, from?: readonly RunStatus[]): { stmt: Database.Statement; params: unknown[] } {
     const statements = this.#ready() // reopens a closed store, whose cached statements are gone
     const columns: string[] = []
     const params: unknown[] = []
@@ -290,38 +279,16 @@ export class SqliteStore implements Store {
       set('wait_match', patch.waitFor?.match ?? null)
     }
     params.push(id)
-    const shape = columns.join(',')
+    if (from !== undefined) params.push(JSON.stringify(from))
+    const shape = `${from === undefined ? '' : 'from:'}${columns.join(',')}`
     let stmt = this.#updates.get(shape)
     if (stmt === undefined) {
-      // An empty patch still touches the row, as SET_PATCH did: `id = id`.
+      // An empty patch still touches the row (and says whether it exists): `id = id`.
       const assignments = columns.length === 0 ? 'id = id' : columns.map((c) => `${c} = ?`).join(', ')
-      stmt = statements.updateRunShaped(assignments)
+      stmt = statements.updateRun(assignments, from !== undefined)
       this.#updates.set(shape, stmt)
     }
     return { stmt, params }
-  }
-
-  #patchParams(id: string, patch: RunPatch): Record<string, unknown> {
-    const hasOutput = 'output' in patch
-    const hasWaitFor = 'waitFor' in patch
-    return {
-      id,
-      hasStatus: patch.status === undefined ? 0 : 1,
-      status: patch.status ?? null,
-      hasOutput: hasOutput ? 1 : 0,
-      output: hasOutput ? encode(patch.output, () => `Run ${id}: its output`, 'output') : null,
-      hasError: 'error' in patch ? 1 : 0,
-      error: patch.error === undefined ? null : JSON.stringify(patch.error),
-      attempt: patch.attempt ?? null,
-      startedAt: patch.startedAt ?? null,
-      endedAt: patch.endedAt ?? null,
-      planHash: patch.planHash ?? null,
-      hasWakeAt: 'wakeAt' in patch ? 1 : 0,
-      wakeAt: patch.wakeAt ?? null,
-      hasWaitFor: hasWaitFor ? 1 : 0,
-      waitEvent: patch.waitFor?.event ?? null,
-      waitMatch: patch.waitFor?.match ?? null,
-    }
   }
 
   /**
@@ -584,8 +551,8 @@ function prepare(db: Database.Database) {
     insertRun: db.prepare(`INSERT INTO runs (${RUN_COLUMNS}) VALUES (${RUN_COLUMNS.split(',').map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`),
     getRun: db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`),
     getRunByKey: db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE workflow_id = ? AND idempotency_key = ?`),
-    updateRunShaped: (assignments: string) => db.prepare(`UPDATE runs SET ${assignments} WHERE id = ?`),
-    transitionRun: db.prepare(`UPDATE runs SET ${SET_PATCH} WHERE id = @id AND status IN (SELECT value FROM json_each(@from))`),
+    updateRun: (assignments: string, transition: boolean) =>
+      db.prepare(`UPDATE runs SET ${assignments} WHERE id = ?${transition ? ' AND status IN (SELECT value FROM json_each(?))' : ''}`),
     upsertStep: db.prepare(`
       INSERT INTO steps (run_id, key, node_id, name, kind, status, output, error, recovered, attempts, started_at, ended_at, duration_ms, item)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
