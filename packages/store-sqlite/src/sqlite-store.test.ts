@@ -379,6 +379,21 @@ describe('background checkpoint', () => {
     db.close()
   })
 
+  it('when the thread cannot open the file, the writer checkpoints again and writes go on', async () => {
+    const path = file()
+    const store = make(path)
+    await fill(store, 10)
+    // Deleted under the open store: its connection still writes; the thread (started at 100 commits) cannot open it.
+    rmSync(path)
+    await fill(store, 60)
+    await settle(200)
+    await fill(store, 3000)
+    expect(store.listRuns({ limit: 5000 })).toHaveLength(3070)
+    expect(store.getSteps(`r${next - 1}`).map((s) => s.key)).toEqual(['a'])
+    // ~100 MB of WAL frames went by: only a writer checkpointing again keeps the WAL this small.
+    expect(size(`${path}-wal`)).toBeLessThan(8 * 1024 * 1024)
+  })
+
   it("checkpoint: 'inline' leaves it to the writer, at 1000 pages, as SQLite does by default", async () => {
     const path = file()
     const store = make(path, { checkpoint: 'inline' })
