@@ -1,5 +1,5 @@
 const base = 'http://127.0.0.1:3000'
-const runId = process.argv[2] ?? 'V1StGXR8_Z5jdHi6B-myT'
+const runId = process.argv[2] ?? 'mip8k2x1c4f0a9zq3k7w1'
 const token = process.env.STEPLINE_TOKEN
 
 // With fetch: headers (the bearer token) are allowed; parse the frames yourself.

@@ -14,7 +14,7 @@ engine.on('step:completed', (e) => console.log(`✓ ${e.step} (${e.durationMs.to
 
 // `start` returns a handle at once; `run` (above) is `start` + `result()`.
 const handle = await engine.start(order, { id: 'o-1' })
-console.log(handle.id, handle.status) // 'V1StGXR8_Z5jdHi6B-myT' 'running'
+console.log(handle.id, handle.status) // 'mip8k2x1c4f0a9zq3k7w1' 'running'
 
 const receipt = await handle.result() // the output; rejects with the run's error
 console.log(receipt) // 'Ada pays 42'

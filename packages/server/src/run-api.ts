@@ -51,7 +51,7 @@ export async function listRuns(url: URL, { engine }: RunApiContext): Promise<Res
 /**
  * `GET /runs/:id`: `{ run, steps }`, every journal entry with its status, attempts, timings and output.
  * @example
- * GET /runs/V1StGXR8_Z5jdHi6B-myT
+ * GET /runs/mip8k2x1c4f0a9zq3k7w1
  */
 export async function getRun(runId: string, { engine }: RunApiContext): Promise<Response> {
   const run = await engine.getRun(runId)
@@ -63,7 +63,7 @@ export async function getRun(runId: string, { engine }: RunApiContext): Promise<
  * `POST /runs/:id/cancel` (optional body `{ reason }`): 202, 404 for an unknown run, 409 when it
  * has already ended.
  * @example
- * POST /runs/V1StGXR8_Z5jdHi6B-myT/cancel  {"reason":"customer withdrew"}
+ * POST /runs/mip8k2x1c4f0a9zq3k7w1/cancel  {"reason":"customer withdrew"}
  */
 export async function cancelRun(runId: string, request: Request, { engine, hub, bodyLimit }: RunApiContext): Promise<Response> {
   const body = await readJson(request, bodyLimit)
@@ -83,7 +83,7 @@ export async function cancelRun(runId: string, request: Request, { engine, hub, 
  * `engine.send` to resume a `waitForEvent`. 202 `{ runIds }`; 404 unknown run; 409 when the
  * event was already delivered or the run no longer waits for it.
  * @example
- * POST /runs/V1StGXR8_Z5jdHi6B-myT/events/approval  {"approved":true}
+ * POST /runs/mip8k2x1c4f0a9zq3k7w1/events/approval  {"approved":true}
  */
 export async function sendEvent(runId: string, name: string, request: Request, { engine, bodyLimit }: RunApiContext): Promise<Response> {
   const data = await readJson(request, bodyLimit)
@@ -94,7 +94,7 @@ export async function sendEvent(runId: string, name: string, request: Request, {
 /**
  * `GET /runs/:id/stream`: the run as Server-Sent Events (see `streamRun`).
  * @example
- * const es = new EventSource('/runs/V1StGXR8_Z5jdHi6B-myT/stream')
+ * const es = new EventSource('/runs/mip8k2x1c4f0a9zq3k7w1/stream')
  */
 export async function streamRunResponse(runId: string, request: Request, { engine, hub, heartbeatMs }: RunApiContext): Promise<Response> {
   if ((await engine.getRun(runId)) === undefined) throw notFound(runId)

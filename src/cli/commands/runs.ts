@@ -42,7 +42,7 @@ export async function runsCommand(argv: string[]): Promise<number> {
   try {
     if (sub === 'show') {
       const [id, ...extra] = positionals
-      if (id === undefined) throw new UsageError('stepline runs show: expected a run id, e.g. stepline runs show V1StGXR8_Z5jdHi6B-myT')
+      if (id === undefined) throw new UsageError('stepline runs show: expected a run id, e.g. stepline runs show mip8k2x1c4f0a9zq3k7w1')
       if (extra.length) throw new UsageError(`stepline runs show: unexpected argument '${extra[0]}'.`)
       return await show(store, id)
     }
