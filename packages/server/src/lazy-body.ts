@@ -9,7 +9,8 @@ const SOURCE = Symbol('stepline.lazyBody')
 interface Source {
   /** null: no body at all (a GET), which reads as empty and is never used up. */
   bytes: Uint8Array | null
-  contentType: string | null
+  /** Asked only when the body is read another way (a `.formData()` needs it): never on the fast path. */
+  contentType: () => string | null
   /** The undici Response that serves the body once something reads it another way. */
   view: Response | undefined
   /** `takeBytes` handed the bytes out: the body reads as used. */
@@ -23,7 +24,8 @@ interface Holder {
 function viewOf(holder: Holder): Response {
   const source = holder[SOURCE]
   if (source.view !== undefined) return source.view
-  const view = new Response(source.bytes, source.contentType === null ? undefined : { headers: { 'content-type': source.contentType } })
+  const contentType = source.contentType()
+  const view = new Response(source.bytes, contentType === null ? undefined : { headers: { 'content-type': contentType } })
   // Taken bytes were consumed: the stream is disturbed and the methods refuse, as for any used body.
   if (source.taken) void view.arrayBuffer()
   return (source.view = view)
@@ -64,7 +66,7 @@ export function installLazyBody(target: { prototype: object }): void {
 }
 
 /** Keeps `bytes` as the body of `message` (built with a null body by a class given `installLazyBody`). */
-export function holdBytes(message: Request | Response, bytes: Uint8Array | null, contentType: string | null): void {
+export function holdBytes(message: Request | Response, bytes: Uint8Array | null, contentType: () => string | null): void {
   ;(message as unknown as Holder)[SOURCE] = { bytes, contentType, view: undefined, taken: false }
 }
 
@@ -106,7 +108,7 @@ export class BytesResponse extends Response {
   constructor(bytes: Uint8Array, status: number, headers: Record<string, string>) {
     super(null, { status })
     this.#plain = headers
-    holdBytes(this, bytes, headers['content-type'] ?? null)
+    holdBytes(this, bytes, () => headers['content-type'] ?? null)
   }
 
   // @ts-expect-error -- undici-types declares `headers` as a property; on the prototype it is an accessor, like this one.

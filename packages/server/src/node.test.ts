@@ -1,9 +1,8 @@
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
-import { connect } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { createEngine } from '@stepline/core'
-import { adapterSuite, stubHandler, urlOf, webhookSuite, type Served } from '../test/adapter-suite'
+import { adapterSuite, rawExchange, stubHandler, urlOf, webhookSuite, type Served } from '../test/adapter-suite'
 import { createHandler, type FetchHandler } from './handler'
 import { serve, toNodeListener } from './node'
 
@@ -21,18 +20,6 @@ async function start(handler: FetchHandler): Promise<Served & { server: Server }
         server.close(() => resolve())
       }),
   }
-}
-
-/** Sends raw bytes and returns everything the server wrote until it closed the connection. */
-async function rawExchange(url: string, request: string): Promise<string> {
-  const { hostname, port } = new URL(url)
-  const socket = connect(Number(port), hostname)
-  await once(socket, 'connect')
-  socket.end(request)
-  let out = ''
-  socket.setEncoding('utf8').on('data', (d: string) => (out += d))
-  await once(socket, 'close')
-  return out
 }
 
 describe('toNodeListener', () => {

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto'
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import { expect, it } from 'vitest'
 import { createEngine, workflow } from '@stepline/core'
 import { createHandler, type FetchHandler } from '../src/handler'
@@ -234,4 +236,16 @@ export function urlOf(server: import('node:net').Server): string {
   const address = server.address()
   if (address === null || typeof address === 'string') throw new Error('server is not listening on a TCP port')
   return `http://127.0.0.1:${address.port}`
+}
+
+/** Sends raw bytes and returns everything the server wrote until it closed the connection. */
+export async function rawExchange(url: string, request: string): Promise<string> {
+  const { hostname, port } = new URL(url)
+  const socket = connect(Number(port), hostname)
+  await once(socket, 'connect')
+  socket.end(request)
+  let out = ''
+  socket.setEncoding('utf8').on('data', (d: string) => (out += d))
+  await once(socket, 'close')
+  return out
 }

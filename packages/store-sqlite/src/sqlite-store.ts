@@ -347,9 +347,14 @@ export class SqliteStore implements Store {
       return
     }
     resolveBatch()
-    if (this.#checkpointer === undefined) {
+    const checkpointer = this.#checkpointer
+    if (checkpointer === undefined) {
       if (++this.#commits === CHECKPOINTER_AFTER_COMMITS) this.#startCheckpointer()
-    } else if (this.#checkpointer.walPast(WAL_RESTART_FRAMES)) this.#catchUpCheckpoint()
+    } else if (!checkpointer.working) {
+      // The thread could not open the file: checkpoint here again, or the WAL grows without end.
+      this.#checkpointer = undefined
+      this.#db.pragma('wal_autocheckpoint = 1000')
+    } else if (checkpointer.walPast(WAL_RESTART_FRAMES)) this.#catchUpCheckpoint()
   }
 
   getRun(id: string): RunRecord | undefined {
@@ -497,11 +502,6 @@ export class SqliteStore implements Store {
 
   #ready(): ReturnType<typeof prepare> {
     if (this.#closed) this.#open()
-    else if (this.#checkpointer !== undefined && !this.#checkpointer.working) {
-      // The thread could not open the file: checkpoint here again, or the WAL grows without end.
-      this.#checkpointer = undefined
-      this.#db.pragma('wal_autocheckpoint = 1000')
-    }
     return this.#s
   }
 

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import type { FetchHandler } from '../handler'
 import { toNodeListener } from '../node'
 import { takeBytes } from '../lazy-body'
+import { rawExchange, urlOf } from '../../test/adapter-suite'
 import { headerOf, markAcceptsLightRequests, realRequest } from './light-request'
 
 /** Serves `handler` (marked: it gets LightRequests) and sends one request to it. */
@@ -18,6 +19,18 @@ async function exchange(handler: FetchHandler, init: RequestInit & { path?: stri
     return new Response(await res.arrayBuffer(), { status: res.status, headers: res.headers })
   } finally {
     server.closeAllConnections()
+    server.close()
+  }
+}
+
+/** Serves `handler` (marked) and sends it raw bytes, for what fetch cannot send; resolves with all the server wrote. */
+async function rawTo(handler: FetchHandler, request: string): Promise<string> {
+  const server = createServer(toNodeListener(markAcceptsLightRequests(handler)))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  try {
+    return await rawExchange(urlOf(server), request)
+  } finally {
     server.close()
   }
 }
@@ -75,26 +88,12 @@ describe('LightRequest (what createHandler gets from the Node adapters)', () => 
   })
 
   it('headerOf reads a header as Headers.get does: any case, repeats joined, absent is null', async () => {
-    const { connect } = await import('node:net')
-    const server = createServer(
-      toNodeListener(
-        markAcceptsLightRequests(async (request) => {
-          const light = ['x-twice', 'x-case', 'x-none'].map((n) => headerOf(request, n))
-          const real = ['x-twice', 'x-case', 'x-none'].map((n) => request.headers.get(n))
-          const text = JSON.stringify({ light, real, after: headerOf(request, 'x-case') })
-          return new Response(text, { headers: { 'content-length': String(Buffer.byteLength(text)) } })
-        }),
-      ),
-    )
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    const socket = connect((server.address() as AddressInfo).port, '127.0.0.1')
-    await once(socket, 'connect')
-    socket.end('GET / HTTP/1.1\r\nHost: localhost\r\nX-Twice: a\r\nx-twice:  b \r\nX-CASE: Up\r\nConnection: close\r\n\r\n')
-    let out = ''
-    socket.setEncoding('utf8').on('data', (d: string) => (out += d))
-    await once(socket, 'close')
-    server.close()
+    const out = await rawTo(async (request) => {
+      const light = ['x-twice', 'x-case', 'x-none'].map((n) => headerOf(request, n))
+      const real = ['x-twice', 'x-case', 'x-none'].map((n) => request.headers.get(n))
+      const text = JSON.stringify({ light, real, after: headerOf(request, 'x-case') })
+      return new Response(text, { headers: { 'content-length': String(Buffer.byteLength(text)) } })
+    }, 'GET / HTTP/1.1\r\nHost: localhost\r\nX-Twice: a\r\nx-twice:  b \r\nX-CASE: Up\r\nConnection: close\r\n\r\n')
     const seen = JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4)) as { light: unknown[]; real: unknown[]; after: unknown }
     expect(seen.light).toEqual(['a, b', 'Up', null])
     expect(seen.real).toEqual(seen.light)
@@ -102,18 +101,7 @@ describe('LightRequest (what createHandler gets from the Node adapters)', () => 
   })
 
   it('answers 400 for a Host header that makes no URL, as the full Request does', async () => {
-    const server = createServer(toNodeListener(markAcceptsLightRequests(async () => new Response('unreached'))))
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    const { port } = server.address() as AddressInfo
-    const { connect } = await import('node:net')
-    const socket = connect(port, '127.0.0.1')
-    await once(socket, 'connect')
-    socket.end('GET / HTTP/1.1\r\nHost: exa mple\r\nConnection: close\r\n\r\n')
-    let out = ''
-    socket.setEncoding('utf8').on('data', (d: string) => (out += d))
-    await once(socket, 'close')
-    server.close()
+    const out = await rawTo(async () => new Response('unreached'), 'GET / HTTP/1.1\r\nHost: exa mple\r\nConnection: close\r\n\r\n')
     expect(out).toMatch(/^HTTP\/1\.1 400/)
     expect(out).toMatch(/Host header/)
   })

@@ -70,7 +70,7 @@ class LightRequestImpl {
     this.url = parts.url
     this.method = parts.method
     this.#parts = parts
-    holdBytes(this as unknown as Request, parts.bytes, parts.bytes === null ? null : (findHeader(parts.rawHeaders, 'content-type') ?? null))
+    holdBytes(this as unknown as Request, parts.bytes, () => this.header('content-type'))
   }
 
   get headers(): Headers {
@@ -102,15 +102,10 @@ class LightRequestImpl {
   }
 
   clone(): Request {
-    const bytes = this.#parts.bytes === null ? null : heldBytes(this as unknown as Request)
+    const bytes = heldBytes(this as unknown as Request)
     if (bytes === undefined) throw new TypeError('Request.clone: the body has already been read.')
     return lightRequest({ ...this.#parts, bytes })
   }
-}
-
-function findHeader(raw: readonly string[], lowerName: string): string | undefined {
-  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === lowerName) return raw[i + 1]
-  return undefined
 }
 
 /**
@@ -167,6 +162,6 @@ export function lightRequest(parts: LightParts): Request {
  */
 export function realRequest(request: Request): Request {
   if (!(request instanceof LightRequestImpl)) return request
-  const bytes = heldBytes(request as unknown as Request)
-  return new Request(request.url, { method: request.method, headers: request.headers, body: request.method === 'GET' || request.method === 'HEAD' ? null : (bytes ?? null) })
+  // A bodyless (GET) request holds null; a body already taken is gone: both forward none.
+  return new Request(request.url, { method: request.method, headers: request.headers, body: heldBytes(request as unknown as Request) ?? null })
 }

@@ -116,7 +116,7 @@ class NodeRequest extends Request {
 class BufferedNodeRequest extends NodeRequest {
   constructor(url: string, init: RequestInit, res: ServerResponse, bytes: Uint8Array) {
     super(url, init, res)
-    holdBytes(this, bytes, this.headers.get('content-type'))
+    holdBytes(this, bytes, () => this.headers.get('content-type'))
   }
 
   // @ts-expect-error -- undici-types declares `clone` as a property; on the prototype it is a method, like this one.
