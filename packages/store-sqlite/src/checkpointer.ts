@@ -10,7 +10,7 @@ const workerFile = new URL('./checkpoint-worker.mjs', import.meta.url)
  * (`wal_autocheckpoint = 0`) and this thread's connection checkpoints it PASSIVE every
  * `intervalMs`, which never blocks the writer. Once a checkpoint caught up, SQLite's next
  * write starts the WAL from its beginning again. Under writes that never pause, no checkpoint
- * catches up by itself: when the WAL passes `restartFrames`, the writer checkpoints what the
+ * catches up by itself: once the WAL passes a size (`walPast`), the writer checkpoints what the
  * thread has not copied yet (little: it keeps up), and the next write restarts the WAL.
  */
 export class Checkpointer {

@@ -188,8 +188,8 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Hands checkpoints to a thread once this store has shown it writes (a few seconds' worth of
-   * commits for a server, never for a test or a CLI call that opens the file for a moment).
+   * Hands checkpoints to a thread once this store has shown it writes (100 group commits: well
+   * under a second for a server under load, never reached by most tests or a short CLI call).
    */
   #startCheckpointer(): void {
     if (this.#checkpoint !== 'background' || this.path === ':memory:' || this.#checkpointer !== undefined) return
