@@ -11,17 +11,31 @@ export function unstorable(value: unknown, root: string): string | undefined {
   const t = typeof value
   // Hot path: most step outputs are primitives.
   if (t === 'string' || t === 'number' || t === 'boolean' || value === null || value === undefined) return undefined
-  return visit(value, root, [])
+  const found = visit(value, [])
+  if (found === undefined) return undefined
+  let path = root
+  for (let i = found.keys.length - 1; i >= 0; i--) {
+    const key = found.keys[i]!
+    path += typeof key === 'number' ? `[${key}]` : /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`
+  }
+  return found.describe(path)
 }
 
-function visit(value: unknown, path: string, ancestors: object[]): string | undefined {
+/** What `visit` found, and the keys that lead to it from the innermost out. */
+interface Found {
+  describe: (path: string) => string
+  keys: (string | number)[]
+}
+
+// Paths are built only for a value that fails: building one per key on every write cost more than the walk.
+function visit(value: unknown, ancestors: object[]): Found | undefined {
   switch (typeof value) {
     case 'function':
-      return `a function at ${path}`
+      return found((path) => `a function at ${path}`)
     case 'symbol':
-      return `a symbol at ${path}`
+      return found((path) => `a symbol at ${path}`)
     case 'bigint':
-      return `a BigInt at ${path}`
+      return found((path) => `a BigInt at ${path}`)
     case 'object':
       break
     default:
@@ -29,12 +43,15 @@ function visit(value: unknown, path: string, ancestors: object[]): string | unde
   }
   if (value === null) return undefined
   const obj = value as object
-  if (ancestors.includes(obj)) return `a cycle at ${path} (it refers back to ${ancestors.length === 1 ? 'the value itself' : 'an enclosing object'})`
+  if (ancestors.includes(obj)) {
+    const what = ancestors.length === 1 ? 'the value itself' : 'an enclosing object'
+    return found((path) => `a cycle at ${path} (it refers back to ${what})`)
+  }
   if (Array.isArray(obj)) {
     ancestors.push(obj)
     for (let i = 0; i < obj.length; i++) {
-      const bad = visit(obj[i], `${path}[${i}]`, ancestors)
-      if (bad !== undefined) return bad
+      const bad = visit(obj[i], ancestors)
+      if (bad !== undefined) return bad.keys.push(i), bad
     }
     ancestors.pop()
     return undefined
@@ -43,19 +60,22 @@ function visit(value: unknown, path: string, ancestors: object[]): string | unde
   if (proto !== Object.prototype && proto !== null) {
     // Date and anything else that says how it becomes JSON.
     if (typeof (obj as { toJSON?: unknown }).toJSON === 'function') return undefined
-    if (obj instanceof Map) return `a Map at ${path} (JSON would store it as {}; use Object.fromEntries(map))`
-    if (obj instanceof Set) return `a Set at ${path} (JSON would store it as {}; use [...set])`
+    if (obj instanceof Map) return found((path) => `a Map at ${path} (JSON would store it as {}; use Object.fromEntries(map))`)
+    if (obj instanceof Set) return found((path) => `a Set at ${path} (JSON would store it as {}; use [...set])`)
     const name = (proto.constructor as { name?: string } | undefined)?.name
-    return `an instance of ${name || 'a class'} at ${path} (JSON would keep only its own fields)`
+    return found((path) => `an instance of ${name || 'a class'} at ${path} (JSON would keep only its own fields)`)
   }
   ancestors.push(obj)
-  for (const key of Object.keys(obj)) {
-    const bad = visit((obj as Record<string, unknown>)[key], /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, ancestors)
-    if (bad !== undefined) return bad
+  for (const key in obj) {
+    if (!Object.hasOwn(obj, key)) continue
+    const bad = visit((obj as Record<string, unknown>)[key], ancestors)
+    if (bad !== undefined) return bad.keys.push(key), bad
   }
   ancestors.pop()
   return undefined
 }
+
+const found = (describe: (path: string) => string): Found => ({ describe, keys: [] })
 
 /**
  * JSON text of `value` for a column, or null for `undefined`. Throws `UNSTORABLE_OUTPUT`

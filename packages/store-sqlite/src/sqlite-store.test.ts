@@ -70,6 +70,7 @@ describe('unstorable values', () => {
     ['symbol', [1, Symbol('s')], /a symbol at output\[1\]/],
     ['cycle', (() => { const o: Record<string, unknown> = { a: {} }; (o.a as Record<string, unknown>).back = o; return o })(), /a cycle at output\.a\.back/],
     ['Map', { m: new Map() }, /a Map at output\.m/],
+    ['function under a key that is not an identifier', { ok: 1, 'line-items': [0, { f: () => 1 }] }, /a function at output\["line-items"\]\[1\]\.f\. Return/],
   ]
   for (const [what, output, message] of cases) {
     for (const groupCommit of [true, false]) {

@@ -109,10 +109,14 @@ interface StepRow {
 
 type RunPatch = Partial<Omit<RunRecord, 'id' | 'workflowId'>>
 type StepParams = unknown[]
-/** A queued write: a prepared statement and its parameters, committed with the others of its turn. */
+/**
+ * A queued write: a prepared statement and its positional parameters, committed with the others
+ * of its turn. Parameters go to `run` spread: better-sqlite3 reads an array argument element by
+ * element through V8's generic lookup, a fifth of an insert's cost.
+ */
 interface Write {
   stmt: Database.Statement
-  params: unknown
+  params: unknown[]
 }
 
 /** The SQLite `Store`. Create it with `sqliteStore()`. */
@@ -178,7 +182,7 @@ export class SqliteStore implements Store {
       throw this.#unavailable(e)
     }
     this.#commitBatch = db.transaction((batch: Write[]) => {
-      for (const w of batch) w.stmt.run(w.params)
+      for (const w of batch) w.stmt.run(...w.params)
     }).immediate
     this.#listRuns.clear()
     this.#updates.clear()
@@ -221,7 +225,7 @@ export class SqliteStore implements Store {
     this.#flush()
     try {
       // Atomic across connections: the UNIQUE index decides; the loser reads the winner's row.
-      if (this.#ready().insertRun.run(params).changes === 1) return { run, created: true }
+      if (this.#ready().insertRun.run(...params).changes === 1) return { run, created: true }
       const row = (run.idempotencyKey === undefined
         ? this.#ready().getRun.get(run.id)
         : this.#ready().getRunByKey.get(run.workflowId, run.idempotencyKey)) as RunRow | undefined
@@ -237,7 +241,7 @@ export class SqliteStore implements Store {
     if (this.#groupCommit) return this.#queue(stmt, params)
     this.#flush()
     try {
-      stmt.run(params)
+      stmt.run(...params)
     } catch (e) {
       throw this.#unavailable(e)
     }
@@ -247,7 +251,7 @@ export class SqliteStore implements Store {
     const { stmt, params } = this.#update(id, { ...patch, status: to }, from)
     this.#flush()
     try {
-      return stmt.run(params).changes === 1
+      return stmt.run(...params).changes === 1
     } catch (e) {
       throw this.#unavailable(e)
     }
@@ -307,7 +311,7 @@ export class SqliteStore implements Store {
     ]
     if (!this.#groupCommit) {
       try {
-        this.#ready().upsertStep.run(params)
+        this.#ready().upsertStep.run(...params)
         return
       } catch (e) {
         throw this.#unavailable(e)
@@ -317,7 +321,7 @@ export class SqliteStore implements Store {
   }
 
   /** Adds a write to this turn's commit; the promise settles once that commit is durable. */
-  #queue(stmt: Database.Statement, params: unknown): Promise<void> {
+  #queue(stmt: Database.Statement, params: unknown[]): Promise<void> {
     this.#batch.push({ stmt, params })
     if (this.#batchDone === undefined) {
       this.#batchDone = new Promise<void>((res, rej) => {
