@@ -3,6 +3,8 @@
  * a 2-step workflow) and, as the baseline, to a bare node:http server that reads the body and
  * answers 202. Reports requests/s, p99 latency and errors, then waits for the engine to finish
  * and checks that every accepted request (202) became exactly one completed run.
+ * A third server runs the same webhook and workflow on a store that keeps nothing: what the HTTP
+ * layer and the engine cost without durability, i.e. the most any store could give.
  * Run: `pnpm bench server` (BENCH_SERVER_SECONDS, default 30; BENCH_SERVER_CONNECTIONS, default 64).
  */
 import { spawn, spawnSync } from 'node:child_process'
@@ -11,11 +13,12 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
 import Database from 'better-sqlite3'
-import { createEngine, workflow } from '@stepline/core'
+import { createEngine, workflow, type Store } from '@stepline/core'
 import { createHandler, toNodeListener, webhook } from '@stepline/server'
 import { sqliteStore } from '@stepline/store-sqlite'
-import type { Row } from './util'
+import { fmt, type Row } from './util'
 
 const SECONDS = Number(process.env.BENCH_SERVER_SECONDS ?? 30)
 const CONNECTIONS = Number(process.env.BENCH_SERVER_CONNECTIONS ?? 64)
@@ -25,6 +28,8 @@ interface WrkResult {
   requests: number
   /** CPU time of this process (the server under test lives in it) per request, µs. */
   cpuPerRequestUs: number
+  /** Share of the wrk run the server's event loop was busy (1 = the main thread was the limit). */
+  elu: number
   rps: number
   p99Ms: number
   non2xx: number
@@ -40,6 +45,7 @@ function toMs(text: string): number {
 /** Runs wrk without blocking this process's event loop (the servers under test live in it). */
 function wrk(url: string, script: string): Promise<WrkResult> {
   const cpu0 = process.cpuUsage()
+  const elu0 = performance.eventLoopUtilization()
   return new Promise((resolve, reject) => {
     const child = spawn('wrk', [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', '-s', script, url])
     let out = ''
@@ -51,10 +57,12 @@ function wrk(url: string, script: string): Promise<WrkResult> {
       const num = (re: RegExp): number => Number(re.exec(out)?.[1] ?? 0)
       const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
       const cpu = process.cpuUsage(cpu0)
+      const elu = performance.eventLoopUtilization(elu0).utilization
       const requests = num(/(\d+) requests in/)
       resolve({
         requests,
         cpuPerRequestUs: (cpu.user + cpu.system) / Math.max(1, requests),
+        elu,
         rps: num(/Requests\/sec:\s+([\d.]+)/),
         p99Ms: toMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? ''),
         non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
@@ -62,6 +70,27 @@ function wrk(url: string, script: string): Promise<WrkResult> {
       })
     })
   })
+}
+
+/** A store that keeps nothing: every write succeeds at once, every read finds nothing. */
+function storeThatKeepsNothing(): Store {
+  return {
+    createRun: (run) => ({ run, created: true }),
+    updateRun: () => undefined,
+    recordStep: () => undefined,
+    getRun: () => undefined,
+    listRuns: () => [],
+    getSteps: () => [],
+    getCache: () => undefined,
+    setCache: () => undefined,
+    transitionRun: () => true,
+    dueRuns: () => [],
+    nextWakeAt: () => undefined,
+    waitingFor: () => [],
+    putEvent: () => true,
+    getEvent: () => undefined,
+    pruneRuns: () => 0,
+  }
 }
 
 async function listen(server: Server): Promise<string> {
@@ -97,20 +126,28 @@ export async function serverBench(): Promise<Row[]> {
     const base = await wrk(bareUrl, script)
     await close(bare)
 
-    const file = join(dir, 'bench.db')
-    const store = sqliteStore({ path: file, groupCommit: 'immediate' })
-    const engine = createEngine({ store })
     const order = workflow<{ orderId: string; amount: number }>('order', { triggers: [webhook({ path: 'orders' })] })
       .step('price', (ctx) => ctx.payload.amount * 2)
       .step('confirm', (ctx) => ({ orderId: ctx.payload.orderId, total: ctx.last }))
-    const handler = createHandler({ engine, workflows: [order] })
+
+    // The ceiling: the same webhook and workflow on a store that keeps nothing.
+    const nothing = createEngine({ store: storeThatKeepsNothing() })
+    const ceilingServer = createServer(toNodeListener(createHandler({ engine: nothing, workflows: [order] })))
+    const ceiling = await wrk(`${await listen(ceilingServer)}/webhooks/orders`, script)
+    await close(ceilingServer)
+    await nothing.close()
+
+    const file = join(dir, 'bench.db')
+    const store = sqliteStore({ path: file, groupCommit: 'immediate' })
+    const engine = createEngine({ store })
+    // The handler goes to Node as createHandler made it (a wrapper would lose its light requests):
+    // 202s are counted on the Node response.
+    const listener = toNodeListener(createHandler({ engine, workflows: [order] }))
     let accepted = 0
-    const counting = async (request: Request): Promise<Response> => {
-      const res = await handler(request)
-      if (res.status === 202) accepted++
-      return res
-    }
-    const server = createServer(toNodeListener(counting))
+    const server = createServer((req, res) => {
+      res.once('finish', () => res.statusCode === 202 && accepted++)
+      void listener(req, res)
+    })
     const url = await listen(server)
     const step = await wrk(`${url}/webhooks/orders`, script)
     await close(server)
@@ -133,8 +170,10 @@ export async function serverBench(): Promise<Row[]> {
     const conf = `${SECONDS}s, ${CONNECTIONS} connections, ${THREADS} wrk thread(s)`
     return [
       { name: 'requests/s (POST small JSON → 202)', baseline: base.rps, engine: step.rps, unit: 'req/s', higherIsBetter: true, note: `bare node:http vs webhook → run on SQLite; ${conf}` },
-      { name: 'p99 latency', baseline: base.p99Ms, engine: step.p99Ms, unit: 'ms' },
-      { name: 'server CPU per request (all threads)', baseline: base.cpuPerRequestUs, engine: step.cpuPerRequestUs, unit: 'µs', note: 'the servers run in this process, one at a time; wrk is another' },
+      { name: 'requests/s, store that keeps nothing', baseline: base.rps, engine: ceiling.rps, unit: 'req/s', higherIsBetter: true, note: 'the same webhook and runs without durability: the most any store could give' },
+      { name: 'p99 latency', baseline: base.p99Ms, engine: step.p99Ms, unit: 'ms', note: `store that keeps nothing: ${fmt(ceiling.p99Ms)} ms` },
+      { name: 'server CPU per request (all threads)', baseline: base.cpuPerRequestUs, engine: step.cpuPerRequestUs, unit: 'µs', note: `store that keeps nothing: ${fmt(ceiling.cpuPerRequestUs)} µs; the servers run in this process, one at a time; wrk is another` },
+      { name: 'event loop busy (main thread)', baseline: base.elu * 100, engine: step.elu * 100, unit: '%', note: `store that keeps nothing: ${fmt(ceiling.elu * 100)} %; 100 % = the main thread is the limit` },
       { name: 'non-2xx + socket errors', baseline: base.non2xx + base.socketErrors, engine: step.non2xx + step.socketErrors, unit: '', note: `stepline: ${step.non2xx} non-2xx, ${step.socketErrors} socket errors` },
       {
         name: 'accepted (202) → completed runs',
