@@ -1,5 +1,5 @@
 import { SteplineError, type AnyWorkflow, type Engine } from '@stepline/core'
-import { markAcceptsLightRequests, realRequest } from './adapters/light-request'
+import { markAcceptsLightRequests, realRequest, parsedUrlOf } from './adapters/light-request'
 import { requireBearer } from './auth'
 import { parseBytes } from './body'
 import { HttpError } from './errors'
@@ -89,7 +89,7 @@ export function createHandler(options: HandlerOptions): FetchHandler {
 
   const handler: FetchHandler = async (request) => {
     try {
-      const url = new URL(request.url)
+      const url = parsedUrlOf(request)
       let path = url.pathname
       if (prefix !== '') {
         if (path !== prefix && !path.startsWith(`${prefix}/`)) throw new HttpError(404, 'NOT_FOUND', `Nothing is served at ${path}.`)

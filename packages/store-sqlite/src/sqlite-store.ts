@@ -70,6 +70,9 @@ const CHECKPOINTER_AFTER_COMMITS = 100
 const PARKED = `('sleeping', 'waiting')`
 const FINISHED = `(${FINISHED_STATUSES.map((s) => `'${s}'`).join(', ')})`
 
+/** The columns an `updateRun` patch may set, in the order `#update` binds them. */
+const UPDATE_COLUMNS: readonly (readonly string[])[] = [['status'], ['output'], ['error'], ['attempt'], ['started_at'], ['ended_at'], ['plan_hash'], ['wake_at'], ['wait_event', 'wait_match']]
+
 const RUN_COLUMNS = `id, workflow_id, plan_hash, status, payload, output, error, idempotency_key, attempt, created_at, started_at, ended_at, wake_at, wait_event, wait_match`
 
 
@@ -135,7 +138,7 @@ export class SqliteStore implements Store {
   #s!: ReturnType<typeof prepare>
   readonly #listRuns = new Map<string, Database.Statement>()
   /** `updateRun` statements by the columns a patch sets (a handful of shapes in practice). */
-  readonly #updates = new Map<string, Database.Statement>()
+  readonly #updates = new Map<number, Database.Statement>()
   #commitBatch!: (batch: Write[]) => void
   #batch: Write[] = []
   #batchDone: Promise<void> | undefined
@@ -260,33 +263,28 @@ export class SqliteStore implements Store {
   /**
    * An UPDATE of just the columns `patch` sets, with positional parameters (a run's end sets
    * four; one statement for every shape, with a flag per column, cost a third more). With
-   * `from`, only while the run's status is one of them (`transitionRun`).
+   * `from`, only while the run's status is one of them (`transitionRun`). Statements are cached
+   * by a bit per column set, bit `UPDATE_COLUMNS.length` for `from`.
    */
   #update(id: string, patch: RunPatch, from?: readonly RunStatus[]): { stmt: Database.Statement; params: unknown[] } {
     const statements = this.#ready() // reopens a closed store, whose cached statements are gone
-    const columns: string[] = []
+    let shape = 0
     const params: unknown[] = []
-    const set = (column: string, value: unknown): void => {
-      columns.push(column)
-      params.push(value)
-    }
-    if (patch.status !== undefined) set('status', patch.status)
-    if ('output' in patch) set('output', encode(patch.output, () => `Run ${id}: its output`, 'output'))
-    if ('error' in patch) set('error', patch.error === undefined ? null : JSON.stringify(patch.error))
-    if (patch.attempt != null) set('attempt', patch.attempt)
-    if (patch.startedAt != null) set('started_at', patch.startedAt)
-    if (patch.endedAt != null) set('ended_at', patch.endedAt)
-    if (patch.planHash != null) set('plan_hash', patch.planHash)
-    if ('wakeAt' in patch) set('wake_at', patch.wakeAt ?? null)
-    if ('waitFor' in patch) {
-      set('wait_event', patch.waitFor?.event ?? null)
-      set('wait_match', patch.waitFor?.match ?? null)
-    }
+    // In UPDATE_COLUMNS order: bit i sets the column(s) of entry i.
+    if (patch.status !== undefined) { shape |= 1 << 0; params.push(patch.status) }
+    if ('output' in patch) { shape |= 1 << 1; params.push(encode(patch.output, () => `Run ${id}: its output`, 'output')) }
+    if ('error' in patch) { shape |= 1 << 2; params.push(patch.error === undefined ? null : JSON.stringify(patch.error)) }
+    if (patch.attempt != null) { shape |= 1 << 3; params.push(patch.attempt) }
+    if (patch.startedAt != null) { shape |= 1 << 4; params.push(patch.startedAt) }
+    if (patch.endedAt != null) { shape |= 1 << 5; params.push(patch.endedAt) }
+    if (patch.planHash != null) { shape |= 1 << 6; params.push(patch.planHash) }
+    if ('wakeAt' in patch) { shape |= 1 << 7; params.push(patch.wakeAt ?? null) }
+    if ('waitFor' in patch) { shape |= 1 << 8; params.push(patch.waitFor?.event ?? null, patch.waitFor?.match ?? null) }
     params.push(id)
-    if (from !== undefined) params.push(JSON.stringify(from))
-    const shape = `${from === undefined ? '' : 'from:'}${columns.join(',')}`
+    if (from !== undefined) { shape |= 1 << UPDATE_COLUMNS.length; params.push(JSON.stringify(from)) }
     let stmt = this.#updates.get(shape)
     if (stmt === undefined) {
+      const columns = UPDATE_COLUMNS.filter((_, i) => shape & (1 << i)).flat()
       // An empty patch still touches the row (and says whether it exists): `id = id`.
       const assignments = columns.length === 0 ? 'id = id' : columns.map((c) => `${c} = ?`).join(', ')
       stmt = statements.updateRun(assignments, from !== undefined)

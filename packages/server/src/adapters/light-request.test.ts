@@ -7,7 +7,7 @@ import type { FetchHandler } from '../handler'
 import { toNodeListener } from '../node'
 import { takeBytes } from '../lazy-body'
 import { rawExchange, urlOf } from '../../test/adapter-suite'
-import { headerOf, markAcceptsLightRequests, realRequest } from './light-request'
+import { headerOf, markAcceptsLightRequests, parsedUrlOf, realRequest } from './light-request'
 
 /** Serves `handler` (marked: it gets LightRequests) and sends one request to it. */
 async function exchange(handler: FetchHandler, init: RequestInit & { path?: string } = {}): Promise<Response> {
@@ -104,5 +104,19 @@ describe('LightRequest (what createHandler gets from the Node adapters)', () => 
     const out = await rawTo(async () => new Response('unreached'), 'GET / HTTP/1.1\r\nHost: exa mple\r\nConnection: close\r\n\r\n')
     expect(out).toMatch(/^HTTP\/1\.1 400/)
     expect(out).toMatch(/Host header/)
+  })
+
+  it('parsedUrlOf reuses the URL the Node translation parsed; any other Request is parsed anew', async () => {
+    let seen: [URL, URL] | undefined
+    const res = await exchange(async (request) => {
+      seen = [parsedUrlOf(request), parsedUrlOf(request)]
+      return new Response(parsedUrlOf(request).searchParams.get('q'))
+    }, { path: '/a%20b?q=1' })
+    expect(await res.text()).toBe('1')
+    expect(seen![0]).toBe(seen![1])
+    expect(seen![0].pathname).toBe('/a%20b')
+    const plain = new Request('http://x.test/p?q=2')
+    expect(parsedUrlOf(plain).searchParams.get('q')).toBe('2')
+    expect(parsedUrlOf(plain)).not.toBe(parsedUrlOf(plain))
   })
 })

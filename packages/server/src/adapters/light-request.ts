@@ -40,6 +40,8 @@ export function clientGoneSignal(res: ServerResponse): AbortSignal {
 /** What a LightRequest is made of: all a Request needs, already at hand in Node's request. */
 export interface LightParts {
   url: string
+  /** `url` parsed, when the maker parsed it already (to check it): the handler's `parsedUrlOf` reuses it. */
+  parsedUrl?: URL
   method: string
   /** `rawHeaders` of the Node request: name, value, name, value … */
   rawHeaders: readonly string[]
@@ -96,6 +98,11 @@ class LightRequestImpl {
     return (this.#signal ??= clientGoneSignal(this.#parts.res))
   }
 
+  /** The parsed URL its maker handed over, if any (see `parsedUrlOf`). */
+  parsedUrl(): URL | undefined {
+    return this.#parts.parsedUrl
+  }
+
   /** The undici Request behind the properties this class does not answer itself (no body: the bytes answer for it). */
   real(): Request {
     return (this.#real ??= new Request(this.url, { method: this.method, headers: this.headers, signal: this.signal }))
@@ -106,6 +113,16 @@ class LightRequestImpl {
     if (bytes === undefined) throw new TypeError('Request.clone: the body has already been read.')
     return lightRequest({ ...this.#parts, bytes })
   }
+}
+
+/**
+ * The URL of a request, parsed: for a LightRequest the one its maker parsed (the Node translation
+ * parses it to check the Host header), so that a request is parsed once. Treat it as read-only.
+ * @example
+ * const { pathname } = parsedUrlOf(request)
+ */
+export function parsedUrlOf(request: Request): URL {
+  return (request instanceof LightRequestImpl ? request.parsedUrl() : undefined) ?? new URL(request.url)
 }
 
 /**

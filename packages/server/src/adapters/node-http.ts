@@ -68,8 +68,13 @@ export async function toRequest(req: IncomingMessage, res: ServerResponse, url: 
   }
   const bodyCancelled = (): boolean => state.cancelled && !req.complete
   if (light && override === undefined && streamed === undefined) {
-    if (!URL.canParse(url)) throw badHost(req)
-    return { request: lightRequest({ url, method, rawHeaders: req.rawHeaders, bytes: bodyless ? null : (buffered ?? new Uint8Array(0)), res }), bodyCancelled }
+    let parsedUrl: URL
+    try {
+      parsedUrl = new URL(url)
+    } catch {
+      throw badHost(req)
+    }
+    return { request: lightRequest({ url, parsedUrl, method, rawHeaders: req.rawHeaders, bytes: bodyless ? null : (buffered ?? new Uint8Array(0)), res }), bodyCancelled }
   }
   const headers = headersOf(req.rawHeaders)
   const init: RequestInit & { duplex?: 'half' } = { method, headers }
