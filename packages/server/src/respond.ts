@@ -5,6 +5,13 @@ import { BytesResponse } from './lazy-body'
 const encoder = new TextEncoder()
 
 /**
+ * The UTF-8 bytes of `text`. Node's `Buffer.from` where there is one: `TextEncoder.encode` costs
+ * ten times more on Node 20 (≈1.3 µs for a 30-byte body, more than the rest of building a response).
+ */
+export const utf8Bytes: (text: string) => Uint8Array =
+  typeof globalThis.Buffer === 'function' ? (text) => globalThis.Buffer.from(text, 'utf8') : (text) => encoder.encode(text)
+
+/**
  * JSON of run data: `Error`s become plain `{ name, message, code, … }` without their stack
  * (it tells a caller about the server, not the run), bigints become strings.
  * @example
@@ -25,7 +32,7 @@ export function toJson(value: unknown): string {
  * return json(202, { runId })
  */
 export function json(status: number, body: unknown, headers?: Record<string, string>): Response {
-  const bytes = encoder.encode(toJson(body))
+  const bytes = utf8Bytes(toJson(body))
   return new BytesResponse(bytes, status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(bytes.byteLength), ...headers })
 }
 

@@ -1,5 +1,5 @@
 import { FINISHED_STATUSES, type Engine, type EngineEventName, type RunRecord, type StepRecord } from '@stepline/core'
-import { toJson } from './respond'
+import { toJson, utf8Bytes } from './respond'
 
 /** Engine events a run stream forwards, in the order the engine can emit them. */
 export const RUN_EVENTS: readonly EngineEventName[] = [
@@ -70,8 +70,7 @@ export class RunEventHub {
   }
 }
 
-const encoder = new TextEncoder()
-const frame = (name: string, data: unknown): Uint8Array => encoder.encode(`event: ${name}\ndata: ${toJson(data)}\n\n`)
+const frame = (name: string, data: unknown): Uint8Array => utf8Bytes(`event: ${name}\ndata: ${toJson(data)}\n\n`)
 
 /**
  * Options of `streamRun`.
@@ -122,7 +121,7 @@ export function streamRun(engine: Engine, hub: RunEventHub, runId: string, optio
       const off = hub.subscribe(runId, (name, payload) => (snapshotSent ? send(name, payload) : early.push([name, payload])))
       const timer = setInterval(() => {
         if (closed) return
-        controller.enqueue(encoder.encode(': heartbeat\n\n'))
+        controller.enqueue(utf8Bytes(': heartbeat\n\n'))
         void finishedSnapshot(engine, runId).then((snap) => {
           if (snap !== undefined) send('snapshot', snap), close()
         }, () => {})
