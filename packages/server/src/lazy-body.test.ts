@@ -5,6 +5,12 @@ const bytesOf = (text: string): Uint8Array => new TextEncoder().encode(text)
 const make = (text = '{"ok":true}'): Response => new BytesResponse(bytesOf(text), 202, { 'content-type': 'application/json' })
 
 describe('BytesResponse (a body kept as bytes until read)', () => {
+  it('reads as form data by its own content type', async () => {
+    const res = new BytesResponse(bytesOf('a=1&b=two'), 200, { 'content-type': 'application/x-www-form-urlencoded' })
+    const form = await res.formData()
+    expect([form.get('a'), form.get('b')]).toEqual(['1', 'two'])
+  })
+
   it('reads like any Response: status, headers, json, text, stream', async () => {
     const res = make()
     expect(res).toBeInstanceOf(Response)

@@ -9,8 +9,6 @@ const SOURCE = Symbol('stepline.lazyBody')
 interface Source {
   /** null: no body at all (a GET), which reads as empty and is never used up. */
   bytes: Uint8Array | null
-  /** Asked only when the body is read another way (a `.formData()` needs it): never on the fast path. */
-  contentType: () => string | null
   /** The undici Response that serves the body once something reads it another way. */
   view: Response | undefined
   /** `takeBytes` handed the bytes out: the body reads as used. */
@@ -19,12 +17,14 @@ interface Source {
 
 interface Holder {
   [SOURCE]: Source
+  /** Read only when the body is read another way (a `.formData()` needs the content type): never on the fast path. */
+  readonly headers: Headers
 }
 
 function viewOf(holder: Holder): Response {
   const source = holder[SOURCE]
   if (source.view !== undefined) return source.view
-  const contentType = source.contentType()
+  const contentType = holder.headers.get('content-type')
   const view = new Response(source.bytes, contentType === null ? undefined : { headers: { 'content-type': contentType } })
   // Taken bytes were consumed: the stream is disturbed and the methods refuse, as for any used body.
   if (source.taken) void view.arrayBuffer()
@@ -66,8 +66,8 @@ export function installLazyBody(target: { prototype: object }): void {
 }
 
 /** Keeps `bytes` as the body of `message` (built with a null body by a class given `installLazyBody`). */
-export function holdBytes(message: Request | Response, bytes: Uint8Array | null, contentType: () => string | null): void {
-  ;(message as unknown as Holder)[SOURCE] = { bytes, contentType, view: undefined, taken: false }
+export function holdBytes(message: Request | Response, bytes: Uint8Array | null): void {
+  ;(message as unknown as Holder)[SOURCE] = { bytes, view: undefined, taken: false }
 }
 
 /**
@@ -108,7 +108,7 @@ export class BytesResponse extends Response {
   constructor(bytes: Uint8Array, status: number, headers: Record<string, string>) {
     super(null, { status })
     this.#plain = headers
-    holdBytes(this, bytes, () => headers['content-type'] ?? null)
+    holdBytes(this, bytes)
   }
 
   // @ts-expect-error -- undici-types declares `headers` as a property; on the prototype it is an accessor, like this one.

@@ -127,6 +127,22 @@ describe('toNodeListener', () => {
     }
   })
 
+  it('cuts the connection and logs when the answer cannot be written, and goes on serving', async () => {
+    let calls = 0
+    const served = await start(async () => (++calls === 1 ? ({ status: 200 } as unknown as Response) : new Response('fine')))
+    const logged = console.error
+    const errors: unknown[] = []
+    console.error = (...args: unknown[]) => void errors.push(args)
+    try {
+      await expect(fetch(`${served.url}/x`)).rejects.toThrow()
+      expect(errors).toHaveLength(1)
+      expect(await (await fetch(`${served.url}/x`)).text()).toBe('fine')
+    } finally {
+      console.error = logged
+      await served.close()
+    }
+  })
+
   it("aborts the request's signal when the client goes away, and not when the answer was written", async () => {
     const signals: AbortSignal[] = []
     const served = await start(async (request) => {

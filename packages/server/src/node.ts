@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { acceptsLightRequests } from './adapters/light-request'
-import { requestUrl, toRequest, writeResponse } from './adapters/node-http'
+import { requestUrl, toRequest, writeResponse, type Translated } from './adapters/node-http'
 import { createHandler, type FetchHandler, type HandlerOptions } from './handler'
 import { errorResponse } from './respond'
 
@@ -40,28 +40,28 @@ const logError = (e: unknown): void => console.error('stepline server:', e)
  * createServer(toNodeListener(createHandler({ engine, workflows: [order] }))).listen(3000, '127.0.0.1')
  */
 export function toNodeListener(handler: FetchHandler): (req: IncomingMessage, res: ServerResponse) => void {
-  const light = acceptsLightRequests(handler)
+  const options = { light: acceptsLightRequests(handler) }
+  // Never rejects: whatever goes wrong after the answer started is logged and the connection cut.
   const listen = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    let response: Response
-    let closeAfter = (): boolean => false
     try {
-      const translated = await toRequest(req, res, requestUrl(req), { light })
-      closeAfter = translated.bodyCancelled
-      response = await handler(translated.request)
+      let response: Response
+      let translated: Translated | undefined
+      try {
+        translated = await toRequest(req, res, requestUrl(req), options)
+        response = await handler(translated.request)
+      } catch (e) {
+        // The client went away while its body was read: nobody to answer.
+        if (res.destroyed) return
+        // A malformed request (an HttpError) answers as it says; anything else is a 500 that tells nothing.
+        response = errorResponse(e, logError)
+      }
+      await writeResponse(res, response, req.method, translated?.bodyCancelled() ?? false)
     } catch (e) {
-      // The client went away while its body was read: nobody to answer.
-      if (res.destroyed) return
-      // A malformed request (an HttpError) answers as it says; anything else is a 500 that tells nothing.
-      response = errorResponse(e, logError)
-    }
-    await writeResponse(res, response, req.method, closeAfter())
-  }
-  return (req, res) => {
-    listen(req, res).catch((e: unknown) => {
       logError(e)
       res.destroy()
-    })
+    }
   }
+  return (req, res) => void listen(req, res)
 }
 
 /**

@@ -106,6 +106,15 @@ describe('LightRequest (what createHandler gets from the Node adapters)', () => 
     expect(out).toMatch(/Host header/)
   })
 
+  it('reads its body as form data by the content type the client sent', async () => {
+    const res = await exchange(async (request) => Response.json(Object.fromEntries(await request.formData())), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'a=1&b=two',
+    })
+    expect(await res.json()).toEqual({ a: '1', b: 'two' })
+  })
+
   it('parsedUrlOf reuses the URL the Node translation parsed; any other Request is parsed anew', async () => {
     let seen: [URL, URL] | undefined
     const res = await exchange(async (request) => {

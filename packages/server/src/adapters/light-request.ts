@@ -72,7 +72,7 @@ class LightRequestImpl {
     this.url = parts.url
     this.method = parts.method
     this.#parts = parts
-    holdBytes(this as unknown as Request, parts.bytes, () => this.header('content-type'))
+    holdBytes(this as unknown as Request, parts.bytes)
   }
 
   get headers(): Headers {

@@ -56,7 +56,7 @@ export interface ToRequestOptions {
  */
 export async function toRequest(req: IncomingMessage, res: ServerResponse, url: string, options: ToRequestOptions = {}): Promise<Translated> {
   const { body: override, light = false } = options
-  const state = { cancelled: false }
+  let state: { cancelled: boolean } | undefined
   const method = req.method ?? 'GET'
   const bodyless = method === 'GET' || method === 'HEAD'
   let buffered: Uint8Array | undefined
@@ -64,9 +64,8 @@ export async function toRequest(req: IncomingMessage, res: ServerResponse, url: 
   if (!bodyless && override === undefined && !req.readableEnded) {
     const length = Number(req.headers['content-length'] ?? NaN)
     if (length <= BUFFERED_BODY_MAX) buffered = await readAll(req)
-    else streamed = bodyOf(req, state)
+    else streamed = bodyOf(req, (state = { cancelled: false }))
   }
-  const bodyCancelled = (): boolean => state.cancelled && !req.complete
   if (light && override === undefined && streamed === undefined) {
     let parsedUrl: URL
     try {
@@ -74,8 +73,10 @@ export async function toRequest(req: IncomingMessage, res: ServerResponse, url: 
     } catch {
       throw badHost(req)
     }
-    return { request: lightRequest({ url, parsedUrl, method, rawHeaders: req.rawHeaders, bytes: bodyless ? null : (buffered ?? new Uint8Array(0)), res }), bodyCancelled }
+    // Its body was read whole (or there is none): nothing is left unread.
+    return { request: lightRequest({ url, parsedUrl, method, rawHeaders: req.rawHeaders, bytes: bodyless ? null : (buffered ?? EMPTY), res }), bodyCancelled: never }
   }
+  const bodyCancelled = (): boolean => state?.cancelled === true && !req.complete
   const headers = headersOf(req.rawHeaders)
   const init: RequestInit & { duplex?: 'half' } = { method, headers }
   if (override !== undefined && !bodyless) {
@@ -97,6 +98,9 @@ export async function toRequest(req: IncomingMessage, res: ServerResponse, url: 
   }
   return { request, bodyCancelled }
 }
+
+const never = (): boolean => false
+const EMPTY = new Uint8Array(0)
 
 const badHost = (req: IncomingMessage): HttpError => new HttpError(400, 'BAD_REQUEST', `The request's Host header (${JSON.stringify(req.headers.host)}) is not a valid host.`)
 
@@ -121,7 +125,7 @@ class NodeRequest extends Request {
 class BufferedNodeRequest extends NodeRequest {
   constructor(url: string, init: RequestInit, res: ServerResponse, bytes: Uint8Array) {
     super(url, init, res)
-    holdBytes(this, bytes, () => this.headers.get('content-type'))
+    holdBytes(this, bytes)
   }
 
   // @ts-expect-error -- undici-types declares `clone` as a property; on the prototype it is a method, like this one.
