@@ -167,6 +167,8 @@ describe.runIf(built && serverReady())('stepline serve', () => {
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
     try {
       const url = await until(() => /on (http:\/\/\S+)/.exec(stdout)?.[1], () => `no URL in: ${stdout}${stderr}`)
+      // The banner's lines may reach the pipe in more than one chunk.
+      await until(() => stdout.includes('try: curl'), () => `no curl hint in: ${stdout}${stderr}`)
       expect(stdout).toContain(`try: curl -X POST ${url}/webhooks/cli/hello`)
       expect((await fetch(`${url}/health`)).status).toBe(200)
       const res = await fetch(`${url}/webhooks/cli/hello`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"Ada"}' })
