@@ -18,12 +18,15 @@ export const utf8Bytes: (text: string) => Uint8Array =
  * toJson({ run, steps })
  */
 export function toJson(value: unknown): string {
-  return JSON.stringify(value, function (this: Record<string, unknown>, key, v: unknown) {
-    if (v instanceof Error) return serializeError(v)
-    if (typeof v === 'bigint') return v.toString()
-    if (key === 'stack' && this !== null && typeof this === 'object' && '__stepline_error__' in this) return undefined
-    return v
-  })
+  return JSON.stringify(value, runDataReplacer)
+}
+
+// One function for every call (not a closure made per response).
+function runDataReplacer(this: Record<string, unknown>, key: string, v: unknown): unknown {
+  if (v instanceof Error) return serializeError(v)
+  if (typeof v === 'bigint') return v.toString()
+  if (key === 'stack' && this !== null && typeof this === 'object' && '__stepline_error__' in this) return undefined
+  return v
 }
 
 /**

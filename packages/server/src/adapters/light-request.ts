@@ -86,7 +86,7 @@ class LightRequestImpl {
     let value: string | null = null
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = raw[i]!
-      if (name.length !== lowerName.length || name.toLowerCase() !== lowerName) continue
+      if (!sameName(name, lowerName)) continue
       // As Headers.get: repeated headers joined by ', ', values trimmed.
       const v = raw[i + 1]!.trim()
       value = value === null ? v : `${value}, ${v}`
@@ -113,6 +113,17 @@ class LightRequestImpl {
     if (bytes === undefined) throw new TypeError('Request.clone: the body has already been read.')
     return lightRequest({ ...this.#parts, bytes })
   }
+}
+
+/** `name.toLowerCase() === lowerName` for header names (ASCII), without making the lower-case string. */
+function sameName(name: string, lowerName: string): boolean {
+  if (name.length !== lowerName.length) return false
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i)
+    // A–Z to a–z; header names are tokens, so nothing else changes case.
+    if ((c >= 65 && c <= 90 ? c + 32 : c) !== lowerName.charCodeAt(i)) return false
+  }
+  return true
 }
 
 /**
