@@ -5,8 +5,9 @@ import { BytesResponse } from './lazy-body'
 const encoder = new TextEncoder()
 
 /**
- * The UTF-8 bytes of `text`. Node's `Buffer.from` where there is one: `TextEncoder.encode` costs
- * ten times more on Node 20 (≈1.3 µs for a 30-byte body, more than the rest of building a response).
+ * The UTF-8 bytes of `text`. Node's `Buffer.from` where there is one: on Node 20
+ * `TextEncoder.encode` costs three to four times more for a small body (≈0.5 µs against ≈0.15 µs
+ * for a 30-byte JSON), a third of building a 202.
  */
 export const utf8Bytes: (text: string) => Uint8Array =
   typeof globalThis.Buffer === 'function' ? (text) => globalThis.Buffer.from(text, 'utf8') : (text) => encoder.encode(text)
