@@ -1,6 +1,6 @@
 /**
- * The HTTP side under load: `wrk` POSTs a small JSON body to a Stepline webhook (SQLite store,
- * a 2-step workflow) and, as the baseline, to a bare node:http server that reads the body and
+ * The HTTP side under load: `wrk` POSTs a small JSON body to a Stepline webhook (SQLite store
+ * as `stepline serve` opens it: per-turn group commit and the journal log; a 2-step workflow) and, as the baseline, to a bare node:http server that reads the body and
  * answers 202. Reports requests/s, p99 latency and errors, then waits for the engine to finish
  * and checks that every accepted request (202) became exactly one completed run.
  * A third server runs the same webhook and workflow on a store that keeps nothing: what the HTTP
@@ -156,7 +156,7 @@ export async function serverBench(): Promise<Row[]> {
     await nothing.close()
 
     const file = join(dir, 'bench.db')
-    const store = sqliteStore({ path: file, groupCommit: 'immediate' })
+    const store = sqliteStore({ path: file, groupCommit: 'immediate', writes: 'log' })
     const engine = createEngine({ store })
     // The handler goes to Node as createHandler made it (a wrapper would lose its light requests):
     // 202s are counted on the Node response.
@@ -191,7 +191,7 @@ export async function serverBench(): Promise<Row[]> {
 
     const conf = `${SECONDS}s, ${CONNECTIONS} connections, ${THREADS} wrk thread(s)`
     return [
-      { name: 'requests/s (POST small JSON → 202)', baseline: base.rps, engine: step.rps, unit: 'req/s', higherIsBetter: true, note: `bare node:http (${fmt(bareBefore.rps)} before at ${fmt(bareBefore.cpuPerRequestUs)} µs, ${fmt(bareAfter.rps)} after at ${fmt(bareAfter.cpuPerRequestUs)} µs) vs webhook → run on SQLite; ${conf}` },
+      { name: 'requests/s (POST small JSON → 202)', baseline: base.rps, engine: step.rps, unit: 'req/s', higherIsBetter: true, note: `bare node:http (${fmt(bareBefore.rps)} before at ${fmt(bareBefore.cpuPerRequestUs)} µs, ${fmt(bareAfter.rps)} after at ${fmt(bareAfter.cpuPerRequestUs)} µs) vs webhook → run on SQLite (journal log, as stepline serve); ${conf}` },
       { name: 'requests/s, store that keeps nothing', baseline: base.rps, engine: ceiling.rps, unit: 'req/s', higherIsBetter: true, note: 'the same webhook and runs without durability: the most any store could give' },
       { name: 'p99 latency', baseline: base.p99Ms, engine: step.p99Ms, unit: 'ms', note: `store that keeps nothing: ${fmt(ceiling.p99Ms)} ms` },
       { name: 'server CPU per request (all threads)', baseline: base.cpuPerRequestUs, engine: step.cpuPerRequestUs, unit: 'µs', note: `store that keeps nothing: ${fmt(ceiling.cpuPerRequestUs)} µs; the servers run in this process, one at a time; wrk is another` },

@@ -5,5 +5,5 @@ export default packageConfig({
   external: ['@stepline/core', 'better-sqlite3'],
   // import.meta.url in the CJS build too: the checkpointer finds its worker script beside the bundle.
   shims: true,
-  onSuccess: 'cp src/checkpoint-worker.mjs dist/checkpoint-worker.mjs',
+  onSuccess: 'cp src/checkpoint-worker.mjs src/journal-log-worker.mjs dist/',
 })

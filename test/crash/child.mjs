@@ -5,7 +5,7 @@ import { appendFileSync } from 'node:fs'
 import { createEngine, workflow } from '@stepline/core'
 import { sqliteStore } from '@stepline/store-sqlite'
 
-const [dbPath, logPath, runsArg] = process.argv.slice(2)
+const [dbPath, logPath, runsArg, writes = 'inline'] = process.argv.slice(2)
 const RUNS = Number(runsArg)
 const log = (line) => appendFileSync(logPath, `${line}\n`)
 const pause = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -34,7 +34,7 @@ const crashy = workflow('crashy', { concurrency: 5 })
   .endIf()
   .step('finish', effect('finish', 5))
 
-const store = sqliteStore({ path: dbPath })
+const store = sqliteStore({ path: dbPath, writes })
 // Log when a journal write is durable: an "exec" of that key after it would be a re-execution.
 const record = store.recordStep.bind(store)
 store.recordStep = (runId, step) => {

@@ -67,6 +67,13 @@ export const MIGRATIONS: readonly string[] = [
     expires_at INTEGER
   ) WITHOUT ROWID;
   `,
+  // 2: how far the journal log's thread applied each log (see journal-log.ts).
+  `
+  CREATE TABLE log_applied (
+    log TEXT PRIMARY KEY,
+    offset INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ]
 
 /** Brings the file at `path` to the latest schema, in one transaction; refuses a newer file. */

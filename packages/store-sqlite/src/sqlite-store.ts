@@ -15,6 +15,7 @@ import {
   type Store,
 } from '@stepline/core'
 import { Checkpointer } from './checkpointer'
+import { JournalLog, recoverLogs } from './journal-log'
 import { decode, encode } from './json'
 import { migrate } from './schema'
 
@@ -60,6 +61,16 @@ export interface SqliteStoreOptions {
    * committing connection every 1000 pages.
    */
   checkpoint?: 'background' | 'inline'
+  /**
+   * Who writes group commits into the tables. `'inline'` (default): the committing connection,
+   * on the event loop. `'log'`: once the store has made 100 group commits, each commit is
+   * appended to a log file beside the database (`<file>-log-…`, one `write()` per commit, as
+   * durable as the WAL: across a process crash; with `synchronous: 'full'` across power loss
+   * too) and a thread of the store's own applies it to the tables; reads wait until it has.
+   * A server under load spends a third less of its event loop per webhook. A log left by a
+   * process that died is applied by the next store that opens the file.
+   */
+  writes?: 'inline' | 'log'
 }
 
 /** WAL size (4 KB pages) at which the writer finishes a background checkpoint itself, so that the WAL restarts. */
@@ -132,7 +143,10 @@ export class SqliteStore implements Store {
   readonly #busyTimeoutMs: number
   readonly #synchronous: 'normal' | 'full'
   readonly #checkpoint: 'background' | 'inline'
+  readonly #writes: 'inline' | 'log'
   #checkpointer: Checkpointer | undefined
+  /** Set while group commits go to the journal log (`writes: 'log'`). */
+  #log: JournalLog | undefined
   /** Group commits since the file was opened, until the checkpointer starts. */
   #commits = 0
   #s!: ReturnType<typeof prepare>
@@ -147,11 +161,12 @@ export class SqliteStore implements Store {
   #closed = false
 
   constructor(options: SqliteStoreOptions = {}) {
-    const { path = './.stepline/stepline.db', groupCommit = true, busyTimeoutMs = 5000, synchronous = 'normal', checkpoint = 'background' } = options
+    const { path = './.stepline/stepline.db', groupCommit = true, busyTimeoutMs = 5000, synchronous = 'normal', checkpoint = 'background', writes = 'inline' } = options
     if (typeof path !== 'string' || path === '') throw options_('`path` as a file path like ./.stepline/stepline.db', path)
     if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) throw options_('`busyTimeoutMs` as a whole number of milliseconds ≥ 0', busyTimeoutMs)
     if (synchronous !== 'normal' && synchronous !== 'full') throw options_("`synchronous` as 'normal' or 'full'", synchronous)
     if (checkpoint !== 'background' && checkpoint !== 'inline') throw options_("`checkpoint` as 'background' or 'inline'", checkpoint)
+    if (writes !== 'inline' && writes !== 'log') throw options_("`writes` as 'inline' or 'log'", writes)
     this.path = path === ':memory:' ? path : resolve(path)
     if (groupCommit !== true && groupCommit !== false && groupCommit !== 'microtask' && groupCommit !== 'immediate') {
       throw options_("`groupCommit` as true, false, 'microtask' or 'immediate'", groupCommit)
@@ -161,6 +176,7 @@ export class SqliteStore implements Store {
     this.#busyTimeoutMs = busyTimeoutMs
     this.#synchronous = synchronous
     this.#checkpoint = checkpoint
+    this.#writes = writes
     this.#open()
   }
 
@@ -179,6 +195,8 @@ export class SqliteStore implements Store {
       db.pragma(`synchronous = ${this.#synchronous.toUpperCase()}`)
       db.pragma('foreign_keys = ON')
       migrate(db, this.path)
+      // Before anything reads: what a process that died had logged and not applied goes in first.
+      if (this.path !== ':memory:') recoverLogs(db, this.path)
       this.#s = prepare(db)
     } catch (e) {
       db.close()
@@ -199,11 +217,33 @@ export class SqliteStore implements Store {
    * under a second for a server under load, never reached by most tests or a short CLI call).
    */
   #startCheckpointer(): void {
-    if (this.#checkpoint !== 'background' || this.path === ':memory:' || this.#checkpointer !== undefined) return
+    if (this.path === ':memory:') return
+    if (this.#writes === 'log') return this.#startLog()
+    if (this.#checkpoint !== 'background' || this.#checkpointer !== undefined) return
     this.#checkpointer = new Checkpointer(this.path, { intervalMs: 50, busyTimeoutMs: this.#busyTimeoutMs })
     this.#db.pragma('wal_autocheckpoint = 0')
     // A burst can grow the WAL file past what it needs after a restart: trim it back then.
     this.#db.pragma(`journal_size_limit = ${WAL_RESTART_FRAMES * 4096}`)
+  }
+
+  /** Hands group commits to the journal log; a log that cannot be made leaves them inline. */
+  #startLog(): void {
+    try {
+      // The log's thread is the writer now and checkpoints as it writes (SQLite's default).
+      this.#log = new JournalLog(this.path, { synchronous: this.#synchronous, busyTimeoutMs: this.#busyTimeoutMs })
+    } catch {
+      this.#log = undefined
+    }
+  }
+
+  /** The log's thread failed: apply what it had not, here, and write inline from now on. */
+  #takeOverLog(log: JournalLog): void {
+    this.#log = undefined
+    try {
+      log.takeOver(this.#db)
+    } catch (e) {
+      throw this.#unavailable(e)
+    }
   }
 
   /**
@@ -331,16 +371,41 @@ export class SqliteStore implements Store {
     return this.#batchDone
   }
 
-  readonly #flushLater = (): void => this.#flush()
+  readonly #flushLater = (): void => this.#send()
 
-  /** Commits the pending journal entries in one transaction and settles their promise. */
+  /** Commits the pending journal entries, and (with the journal log) waits until the tables show them. */
   #flush(): void {
+    this.#send()
+    const log = this.#log
+    if (log !== undefined && !log.drain()) this.#takeOverLog(log)
+  }
+
+  /** Commits the pending journal entries in one transaction (or one log append) and settles their promise. */
+  #send(): void {
     if (this.#batch.length === 0) return
     const batch = this.#batch
     const resolveBatch = this.#resolveBatch!
     const rejectBatch = this.#rejectBatch!
     this.#batch = []
     this.#batchDone = this.#resolveBatch = this.#rejectBatch = undefined
+    const log = this.#log
+    if (log !== undefined) {
+      try {
+        log.append(batch)
+      } catch (e) {
+        rejectBatch(this.#logUnavailable(log, e))
+        return
+      }
+      resolveBatch()
+      if (!log.working) {
+        try {
+          this.#takeOverLog(log)
+        } catch {
+          // The next call that needs the tables reports it.
+        }
+      }
+      return
+    }
     try {
       if (this.#closed) this.#open()
       this.#commitBatch(batch)
@@ -513,12 +578,32 @@ export class SqliteStore implements Store {
    */
   close(): void {
     if (this.#closed) return
-    this.#flush()
+    this.#send()
+    const log = this.#log
+    this.#log = undefined
+    if (log !== undefined) {
+      try {
+        log.close(this.#db)
+      } catch (e) {
+        throw this.#unavailable(e)
+      }
+    }
     this.#closed = true
     // The thread's connection closes first: the last one to close folds the WAL into the file.
     this.#checkpointer?.stop()
     this.#checkpointer = undefined
     this.#db.close()
+  }
+
+  /** A `STORE_UNAVAILABLE` error for a journal log that cannot be written. */
+  #logUnavailable(log: JournalLog, e: unknown): unknown {
+    if (e instanceof SteplineError) return e
+    const code = (e as { code?: unknown }).code
+    return new SteplineError(
+      'STORE_UNAVAILABLE',
+      `SQLite store ${this.path}: its journal log ${log.file} cannot be written (${String(code ?? 'error')}): ${(e as Error).message}. Check free disk space and the file system.`,
+      { cause: e },
+    )
   }
 
   /** A `STORE_UNAVAILABLE` error for what SQLite reported, naming the file and the fix. */

@@ -1,0 +1,102 @@
+// The journal log's thread (see journal-log.ts): its own connection to the database; applies
+// what the store appends to the log, in order, one transaction per batch, with the mark of how
+// far it got, until the store stops it. Plain JavaScript, loaded as is from src/ (tests) and
+// dist/ (copied by the build).
+import { closeSync, openSync, readSync } from 'node:fs'
+import { workerData } from 'node:worker_threads'
+import Database from 'better-sqlite3'
+
+const { dbPath, logPath, state, synchronous, busyTimeoutMs } = workerData
+const flag = new Int32Array(state)
+const WRITTEN = 0
+const APPLIED = 1
+const STOP = 2
+const STOPPED = 3
+const FAILED = 4
+const GENERATION = 5
+
+let db
+let fd
+try {
+  db = new Database(dbPath, { fileMustExist: true })
+  db.pragma(`busy_timeout = ${busyTimeoutMs}`)
+  db.pragma(`synchronous = ${synchronous.toUpperCase()}`)
+  db.pragma('foreign_keys = ON')
+  fd = openSync(logPath, 'r')
+} catch {
+  fail()
+}
+
+const setMark = db.prepare('INSERT INTO log_applied (log, offset) VALUES (?, ?) ON CONFLICT (log) DO UPDATE SET offset = excluded.offset')
+const dropMark = db.prepare('DELETE FROM log_applied WHERE log = ?')
+let statements = []
+let generation = Atomics.load(flag, GENERATION)
+let header = readHeader()
+/** The generation before a rotation, whose mark goes with the next batch. */
+let previous
+let buffer = Buffer.alloc(1 << 20)
+
+const apply = db.transaction((text, upTo) => {
+  for (const line of text.split('\n')) {
+    if (line === '') continue
+    const entry = JSON.parse(line)
+    if (entry[0] === 'S') statements[entry[1]] = db.prepare(entry[2])
+    else statements[entry[0]].run(...entry.slice(1))
+  }
+  setMark.run(header.generation, upTo)
+  if (previous !== undefined) dropMark.run(previous)
+}).immediate
+
+try {
+  for (;;) {
+    const written = Atomics.load(flag, WRITTEN)
+    // Read after WRITTEN: a rotation sets the positions first, so a changed generation is seen here.
+    if (Atomics.load(flag, GENERATION) !== generation) {
+      generation = Atomics.load(flag, GENERATION)
+      previous = header.generation
+      header = readHeader()
+      statements = []
+      continue
+    }
+    const applied = Atomics.load(flag, APPLIED)
+    if (written <= applied) {
+      if (Atomics.load(flag, STOP) === 1) break
+      Atomics.wait(flag, WRITTEN, written, 100)
+      continue
+    }
+    const size = written - applied
+    if (buffer.length < size) buffer = Buffer.alloc(size * 2)
+    readSync(fd, buffer, 0, size, applied)
+    apply(buffer.toString('utf8', 0, size), written)
+    previous = undefined
+    Atomics.store(flag, APPLIED, written)
+    Atomics.notify(flag, APPLIED)
+  }
+} catch {
+  // A disk error, or a lock another process held past busyTimeoutMs: the store applies the rest.
+  fail()
+}
+closeSync(fd)
+db.close()
+Atomics.store(flag, STOPPED, 1)
+Atomics.notify(flag, STOPPED)
+
+function readHeader() {
+  const probe = Buffer.alloc(256)
+  const n = readSync(fd, probe, 0, probe.length, 0)
+  const end = probe.subarray(0, n).indexOf(10)
+  return { ...JSON.parse(probe.toString('utf8', 0, end)), length: end + 1 }
+}
+
+function fail() {
+  try {
+    if (fd !== undefined) closeSync(fd)
+    db?.close()
+  } finally {
+    Atomics.store(flag, FAILED, 1)
+    Atomics.store(flag, STOPPED, 1)
+    Atomics.notify(flag, APPLIED)
+    Atomics.notify(flag, STOPPED)
+    process.exit(0)
+  }
+}

@@ -1,0 +1,193 @@
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { basename, dirname, join } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { createEngine, workflow, type RunRecord, type StepRecord } from '@stepline/core'
+import { JournalLog } from './journal-log'
+import { sqliteStore, type SqliteStore, type SqliteStoreOptions } from './sqlite-store'
+
+const dir = mkdtempSync(join(tmpdir(), 'stepline-journal-log-'))
+let n = 0
+const open: SqliteStore[] = []
+const file = (): string => join(dir, `t${++n}.db`)
+const make = (path: string, options: Omit<SqliteStoreOptions, 'path'> = {}): SqliteStore => {
+  const s = sqliteStore({ path, writes: 'log', ...options })
+  open.push(s)
+  return s
+}
+const logsOf = (path: string): string[] => readdirSync(dirname(path)).filter((name) => name.startsWith(`${basename(path)}-log-`))
+
+afterEach(() => {
+  for (const s of open.splice(0)) s.close()
+})
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+function run(id: string, over: Partial<RunRecord> = {}): RunRecord {
+  return { id, workflowId: 'wf', planHash: 'h1', status: 'running', payload: { n: 1 }, attempt: 1, createdAt: 1000, ...over }
+}
+
+function step(key: string, over: Partial<StepRecord> = {}): StepRecord {
+  return { key, nodeId: key, name: `step-${key}`, kind: 'step', status: 'completed', output: key, attempts: 1, startedAt: 1, endedAt: 2, durationMs: 1, ...over }
+}
+
+/** One group commit per write: 100 of them hand the store's commits to the log. */
+async function fill(store: SqliteStore, from: number, count: number): Promise<void> {
+  for (let i = from; i < from + count; i++) {
+    await store.createRun(run(`r${i}`))
+    await store.recordStep(`r${i}`, step('a', { output: { i } }))
+  }
+}
+
+const count = (path: string, table: string): number => {
+  const db = new Database(path, { readonly: true })
+  try {
+    return (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n
+  } finally {
+    db.close()
+  }
+}
+
+describe("writes: 'log' (the journal log)", () => {
+  it('after 100 group commits, commits go to the log and a thread applies them; reads see every write; close removes the log', async () => {
+    const path = file()
+    const store = make(path)
+    await fill(store, 0, 40)
+    expect(logsOf(path)).toEqual([]) // 80 commits: still inline
+    await fill(store, 40, 160)
+    expect(logsOf(path)).toHaveLength(1)
+    // Without waiting: every read first waits for the thread to catch up.
+    expect(store.listRuns({ limit: 1000 })).toHaveLength(200)
+    expect(store.getSteps('r199')).toMatchObject([{ key: 'a', output: { i: 199 } }])
+    await store.updateRun('r199', { status: 'completed', endedAt: 5 })
+    expect(store.transitionRun('r199', ['completed'], 'failed')).toBe(true)
+    expect(store.getRun('r199')).toMatchObject({ status: 'failed', endedAt: 5 })
+    store.close()
+    expect(logsOf(path)).toEqual([])
+    expect(count(path, 'steps')).toBe(200)
+    expect(count(path, 'log_applied')).toBe(0)
+  })
+
+  it('an engine completes its runs, keyed and not, with every step journaled', async () => {
+    const path = file()
+    const engine = createEngine({ store: make(path, { groupCommit: 'immediate' }) })
+    const wf = workflow<{ n: number }>('pair')
+      .step('double', (ctx) => ctx.payload.n * 2)
+      .step('label', (ctx) => `n=${ctx.last}`)
+    engine.register(wf)
+    // One after another first: three commits each, so that the store reaches its 100th and starts the log.
+    for (let i = 0; i < 40; i++) await engine.run(wf, { n: i })
+    expect(logsOf(path)).toHaveLength(1)
+    const outputs = await Promise.all(Array.from({ length: 260 }, (_, i) => engine.run(wf, { n: i })))
+    expect(outputs[259]).toBe('n=518')
+    const first = await engine.start(wf, { n: 1 }, { idempotencyKey: 'k1' })
+    const again = await engine.start(wf, { n: 1 }, { idempotencyKey: 'k1' })
+    expect(again.id).toBe(first.id)
+    await first.result()
+    const runs = await engine.listRuns({ limit: 1000 })
+    expect(runs).toHaveLength(301)
+    expect(runs.every((r) => r.status === 'completed')).toBe(true)
+    expect((await engine.getSteps(runs[0]!.id)).map((s) => s.name)).toEqual(['double', 'label'])
+    await engine.close()
+  })
+
+  it('a log left by a process that died is applied when the file is opened: past its mark, without a torn last line', () => {
+    const path = file()
+    sqliteStore({ path }).close()
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!
+    const insert = 'INSERT INTO runs (id, workflow_id, plan_hash, status, attempt, created_at) VALUES (?, ?, ?, ?, ?, ?)'
+    const lines = [
+      JSON.stringify({ stepline: 'journal-log', generation: 'g1' }),
+      JSON.stringify(['S', 0, insert]),
+      JSON.stringify([0, 'r1', 'wf', 'h', 'running', 1, 1]),
+      JSON.stringify([0, 'r2', 'wf', 'h', 'running', 1, 2]),
+      JSON.stringify([0, 'r3', 'wf', 'h', 'running', 1, 3]),
+    ]
+    const text = `${lines.join('\n')}\n${JSON.stringify([0, 'r4', 'wf']).slice(0, 9)}`
+    writeFileSync(`${path}-log-${dead}-deadbeef`, text)
+    // The thread had applied r1 (and recorded so) before the process died: r1 must not come back.
+    const db = new Database(path)
+    db.prepare('INSERT INTO log_applied (log, offset) VALUES (?, ?)').run('g1', Buffer.byteLength(`${lines.slice(0, 3).join('\n')}\n`))
+    db.close()
+    const store = sqliteStore({ path })
+    try {
+      expect(store.listRuns().map((r) => r.id).sort()).toEqual(['r2', 'r3'])
+    } finally {
+      store.close()
+    }
+    expect(logsOf(path)).toEqual([])
+    expect(count(path, 'log_applied')).toBe(0)
+  })
+
+  it("a live process's log is left to it", async () => {
+    const path = file()
+    sqliteStore({ path }).close()
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'])
+    try {
+      const name = `${path}-log-${child.pid}-cafebabe`
+      writeFileSync(name, `${JSON.stringify({ stepline: 'journal-log', generation: 'g2' })}\n${JSON.stringify(['S', 0, 'DELETE FROM runs'])}\n${JSON.stringify([0])}\n`)
+      sqliteStore({ path }).close()
+      expect(logsOf(path)).toEqual([basename(name)])
+    } finally {
+      child.kill()
+    }
+  })
+
+  it('when the thread cannot open the file, the store applies the log itself and writes inline from then on', async () => {
+    const path = file()
+    const store = make(path)
+    await fill(store, 0, 10)
+    // Deleted under the open store: its connection still writes; the thread (started at 100 commits) cannot open it.
+    rmSync(path)
+    await fill(store, 10, 60)
+    await new Promise((r) => setTimeout(r, 300))
+    await fill(store, 70, 30)
+    expect(store.listRuns({ limit: 1000 })).toHaveLength(100)
+    expect(store.getSteps('r99').map((s) => s.key)).toEqual(['a'])
+    expect(logsOf(path)).toEqual([])
+  })
+
+  it('two stores of one process on one file keep a log each', async () => {
+    const path = file()
+    const a = make(path)
+    const b = make(path)
+    await Promise.all([fill(a, 0, 120), fill(b, 1000, 120)])
+    expect(logsOf(path)).toHaveLength(2)
+    expect(a.getRun('r119')).toBeDefined()
+    expect(b.getRun('r1119')).toBeDefined()
+    a.close()
+    b.close()
+    expect(logsOf(path)).toEqual([])
+    expect(count(path, 'runs')).toBe(240)
+  })
+
+  it('refuses an unknown `writes`', () => {
+    expect(() => sqliteStore({ path: file(), writes: 'thread' as never })).toThrow(
+      expect.objectContaining({ code: 'OPTIONS_INVALID', message: expect.stringContaining("expected `writes` as 'inline' or 'log', got 'thread'") }),
+    )
+  })
+})
+
+describe('JournalLog', () => {
+  it('empties the file once applied when it passes its size, and the thread follows into the new generation', () => {
+    const path = file()
+    const store = sqliteStore({ path })
+    store.close()
+    const db = new Database(path)
+    const log = new JournalLog(path, { synchronous: 'normal', busyTimeoutMs: 5000, rotateAtBytes: 4096 })
+    const stmt = { source: 'INSERT INTO cache (key, value, expires_at) VALUES (?, ?, ?)' }
+    let largest = 0
+    for (let batch = 0; batch < 200; batch++) {
+      log.append(Array.from({ length: 10 }, (_, i) => ({ stmt, params: [`k${batch}-${i}`, JSON.stringify('x'.repeat(50)), null] })))
+      largest = Math.max(largest, statSync(log.file).size)
+    }
+    expect(log.drain()).toBe(true)
+    expect(largest).toBeLessThan(4096 + 2048)
+    expect((db.prepare('SELECT count(*) AS n FROM cache').get() as { n: number }).n).toBe(2000)
+    log.close(db)
+    expect(logsOf(path)).toEqual([])
+    expect((db.prepare('SELECT count(*) AS n FROM log_applied').get() as { n: number }).n).toBe(0)
+    db.close()
+  })
+})

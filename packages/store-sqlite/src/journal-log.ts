@@ -1,0 +1,230 @@
+import { randomUUID } from 'node:crypto'
+import { closeSync, fdatasyncSync, ftruncateSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import type Database from 'better-sqlite3'
+
+const workerFile = new URL('./journal-log-worker.mjs', import.meta.url)
+
+/** A log past this size is emptied (once the thread applied it) at the next commit. */
+const ROTATE_AT_BYTES = 16 * 1024 * 1024
+
+// Int32 slots shared with the thread (journal-log-worker.mjs uses the same numbers).
+const WRITTEN = 0 // bytes of the log the store wrote
+const APPLIED = 1 // bytes of the log the thread applied to the database
+const STOP = 2 // 1: the store asks the thread to stop once it applied everything
+const STOPPED = 3 // 1: the thread closed its connection (or never opened one)
+const FAILED = 4 // 1: the thread could not apply the log: the store applies the rest itself
+const GENERATION = 5 // bumped on each rotation: the thread reads the new header
+
+/** A write as the store queues it: a prepared statement (its SQL) and its positional parameters. */
+export interface LoggedWrite {
+  stmt: { readonly source: string }
+  params: readonly unknown[]
+}
+
+/** Logs this process has open: a log named with this pid but not here is from an earlier life. */
+const openLogs = new Set<string>()
+
+/**
+ * The journal log (`sqliteStore({ writes: 'log' })`): a file beside the database to which the
+ * store appends each group commit's writes as JSON lines, one `write()` per commit, and a thread
+ * of its own that applies them to the database in the same order, one transaction per batch,
+ * recording in that transaction how far it got (table `log_applied`). The commit is durable once
+ * the `write()` returns: like a WAL commit with `synchronous = NORMAL` it survives a crash of the
+ * process, not of the machine (`synchronous: 'full'` syncs the log as well). The event loop pays
+ * one system call per commit instead of SQLite's b-tree and WAL work. What the thread had not
+ * applied when the process died is applied by the next store that opens the file (`recoverLogs`).
+ *
+ * The file, `<db>-log-<pid>-<id>`: a header line `{"stepline":"journal-log","generation":…}`, then
+ * `["S",id,sql]` (a statement, before its first use) and `[id,…params]` (a write) lines.
+ */
+export class JournalLog {
+  readonly file: string
+  readonly #fd: number
+  readonly #flag: Int32Array
+  readonly #fsync: boolean
+  readonly #rotateAt: number
+  /** Generations of this log whose marks go when it closes (a rotation leaves one behind). */
+  readonly #generations: string[] = []
+  #written = 0
+  #generation = ''
+  readonly #ids = new Map<string, number>()
+
+  constructor(dbPath: string, options: { synchronous: 'normal' | 'full'; busyTimeoutMs: number; rotateAtBytes?: number }) {
+    // The pid says whether its writer is alive; the rest tells apart stores of one process on one file.
+    this.file = `${dbPath}-log-${process.pid}-${randomUUID().slice(0, 8)}`
+    this.#fsync = options.synchronous === 'full'
+    this.#rotateAt = options.rotateAtBytes ?? ROTATE_AT_BYTES
+    this.#fd = openSync(this.file, 'wx')
+    openLogs.add(this.file)
+    this.#flag = new Int32Array(new SharedArrayBuffer(8 * 4))
+    this.#startGeneration()
+    Atomics.store(this.#flag, APPLIED, this.#written)
+    Atomics.store(this.#flag, WRITTEN, this.#written)
+    const worker = new Worker(workerFile, {
+      workerData: { dbPath, logPath: this.file, state: this.#flag.buffer, synchronous: options.synchronous, busyTimeoutMs: options.busyTimeoutMs },
+    })
+    // The thread only applies what the store wrote: it must not keep the process alive.
+    worker.unref()
+    const failed = (): void => {
+      Atomics.store(this.#flag, FAILED, 1)
+      Atomics.store(this.#flag, STOPPED, 1)
+      Atomics.notify(this.#flag, APPLIED)
+      Atomics.notify(this.#flag, STOPPED)
+    }
+    worker.once('error', failed)
+    worker.once('exit', (code) => code !== 0 && failed())
+  }
+
+  /** False once the thread failed: the store must `takeOver`. */
+  get working(): boolean {
+    return Atomics.load(this.#flag, FAILED) === 0
+  }
+
+  /** Appends one commit's writes: durable on return. Throws what the file system reports (disk full). */
+  append(writes: readonly LoggedWrite[]): void {
+    let text = ''
+    for (const w of writes) {
+      const sql = w.stmt.source
+      let id = this.#ids.get(sql)
+      if (id === undefined) {
+        id = this.#ids.size
+        this.#ids.set(sql, id)
+        text += `${JSON.stringify(['S', id, sql])}\n`
+      }
+      text += `${JSON.stringify([id, ...w.params])}\n`
+    }
+    this.#write(text)
+    Atomics.store(this.#flag, WRITTEN, this.#written)
+    Atomics.notify(this.#flag, WRITTEN)
+    if (this.#written >= this.#rotateAt && this.drain()) this.#rotate()
+  }
+
+  /**
+   * Waits until the thread applied everything written, so that the database shows it (blocking,
+   * as SQLite's own busy wait does; at most one batch under load). False when the thread failed.
+   */
+  drain(): boolean {
+    for (;;) {
+      if (!this.working) return false
+      const applied = Atomics.load(this.#flag, APPLIED)
+      if (applied >= this.#written) return true
+      Atomics.wait(this.#flag, APPLIED, applied, 100)
+    }
+  }
+
+  /**
+   * Stops the thread once it applied everything and waits (up to `timeoutMs`) for it to close its
+   * connection, so that the store's close is the last one and folds the WAL in; then the log goes:
+   * all of it is in the database. After a failure, call `takeOver` instead.
+   */
+  close(db: Database.Database, timeoutMs = 5000): void {
+    const drained = this.drain()
+    this.#stop(timeoutMs)
+    closeSync(this.#fd)
+    openLogs.delete(this.file)
+    if (!drained) applyLog(db, readFileSync(this.file))
+    const drop = db.prepare('DELETE FROM log_applied WHERE log = ?')
+    for (const generation of this.#generations) drop.run(generation)
+    unlinkSync(this.file)
+  }
+
+  /** The thread failed: apply what it had not on `db` (the store's connection) and remove the log. */
+  takeOver(db: Database.Database): void {
+    this.#stop(1000)
+    closeSync(this.#fd)
+    openLogs.delete(this.file)
+    applyLog(db, readFileSync(this.file))
+    unlinkSync(this.file)
+  }
+
+  #stop(timeoutMs: number): void {
+    Atomics.store(this.#flag, STOP, 1)
+    Atomics.notify(this.#flag, WRITTEN)
+    const end = Date.now() + timeoutMs
+    while (Atomics.load(this.#flag, STOPPED) === 0 && Date.now() < end) Atomics.wait(this.#flag, STOPPED, 0, 50)
+  }
+
+  /** Everything is applied: empty the file and start a new generation, which the thread follows. */
+  #rotate(): void {
+    ftruncateSync(this.#fd, 0)
+    this.#written = 0
+    this.#ids.clear()
+    this.#startGeneration()
+    // Order matters to the thread: positions first, then the generation it re-reads the header on.
+    Atomics.store(this.#flag, APPLIED, this.#written)
+    Atomics.store(this.#flag, WRITTEN, this.#written)
+    Atomics.add(this.#flag, GENERATION, 1)
+    Atomics.notify(this.#flag, WRITTEN)
+  }
+
+  #startGeneration(): void {
+    this.#generation = randomUUID()
+    this.#generations.push(this.#generation)
+    this.#write(`${JSON.stringify({ stepline: 'journal-log', generation: this.#generation })}\n`)
+  }
+
+  #write(text: string): void {
+    // Positional: after a rotation the next line goes at the start of the emptied file.
+    const wrote = writeSync(this.#fd, text, this.#written, 'utf8')
+    const expected = Buffer.byteLength(text)
+    if (wrote !== expected) {
+      // A torn batch must not stay in front of the next one: the file ends where it ended.
+      ftruncateSync(this.#fd, this.#written)
+      throw Object.assign(new Error(`wrote ${wrote} of ${expected} bytes to ${this.file}`), { code: 'ENOSPC' })
+    }
+    this.#written += wrote
+    if (this.#fsync) fdatasyncSync(this.#fd)
+  }
+}
+
+/**
+ * Applies what the journal logs beside `dbPath` hold and the database does not (each from its
+ * `log_applied` mark), then removes them: logs of processes that are gone, and this process's
+ * own from an earlier life (a container restarts with the same pid). A live process's log is its
+ * own to apply. A torn last line (the process died inside the write) was never acknowledged.
+ */
+export function recoverLogs(db: Database.Database, dbPath: string): void {
+  const prefix = `${basename(dbPath)}-log-`
+  let names: string[]
+  try {
+    names = readdirSync(dirname(dbPath)).filter((n) => n.startsWith(prefix))
+  } catch {
+    return
+  }
+  for (const name of names) {
+    const pid = Number(name.slice(prefix.length).split('-')[0])
+    const file = join(dirname(dbPath), name)
+    if (!Number.isInteger(pid) || openLogs.has(file) || (pid !== process.pid && alive(pid))) continue
+    applyLog(db, readFileSync(file))
+    unlinkSync(file)
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Applies the lines of a log past its mark in one transaction, and drops the mark. */
+function applyLog(db: Database.Database, bytes: Buffer): void {
+  const headerEnd = bytes.indexOf(10)
+  if (headerEnd < 0) return
+  const { generation } = JSON.parse(bytes.toString('utf8', 0, headerEnd)) as { generation: string }
+  db.transaction(() => {
+    const mark = (db.prepare('SELECT offset FROM log_applied WHERE log = ?').pluck().get(generation) as number | undefined) ?? 0
+    const statements: Database.Statement[] = []
+    let at = headerEnd + 1
+    for (let end = bytes.indexOf(10, at); end >= 0; at = end + 1, end = bytes.indexOf(10, at)) {
+      const line = JSON.parse(bytes.toString('utf8', at, end)) as unknown[]
+      if (line[0] === 'S') statements[line[1] as number] = db.prepare(line[2] as string)
+      else if (at >= mark) statements[line[0] as number]!.run(...line.slice(1))
+    }
+    db.prepare('DELETE FROM log_applied WHERE log = ?').run(generation)
+  }).immediate()
+}
