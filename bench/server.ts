@@ -1,13 +1,15 @@
 /**
  * The HTTP side under load: `wrk` POSTs a small JSON body to a Stepline webhook (SQLite store
- * as `stepline serve` opens it: per-turn group commit and the journal log; a 2-step workflow) and, as the baseline, to a bare node:http server that reads the body and
- * answers 202. Reports requests/s, p99 latency and errors, then waits for the engine to finish
- * and checks that every accepted request (202) became exactly one completed run.
- * A third server runs the same webhook and workflow on a store that keeps nothing: what the HTTP
- * layer and the engine cost without durability, i.e. the most any store could give. The bare
- * server is measured half before the Stepline servers and half after, so that drift in the
- * machine's speed shows (both halves are printed) instead of skewing the ratio.
- * Run: `pnpm bench server` (BENCH_SERVER_SECONDS, default 30; BENCH_SERVER_CONNECTIONS, default 64).
+ * as `stepline serve` opens it: per-turn group commit and the journal log; a 2-step workflow)
+ * and, as the baseline, to a bare node:http server that reads the body and answers 202. A third
+ * server runs the same webhook and workflow on a store that keeps nothing: what the HTTP layer and
+ * the engine cost without durability, the most any store could give. Each server gets the same
+ * wrk time, in slices taken in turn (bare, SQLite, nothing, bare, …): this machine's speed drifts
+ * by up to 2× within a minute, and a ratio of two moments says more about the moments. Reports
+ * requests/s, p99 latency and errors, then checks that every accepted request (202) became
+ * exactly one completed run.
+ * Run: `pnpm bench server` (BENCH_SERVER_SECONDS per server, default 30; BENCH_SERVER_SLICES,
+ * default 3; BENCH_SERVER_CONNECTIONS, default 64).
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -23,6 +25,7 @@ import { sqliteStore } from '@stepline/store-sqlite'
 import { fmt, gcNow, type Row } from './util'
 
 const SECONDS = Number(process.env.BENCH_SERVER_SECONDS ?? 30)
+const SLICES = Math.max(1, Number(process.env.BENCH_SERVER_SLICES ?? 3))
 const CONNECTIONS = Number(process.env.BENCH_SERVER_CONNECTIONS ?? 64)
 const THREADS = Math.max(1, Math.min(2, availableParallelism() >> 1))
 
@@ -95,18 +98,18 @@ function storeThatKeepsNothing(): Store {
   }
 }
 
-/** Two runs of wrk against one server as one: rates weighted by requests, the worse p99. */
-function combine(a: WrkResult, b: WrkResult): WrkResult {
-  const requests = a.requests + b.requests
-  const weigh = (f: (r: WrkResult) => number): number => (f(a) * a.requests + f(b) * b.requests) / Math.max(1, requests)
+/** Several runs of wrk against one server as one: rates weighted by requests, the worst p99. */
+function combine(runs: readonly WrkResult[]): WrkResult {
+  const requests = runs.reduce((n, r) => n + r.requests, 0)
+  const weigh = (f: (r: WrkResult) => number): number => runs.reduce((sum, r) => sum + f(r) * r.requests, 0) / Math.max(1, requests)
   return {
     requests,
-    rps: requests / (a.requests / a.rps + b.requests / b.rps),
+    rps: requests / runs.reduce((t, r) => t + r.requests / r.rps, 0),
     cpuPerRequestUs: weigh((r) => r.cpuPerRequestUs),
     elu: weigh((r) => r.elu),
-    p99Ms: Math.max(a.p99Ms, b.p99Ms),
-    non2xx: a.non2xx + b.non2xx,
-    socketErrors: a.socketErrors + b.socketErrors,
+    p99Ms: Math.max(...runs.map((r) => r.p99Ms)),
+    non2xx: runs.reduce((n, r) => n + r.non2xx, 0),
+    socketErrors: runs.reduce((n, r) => n + r.socketErrors, 0),
   }
 }
 
@@ -139,10 +142,7 @@ export async function serverBench(): Promise<Row[]> {
         res.end('{"runId":"x1"}\n')
       })
     })
-    // Half its time before the Stepline servers and half after: this machine's speed drifts, and
-    // a ratio against one moment of it says more about the moment than about Stepline.
     const bareUrl = await listen(bare)
-    const bareBefore = await wrk(bareUrl, script, Math.max(1, Math.round(SECONDS / 2)))
 
     const order = workflow<{ orderId: string; amount: number }>('order', { triggers: [webhook({ path: 'orders' })] })
       .step('price', (ctx) => ctx.payload.amount * 2)
@@ -151,9 +151,7 @@ export async function serverBench(): Promise<Row[]> {
     // The ceiling: the same webhook and workflow on a store that keeps nothing.
     const nothing = createEngine({ store: storeThatKeepsNothing() })
     const ceilingServer = createServer(toNodeListener(createHandler({ engine: nothing, workflows: [order] })))
-    const ceiling = await wrk(`${await listen(ceilingServer)}/webhooks/orders`, script)
-    await close(ceilingServer)
-    await nothing.close()
+    const ceilingUrl = `${await listen(ceilingServer)}/webhooks/orders`
 
     const file = join(dir, 'bench.db')
     const store = sqliteStore({ path: file, groupCommit: 'immediate', writes: 'log' })
@@ -166,17 +164,35 @@ export async function serverBench(): Promise<Row[]> {
       res.once('finish', () => res.statusCode === 202 && accepted++)
       void listener(req, res)
     })
-    const url = await listen(server)
-    const step = await wrk(`${url}/webhooks/orders`, script)
-    await close(server)
-    gcNow() // the garbage of the runs above must not slow the bare server down
-    const bareAfter = await wrk(bareUrl, script, Math.max(1, Math.round(SECONDS / 2)))
-    await close(bare)
-    const base = combine(bareBefore, bareAfter)
+    const url = `${await listen(server)}/webhooks/orders`
+    const unfinished = async (): Promise<boolean> => (await engine.listRuns({ status: ['queued', 'running'], limit: 1 })).length > 0
+
+    // Warm up each server first (JIT, connections, the store's threads), unmeasured.
+    for (const u of [bareUrl, url, ceilingUrl]) await wrk(u, script, 2)
+    while (await unfinished()) await new Promise((r) => setTimeout(r, 10))
+    const slice = Math.max(1, Math.round(SECONDS / SLICES))
+    const bareRuns: WrkResult[] = []
+    const stepRuns: WrkResult[] = []
+    const ceilingRuns: WrkResult[] = []
+    for (let i = 0; i < SLICES; i++) {
+      gcNow()
+      bareRuns.push(await wrk(bareUrl, script, slice))
+      gcNow()
+      stepRuns.push(await wrk(url, script, slice))
+      // The runs of that slice end before another server is measured.
+      while (await unfinished()) await new Promise((r) => setTimeout(r, 10))
+      gcNow()
+      ceilingRuns.push(await wrk(ceilingUrl, script, slice))
+    }
+    await Promise.all([close(bare), close(server), close(ceilingServer)])
+    await nothing.close()
+    const base = combine(bareRuns)
+    const step = combine(stepRuns)
+    const ceiling = combine(ceilingRuns)
 
     // Let every accepted run finish, then count in the file itself.
     const t0 = Date.now()
-    while ((await engine.listRuns({ status: ['queued', 'running'], limit: 1 })).length > 0) {
+    while (await unfinished()) {
       if (Date.now() - t0 > 120_000) throw new Error('runs did not finish within 2 minutes after the load')
       await new Promise((r) => setTimeout(r, 50))
     }
@@ -189,10 +205,11 @@ export async function serverBench(): Promise<Row[]> {
     const completed = counts.completed ?? 0
     const total = Object.values(counts).reduce((a, b) => a + b, 0)
 
-    const conf = `${SECONDS}s, ${CONNECTIONS} connections, ${THREADS} wrk thread(s)`
+    const conf = `${SECONDS}s per server in ${SLICES} slices taken in turn, ${CONNECTIONS} connections, ${THREADS} wrk thread(s)`
+    const slices = (runs: WrkResult[]): string => runs.map((r) => fmt(r.rps)).join(' / ')
     return [
-      { name: 'requests/s (POST small JSON → 202)', baseline: base.rps, engine: step.rps, unit: 'req/s', higherIsBetter: true, note: `bare node:http (${fmt(bareBefore.rps)} before at ${fmt(bareBefore.cpuPerRequestUs)} µs, ${fmt(bareAfter.rps)} after at ${fmt(bareAfter.cpuPerRequestUs)} µs) vs webhook → run on SQLite (journal log, as stepline serve); ${conf}` },
-      { name: 'requests/s, store that keeps nothing', baseline: base.rps, engine: ceiling.rps, unit: 'req/s', higherIsBetter: true, note: 'the same webhook and runs without durability: the most any store could give' },
+      { name: 'requests/s (POST small JSON → 202)', baseline: base.rps, engine: step.rps, unit: 'req/s', higherIsBetter: true, note: `bare node:http (slices ${slices(bareRuns)}) vs webhook → run on SQLite, journal log as stepline serve (slices ${slices(stepRuns)}); ${conf}` },
+      { name: 'requests/s, store that keeps nothing', baseline: base.rps, engine: ceiling.rps, unit: 'req/s', higherIsBetter: true, note: `the same webhook and runs without durability, the most any store could give (slices ${slices(ceilingRuns)})` },
       { name: 'p99 latency', baseline: base.p99Ms, engine: step.p99Ms, unit: 'ms', note: `store that keeps nothing: ${fmt(ceiling.p99Ms)} ms` },
       { name: 'server CPU per request (all threads)', baseline: base.cpuPerRequestUs, engine: step.cpuPerRequestUs, unit: 'µs', note: `store that keeps nothing: ${fmt(ceiling.cpuPerRequestUs)} µs; the servers run in this process, one at a time; wrk is another` },
       { name: 'event loop busy (main thread)', baseline: base.elu * 100, engine: step.elu * 100, unit: '%', note: `store that keeps nothing: ${fmt(ceiling.elu * 100)} %; 100 % = the main thread is the limit` },
