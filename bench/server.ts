@@ -3,13 +3,12 @@
  * as `stepline serve` opens it: per-turn group commit and the journal log; a 2-step workflow)
  * and, as the baseline, to a bare node:http server that reads the body and answers 202. A third
  * server runs the same webhook and workflow on a store that keeps nothing: what the HTTP layer and
- * the engine cost without durability, the most any store could give. Each server gets the same
- * wrk time, in slices taken in turn (bare, SQLite, nothing, bare, …): this machine's speed drifts
- * by up to 2× within a minute, and a ratio of two moments says more about the moments. Reports
- * requests/s, p99 latency and errors, then checks that every accepted request (202) became
- * exactly one completed run.
- * Run: `pnpm bench server` (BENCH_SERVER_SECONDS per server, default 30; BENCH_SERVER_SLICES,
- * default 3; BENCH_SERVER_CONNECTIONS, default 64).
+ * the engine cost without durability, the most any store could give. After an unmeasured warm-up
+ * of each, the bare server is measured half before and half after the others (both printed), so
+ * that drift in this machine's speed shows instead of skewing the ratio. Reports requests/s, p99
+ * latency and errors, then checks that every accepted request (202) became exactly one
+ * completed run.
+ * Run: `pnpm bench server` (BENCH_SERVER_SECONDS, default 30; BENCH_SERVER_CONNECTIONS, default 64).
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -22,10 +21,9 @@ import Database from 'better-sqlite3'
 import { createEngine, workflow, type Store } from '@stepline/core'
 import { createHandler, toNodeListener, webhook } from '@stepline/server'
 import { sqliteStore } from '@stepline/store-sqlite'
-import { fmt, gcNow, type Row } from './util'
+import { fmt, type Row } from './util'
 
 const SECONDS = Number(process.env.BENCH_SERVER_SECONDS ?? 30)
-const SLICES = Math.max(1, Number(process.env.BENCH_SERVER_SLICES ?? 3))
 const CONNECTIONS = Number(process.env.BENCH_SERVER_CONNECTIONS ?? 64)
 const THREADS = Math.max(1, Math.min(2, availableParallelism() >> 1))
 
@@ -170,25 +168,18 @@ export async function serverBench(): Promise<Row[]> {
     // Warm up each server first (JIT, connections, the store's threads), unmeasured.
     for (const u of [bareUrl, url, ceilingUrl]) await wrk(u, script, 2)
     while (await unfinished()) await new Promise((r) => setTimeout(r, 10))
-    const slice = Math.max(1, Math.round(SECONDS / SLICES))
-    const bareRuns: WrkResult[] = []
-    const stepRuns: WrkResult[] = []
-    const ceilingRuns: WrkResult[] = []
-    for (let i = 0; i < SLICES; i++) {
-      gcNow()
-      bareRuns.push(await wrk(bareUrl, script, slice))
-      gcNow()
-      stepRuns.push(await wrk(url, script, slice))
-      // The runs of that slice end before another server is measured.
-      while (await unfinished()) await new Promise((r) => setTimeout(r, 10))
-      gcNow()
-      ceilingRuns.push(await wrk(ceilingUrl, script, slice))
-    }
+    // The bare server half before and half after the Stepline servers, which run 30 s each in one
+    // piece (cut in turns, a server's code goes cold in V8 while another runs, and pays it again).
+    const half = Math.max(1, Math.round(SECONDS / 2))
+    const bareRuns = [await wrk(bareUrl, script, half)]
+    const step = await wrk(url, script)
+    // Its runs end before another server is measured.
+    while (await unfinished()) await new Promise((r) => setTimeout(r, 10))
+    const ceiling = await wrk(ceilingUrl, script)
+    bareRuns.push(await wrk(bareUrl, script, half))
     await Promise.all([close(bare), close(server), close(ceilingServer)])
     await nothing.close()
     const base = combine(bareRuns)
-    const step = combine(stepRuns)
-    const ceiling = combine(ceilingRuns)
 
     // Let every accepted run finish, then count in the file itself.
     const t0 = Date.now()
@@ -205,11 +196,10 @@ export async function serverBench(): Promise<Row[]> {
     const completed = counts.completed ?? 0
     const total = Object.values(counts).reduce((a, b) => a + b, 0)
 
-    const conf = `${SECONDS}s per server in ${SLICES} slices taken in turn, ${CONNECTIONS} connections, ${THREADS} wrk thread(s)`
-    const slices = (runs: WrkResult[]): string => runs.map((r) => fmt(r.rps)).join(' / ')
+    const conf = `${SECONDS}s per server, ${CONNECTIONS} connections, ${THREADS} wrk thread(s)`
     return [
-      { name: 'requests/s (POST small JSON → 202)', baseline: base.rps, engine: step.rps, unit: 'req/s', higherIsBetter: true, note: `bare node:http (slices ${slices(bareRuns)}) vs webhook → run on SQLite, journal log as stepline serve (slices ${slices(stepRuns)}); ${conf}` },
-      { name: 'requests/s, store that keeps nothing', baseline: base.rps, engine: ceiling.rps, unit: 'req/s', higherIsBetter: true, note: `the same webhook and runs without durability, the most any store could give (slices ${slices(ceilingRuns)})` },
+      { name: 'requests/s (POST small JSON → 202)', baseline: base.rps, engine: step.rps, unit: 'req/s', higherIsBetter: true, note: `bare node:http (${bareRuns.map((r) => fmt(r.rps)).join(' before, ')} after) vs webhook → run on SQLite, journal log as stepline serve; ${conf}` },
+      { name: 'requests/s, store that keeps nothing', baseline: base.rps, engine: ceiling.rps, unit: 'req/s', higherIsBetter: true, note: 'the same webhook and runs without durability: the most any store could give' },
       { name: 'p99 latency', baseline: base.p99Ms, engine: step.p99Ms, unit: 'ms', note: `store that keeps nothing: ${fmt(ceiling.p99Ms)} ms` },
       { name: 'server CPU per request (all threads)', baseline: base.cpuPerRequestUs, engine: step.cpuPerRequestUs, unit: 'µs', note: `store that keeps nothing: ${fmt(ceiling.cpuPerRequestUs)} µs; the servers run in this process, one at a time; wrk is another` },
       { name: 'event loop busy (main thread)', baseline: base.elu * 100, engine: step.elu * 100, unit: '%', note: `store that keeps nothing: ${fmt(ceiling.elu * 100)} %; 100 % = the main thread is the limit` },
