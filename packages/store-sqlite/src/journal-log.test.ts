@@ -120,6 +120,18 @@ describe("writes: 'log' (the journal log)", () => {
     expect(count(path, 'log_applied')).toBe(0)
   })
 
+  it('a log that cannot be applied stops the store from opening, naming the log and the way out', () => {
+    const path = file()
+    sqliteStore({ path }).close()
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!
+    const name = `${path}-log-${dead}-0badf00d`
+    writeFileSync(name, `${JSON.stringify({ stepline: 'journal-log', generation: 'g3' })}\nnot json\n`)
+    expect(() => sqliteStore({ path })).toThrow(
+      expect.objectContaining({ code: 'STORE_UNAVAILABLE', message: expect.stringMatching(new RegExp(`journal log ${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, left by process ${dead}, cannot be applied: .*move it away`)) }),
+    )
+    expect(logsOf(path)).toEqual([basename(name)])
+  })
+
   it("a live process's log is left to it", async () => {
     const path = file()
     sqliteStore({ path }).close()

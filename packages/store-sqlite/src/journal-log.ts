@@ -3,6 +3,7 @@ import { closeSync, fdatasyncSync, ftruncateSync, openSync, readdirSync, readFil
 import { basename, dirname, join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import type Database from 'better-sqlite3'
+import { SteplineError } from '@stepline/core'
 
 const workerFile = new URL('./journal-log-worker.mjs', import.meta.url)
 
@@ -197,7 +198,15 @@ export function recoverLogs(db: Database.Database, dbPath: string): void {
     const pid = Number(name.slice(prefix.length).split('-')[0])
     const file = join(dirname(dbPath), name)
     if (!Number.isInteger(pid) || openLogs.has(file) || (pid !== process.pid && alive(pid))) continue
-    applyLog(db, readFileSync(file))
+    try {
+      applyLog(db, readFileSync(file))
+    } catch (e) {
+      throw new SteplineError(
+        'STORE_UNAVAILABLE',
+        `SQLite store ${dbPath}: the journal log ${file}, left by process ${pid}, cannot be applied: ${(e as Error).message}. Restore the log from a backup, or move it away to open the store without its writes.`,
+        { cause: e },
+      )
+    }
     unlinkSync(file)
   }
 }
