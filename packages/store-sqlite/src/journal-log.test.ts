@@ -1,36 +1,15 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { basename, dirname, join } from 'node:path'
+import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { basename, dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { createEngine, workflow, type RunRecord, type StepRecord } from '@stepline/core'
+import { describe, expect, it } from 'vitest'
+import { createEngine, workflow } from '@stepline/core'
 import { JournalLog } from './journal-log'
-import { sqliteStore, type SqliteStore, type SqliteStoreOptions } from './sqlite-store'
+import { sqliteStore, type SqliteStore } from './sqlite-store'
+import { run, step, tempStores } from './test-fixtures'
 
-const dir = mkdtempSync(join(tmpdir(), 'stepline-journal-log-'))
-let n = 0
-const open: SqliteStore[] = []
-const file = (): string => join(dir, `t${++n}.db`)
-const make = (path: string, options: Omit<SqliteStoreOptions, 'path'> = {}): SqliteStore => {
-  const s = sqliteStore({ path, writes: 'log', ...options })
-  open.push(s)
-  return s
-}
+const { file, make } = tempStores('stepline-journal-log-', { writes: 'log' })
 const logsOf = (path: string): string[] => readdirSync(dirname(path)).filter((name) => name.startsWith(`${basename(path)}-log-`))
-
-afterEach(() => {
-  for (const s of open.splice(0)) s.close()
-})
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-function run(id: string, over: Partial<RunRecord> = {}): RunRecord {
-  return { id, workflowId: 'wf', planHash: 'h1', status: 'running', payload: { n: 1 }, attempt: 1, createdAt: 1000, ...over }
-}
-
-function step(key: string, over: Partial<StepRecord> = {}): StepRecord {
-  return { key, nodeId: key, name: `step-${key}`, kind: 'step', status: 'completed', output: key, attempts: 1, startedAt: 1, endedAt: 2, durationMs: 1, ...over }
-}
 
 /** One group commit per write: 100 of them hand the store's commits to the log. */
 async function fill(store: SqliteStore, from: number, count: number): Promise<void> {

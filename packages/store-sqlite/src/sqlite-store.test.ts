@@ -1,34 +1,12 @@
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import Database from 'better-sqlite3'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { createEngine, memoryStore, workflow, type RunRecord, type StepRecord, type Store } from '@stepline/core'
+import { describe, expect, it } from 'vitest'
+import { createEngine, memoryStore, workflow, type RunRecord, type Store } from '@stepline/core'
 import { MIGRATIONS } from './schema'
 import { sqliteStore, type SqliteStore, type SqliteStoreOptions } from './sqlite-store'
+import { run, step, tempStores } from './test-fixtures'
 
-const dir = mkdtempSync(join(tmpdir(), 'stepline-sqlite-unit-'))
-let n = 0
-const open: SqliteStore[] = []
-const file = (): string => join(dir, `t${++n}.db`)
-const make = (path: string, options: Omit<SqliteStoreOptions, 'path'> = {}): SqliteStore => {
-  const s = sqliteStore({ path, ...options })
-  open.push(s)
-  return s
-}
-
-afterEach(() => {
-  for (const s of open.splice(0)) s.close()
-})
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-function run(id: string, over: Partial<RunRecord> = {}): RunRecord {
-  return { id, workflowId: 'wf', planHash: 'h1', status: 'running', payload: { n: 1 }, attempt: 1, createdAt: 1000, ...over }
-}
-
-function step(key: string, over: Partial<StepRecord> = {}): StepRecord {
-  return { key, nodeId: key, name: `step-${key}`, kind: 'step', status: 'completed', output: key, attempts: 1, startedAt: 1, endedAt: 2, durationMs: 1, ...over }
-}
+const { file, make } = tempStores('stepline-sqlite-unit-')
 
 function userVersion(path: string): number {
   const db = new Database(path, { readonly: true })
