@@ -47,18 +47,23 @@ const apply = db.transaction((text, upTo) => {
   if (previous !== undefined) dropMark.run(previous)
 }).immediate
 
+// Only this thread moves `applied` forward; the store resets it with a rotation, which this thread
+// sees as a new generation. Kept here, not re-read from APPLIED: a rotation between two loads could
+// pair an old WRITTEN with a new APPLIED.
+let applied = Atomics.load(flag, APPLIED)
 try {
   for (;;) {
     const written = Atomics.load(flag, WRITTEN)
-    // Read after WRITTEN: a rotation sets the positions first, so a changed generation is seen here.
+    // Read after WRITTEN: a rotation stores WRITTEN before GENERATION, so an appended WRITTEN of a new
+    // generation always comes with the new GENERATION here.
     if (Atomics.load(flag, GENERATION) !== generation) {
       generation = Atomics.load(flag, GENERATION)
       previous = header.generation
       header = readHeader()
       statements = []
+      applied = header.length
       continue
     }
-    const applied = Atomics.load(flag, APPLIED)
     if (written <= applied) {
       if (Atomics.load(flag, STOP) === 1) break
       Atomics.wait(flag, WRITTEN, written, 100)
@@ -69,6 +74,7 @@ try {
     readSync(fd, buffer, 0, size, applied)
     apply(buffer.toString('utf8', 0, size), written)
     previous = undefined
+    applied = written
     Atomics.store(flag, APPLIED, written)
     Atomics.notify(flag, APPLIED)
   }
