@@ -3,9 +3,10 @@
  * as `stepline serve` opens it: per-turn group commit and the journal log; a 2-step workflow)
  * and, as the baseline, to a bare node:http server that reads the body and answers 202. A third
  * server runs the same webhook and workflow on a store that keeps nothing: what the HTTP layer and
- * the engine cost without durability, the most any store could give. After an unmeasured warm-up
- * of each, the bare server is measured half before and half after the others (both printed), so
- * that drift in this machine's speed shows instead of skewing the ratio. Reports requests/s, p99
+ * the engine cost without durability, the most any store could give. Each measurement follows a
+ * short unmeasured run against the same server; the bare server is measured half before and half
+ * after the others (both printed), so that drift in this machine's speed shows instead of skewing
+ * the ratio. Reports requests/s, p99
  * latency and errors, then checks that every accepted request (202) became exactly one
  * completed run.
  * Run: `pnpm bench server` (BENCH_SERVER_SECONDS, default 30; BENCH_SERVER_CONNECTIONS, default 64).
@@ -165,18 +166,20 @@ export async function serverBench(): Promise<Row[]> {
     const url = `${await listen(server)}/webhooks/orders`
     const unfinished = async (): Promise<boolean> => (await engine.listRuns({ status: ['queued', 'running'], limit: 1 })).length > 0
 
-    // Warm up each server first (JIT, connections, the store's threads), unmeasured.
-    for (const u of [bareUrl, url, ceilingUrl]) await wrk(u, script, 2)
-    while (await unfinished()) await new Promise((r) => setTimeout(r, 10))
-    // The bare server half before and half after the Stepline servers, which run 30 s each in one
-    // piece (cut in turns, a server's code goes cold in V8 while another runs, and pays it again).
+    // Each measurement follows a short unmeasured run against the same server (JIT, connections,
+    // the store's threads): V8 lets a server's code go cold while another one runs.
+    const measure = async (target: string, seconds: number): Promise<WrkResult> => {
+      await wrk(target, script, 2)
+      return wrk(target, script, seconds)
+    }
+    // The bare server half before and half after the Stepline servers, which run in one piece each.
     const half = Math.max(1, Math.round(SECONDS / 2))
-    const bareRuns = [await wrk(bareUrl, script, half)]
-    const step = await wrk(url, script)
+    const bareRuns = [await measure(bareUrl, half)]
+    const step = await measure(url, SECONDS)
     // Its runs end before another server is measured.
     while (await unfinished()) await new Promise((r) => setTimeout(r, 10))
-    const ceiling = await wrk(ceilingUrl, script)
-    bareRuns.push(await wrk(bareUrl, script, half))
+    const ceiling = await measure(ceilingUrl, SECONDS)
+    bareRuns.push(await measure(bareUrl, half))
     await Promise.all([close(bare), close(server), close(ceilingServer)])
     await nothing.close()
     const base = combine(bareRuns)
