@@ -78,7 +78,7 @@ export class JournalLog {
     worker.once('exit', (code) => code !== 0 && failed())
   }
 
-  /** False once the thread failed: the store must `takeOver`. */
+  /** False once the thread failed: the store must `close` the log, which applies the rest. */
   get working(): boolean {
     return Atomics.load(this.#flag, FAILED) === 0
   }
@@ -117,8 +117,9 @@ export class JournalLog {
 
   /**
    * Stops the thread once it applied everything and waits (up to `timeoutMs`) for it to close its
-   * connection, so that the store's close is the last one and folds the WAL in; then the log goes:
-   * all of it is in the database. After a failure, call `takeOver` instead.
+   * connection, so that the store's close is the last one and folds the WAL in; then the log goes,
+   * all of it in the database. After the thread failed, this applies what it had not on `db`
+   * (the store's connection) first.
    */
   close(db: Database.Database, timeoutMs = 5000): void {
     const drained = this.drain()
@@ -128,15 +129,6 @@ export class JournalLog {
     if (!drained) applyLog(db, readFileSync(this.file))
     const drop = db.prepare('DELETE FROM log_applied WHERE log = ?')
     for (const generation of this.#generations) drop.run(generation)
-    unlinkSync(this.file)
-  }
-
-  /** The thread failed: apply what it had not on `db` (the store's connection) and remove the log. */
-  takeOver(db: Database.Database): void {
-    this.#stop(1000)
-    closeSync(this.#fd)
-    openLogs.delete(this.file)
-    applyLog(db, readFileSync(this.file))
     unlinkSync(this.file)
   }
 

@@ -240,7 +240,7 @@ export class SqliteStore implements Store {
   #takeOverLog(log: JournalLog): void {
     this.#log = undefined
     try {
-      log.takeOver(this.#db)
+      log.close(this.#db)
     } catch (e) {
       throw this.#unavailable(e)
     }
