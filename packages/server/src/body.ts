@@ -25,17 +25,20 @@ const tooLarge = (limit: number): HttpError => new HttpError(413, 'PAYLOAD_TOO_L
  * Reads a request body up to `limit` bytes. Refuses a `Content-Length` over the limit before
  * reading anything, and stops reading (cancelling the stream) as soon as the count passes it:
  * a client that lies or streams forever costs at most `limit` bytes. Throws an `HttpError` 413.
+ * A body the Node translation already holds comes back at once, not as a promise.
  * @example
  * const bytes = await readBody(request, parseBytes('1mb'))
  */
-export async function readBody(request: Request, limit: number): Promise<Uint8Array> {
+export function readBody(request: Request, limit: number): Uint8Array | Promise<Uint8Array> {
   const declared = headerOf(request, 'content-length')
   if (declared !== null && Number(declared) > limit) throw tooLarge(limit)
   const held = takeBytes(request)
-  if (held !== undefined) {
-    if (held.byteLength > limit) throw tooLarge(limit)
-    return held
-  }
+  if (held === undefined) return readStream(request, limit)
+  if (held.byteLength > limit) throw tooLarge(limit)
+  return held
+}
+
+async function readStream(request: Request, limit: number): Promise<Uint8Array> {
   if (request.body === null) return new Uint8Array(0)
   const reader = request.body.getReader()
   const chunks: Uint8Array[] = []

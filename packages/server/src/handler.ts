@@ -1,9 +1,9 @@
 import { SteplineError, type AnyWorkflow, type Engine } from '@stepline/core'
-import { markAcceptsLightRequests, realRequest, parsedUrlOf } from './adapters/light-request'
+import { markAcceptsLightRequests, pathnameOf, realRequest } from './adapters/light-request'
 import { requireBearer } from './auth'
 import { parseBytes } from './body'
 import { HttpError } from './errors'
-import { errorResponse, json } from './respond'
+import { errorReply, json, toResponse, type Reply } from './respond'
 import { cancelRun, getRun, listRuns, sendEvent, streamRunResponse, type RunApiContext } from './run-api'
 import { RunEventHub } from './sse'
 import { handleWebhook, webhookRoutes } from './webhook'
@@ -38,7 +38,7 @@ export interface HandlerOptions {
  */
 export type FetchHandler = (request: Request) => Promise<Response>
 
-type Route = { allow: string[]; auth: boolean; run: (request: Request, url: URL) => Promise<Response> }
+type Route = { allow: string[]; auth: boolean; run: (request: Request) => Promise<Reply> }
 
 /**
  * Builds the HTTP side of Stepline as a `(Request) => Promise<Response>` function: webhooks
@@ -78,7 +78,7 @@ export function createHandler(options: HandlerOptions): FetchHandler {
       return { allow: ['GET'], auth: false, run: async () => json(200, { ok: true, workflows: engine.workflows() }) }
     }
     if (head !== 'runs' || rest.length > 0) return undefined
-    if (id === undefined) return { allow: ['GET'], auth: true, run: async (_r, url) => listRuns(url, ctx) }
+    if (id === undefined) return { allow: ['GET'], auth: true, run: async (r) => listRuns(r, ctx) }
     const runId = decode(id)
     if (action === undefined) return { allow: ['GET'], auth: true, run: async () => getRun(runId, ctx) }
     if (action === 'cancel' && name === undefined) return { allow: ['POST'], auth: true, run: async (r) => cancelRun(runId, r, ctx) }
@@ -87,10 +87,11 @@ export function createHandler(options: HandlerOptions): FetchHandler {
     return undefined
   }
 
-  const handler: FetchHandler = async (request) => {
+  // The handler's work, answered as a Reply: the Node adapters write it without making a Response.
+  const reply = async (request: Request): Promise<Reply> => {
     try {
-      const url = parsedUrlOf(request)
-      let path = url.pathname
+      const pathname = pathnameOf(request)
+      let path = pathname
       if (prefix !== '') {
         if (path !== prefix && !path.startsWith(`${prefix}/`)) throw new HttpError(404, 'NOT_FOUND', `Nothing is served at ${path}.`)
         path = path.slice(prefix.length)
@@ -98,22 +99,23 @@ export function createHandler(options: HandlerOptions): FetchHandler {
       path = path.replace(/^\/+|\/+$/g, '')
       if (path.startsWith('webhooks/')) {
         const byMethod = hooks.get(path.slice('webhooks/'.length))
-        if (byMethod === undefined) throw new HttpError(404, 'NOT_FOUND', `No webhook is registered at ${url.pathname}.`)
+        if (byMethod === undefined) throw new HttpError(404, 'NOT_FOUND', `No webhook is registered at ${pathname}.`)
         return await handleWebhook(request, byMethod, engine, limit)
       }
       const r = route(path.split('/'))
-      if (r === undefined) throw new HttpError(404, 'NOT_FOUND', `Nothing is served at ${url.pathname}.`)
+      if (r === undefined) throw new HttpError(404, 'NOT_FOUND', `Nothing is served at ${pathname}.`)
       if (r.auth) requireBearer(request, token)
       // HEAD is GET without the body: the adapter (or the runtime) drops the body.
       const method = request.method === 'HEAD' ? 'GET' : request.method
       if (!r.allow.includes(method)) {
-        throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${url.pathname} answers ${r.allow.join(', ')}, not ${request.method}.`, { headers: { allow: r.allow.join(', ') } })
+        throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${pathname} answers ${r.allow.join(', ')}, not ${request.method}.`, { headers: { allow: r.allow.join(', ') } })
       }
-      return await r.run(request, url)
+      return await r.run(request)
     } catch (e) {
-      return errorResponse(e, (err) => onError(err, realRequest(request)))
+      return errorReply(e, (err) => onError(err, realRequest(request)))
     }
   }
+  const handler: FetchHandler = async (request) => toResponse(await reply(request))
   // It reads only method, url, headers, signal and body: Node adapters may hand it a LightRequest.
-  return markAcceptsLightRequests(handler)
+  return markAcceptsLightRequests(handler, reply)
 }

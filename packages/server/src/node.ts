@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { acceptsLightRequests } from './adapters/light-request'
-import { requestUrl, toRequest, writeResponse, type Translated } from './adapters/node-http'
+import { acceptsLightRequests, repliesOf } from './adapters/light-request'
+import { requestUrl, toRequest, writeReply, type Translated } from './adapters/node-http'
 import { createHandler, type FetchHandler, type HandlerOptions } from './handler'
-import { errorResponse } from './respond'
+import { errorReply, type Reply } from './respond'
 
 /**
  * Options of `serve`: the handler's options plus where to listen.
@@ -41,21 +41,24 @@ const logError = (e: unknown): void => console.error('stepline server:', e)
  */
 export function toNodeListener(handler: FetchHandler): (req: IncomingMessage, res: ServerResponse) => void {
   const options = { light: acceptsLightRequests(handler) }
+  // createHandler's handler also answers without a Response (see JsonReply).
+  const answer: (request: Request) => Promise<Reply> = repliesOf(handler) ?? handler
   // Never rejects: whatever goes wrong after the answer started is logged and the connection cut.
   const listen = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
-      let response: Response
+      let reply: Reply
       let translated: Translated | undefined
       try {
         translated = await toRequest(req, res, requestUrl(req), options)
-        response = await handler(translated.request)
+        reply = await answer(translated.request)
       } catch (e) {
         // The client went away while its body was read: nobody to answer.
         if (res.destroyed) return
         // A malformed request (an HttpError) answers as it says; anything else is a 500 that tells nothing.
-        response = errorResponse(e, logError)
+        reply = errorReply(e, logError)
       }
-      await writeResponse(res, response, req.method, translated?.bodyCancelled() ?? false)
+      const writing = writeReply(res, reply, req.method, translated?.bodyCancelled() ?? false)
+      if (writing !== undefined) await writing
     } catch (e) {
       logError(e)
       res.destroy()

@@ -1,7 +1,8 @@
 import { FINISHED_STATUSES, type Engine, type ListRunsQuery, type RunStatus } from '@stepline/core'
 import { readJson } from './body'
 import { HttpError } from './errors'
-import { json } from './respond'
+import { parsedUrlOf } from './adapters/light-request'
+import { json, type Reply } from './respond'
 import { streamRun, type RunEventHub } from './sse'
 
 const STATUSES: readonly RunStatus[] = ['queued', 'running', 'sleeping', 'waiting', 'completed', 'failed', 'cancelled']
@@ -24,8 +25,8 @@ const notFound = (runId: string): HttpError => new HttpError(404, 'RUN_NOT_FOUND
  * @example
  * GET /runs?workflow=order&status=failed,cancelled&limit=20
  */
-export async function listRuns(url: URL, { engine }: RunApiContext): Promise<Response> {
-  const q = url.searchParams
+export async function listRuns(request: Request, { engine }: RunApiContext): Promise<Reply> {
+  const q = parsedUrlOf(request).searchParams
   const query: ListRunsQuery = {}
   const workflow = q.get('workflow')
   if (workflow) query.workflowId = workflow
@@ -53,7 +54,7 @@ export async function listRuns(url: URL, { engine }: RunApiContext): Promise<Res
  * @example
  * GET /runs/mip8k2x1c4f0a9zq3k7w1
  */
-export async function getRun(runId: string, { engine }: RunApiContext): Promise<Response> {
+export async function getRun(runId: string, { engine }: RunApiContext): Promise<Reply> {
   const run = await engine.getRun(runId)
   if (run === undefined) throw notFound(runId)
   return json(200, { run, steps: await engine.getSteps(runId) })
@@ -65,7 +66,7 @@ export async function getRun(runId: string, { engine }: RunApiContext): Promise<
  * @example
  * POST /runs/mip8k2x1c4f0a9zq3k7w1/cancel  {"reason":"customer withdrew"}
  */
-export async function cancelRun(runId: string, request: Request, { engine, hub, bodyLimit }: RunApiContext): Promise<Response> {
+export async function cancelRun(runId: string, request: Request, { engine, hub, bodyLimit }: RunApiContext): Promise<Reply> {
   const body = await readJson(request, bodyLimit)
   const reason = typeof body === 'object' && body !== null && typeof (body as { reason?: unknown }).reason === 'string' ? (body as { reason: string }).reason : undefined
   const run = await engine.getRun(runId)
@@ -85,7 +86,7 @@ export async function cancelRun(runId: string, request: Request, { engine, hub, 
  * @example
  * POST /runs/mip8k2x1c4f0a9zq3k7w1/events/approval  {"approved":true}
  */
-export async function sendEvent(runId: string, name: string, request: Request, { engine, bodyLimit }: RunApiContext): Promise<Response> {
+export async function sendEvent(runId: string, name: string, request: Request, { engine, bodyLimit }: RunApiContext): Promise<Reply> {
   const data = await readJson(request, bodyLimit)
   const { runIds } = await engine.send({ runId }, name, data)
   return json(202, { runIds })
@@ -96,7 +97,7 @@ export async function sendEvent(runId: string, name: string, request: Request, {
  * @example
  * const es = new EventSource('/runs/mip8k2x1c4f0a9zq3k7w1/stream')
  */
-export async function streamRunResponse(runId: string, request: Request, { engine, hub, heartbeatMs }: RunApiContext): Promise<Response> {
+export async function streamRunResponse(runId: string, request: Request, { engine, hub, heartbeatMs }: RunApiContext): Promise<Reply> {
   if ((await engine.getRun(runId)) === undefined) throw notFound(runId)
   return new Response(streamRun(engine, hub, runId, { heartbeatMs, signal: request.signal }), {
     status: 200,

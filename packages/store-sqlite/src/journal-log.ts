@@ -50,7 +50,8 @@ export class JournalLog {
   readonly #generations: string[] = []
   #written = 0
   #generation = ''
-  readonly #ids = new Map<string, number>()
+  /** Ids of the statements this generation of the log has declared (`["S",id,sql]`). */
+  readonly #ids = new Map<object, number>()
 
   constructor(dbPath: string, options: { synchronous: 'normal' | 'full'; busyTimeoutMs: number; rotateAtBytes?: number }) {
     // The pid says whether its writer is alive; the rest tells apart stores of one process on one file.
@@ -87,14 +88,16 @@ export class JournalLog {
   append(writes: readonly LoggedWrite[]): void {
     let text = ''
     for (const w of writes) {
-      const sql = w.stmt.source
-      let id = this.#ids.get(sql)
+      // By the statement itself: its `source` is a new string from better-sqlite3 on every read.
+      let id = this.#ids.get(w.stmt)
       if (id === undefined) {
         id = this.#ids.size
-        this.#ids.set(sql, id)
-        text += `${JSON.stringify(['S', id, sql])}\n`
+        this.#ids.set(w.stmt, id)
+        text += `${JSON.stringify(['S', id, w.stmt.source])}\n`
       }
-      text += `${JSON.stringify([id, ...w.params])}\n`
+      // `[id,…params]`, without copying params into a new array first.
+      const params = JSON.stringify(w.params)
+      text += params.length > 2 ? `[${id},${params.slice(1)}\n` : `[${id}]\n`
     }
     this.#write(text)
     Atomics.store(this.#flag, WRITTEN, this.#written)

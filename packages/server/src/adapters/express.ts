@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FetchHandler } from '../handler'
-import { acceptsLightRequests } from './light-request'
-import { toRequest, writeResponse, type RequestBodyOverride, type Translated } from './node-http'
+import type { Reply } from '../respond'
+import { acceptsLightRequests, repliesOf } from './light-request'
+import { toRequest, writeReply, type RequestBodyOverride, type Translated } from './node-http'
 
 /** The part of an Express request the adapter reads (Express 4 and 5 requests fit). */
 export interface ExpressRequestLike extends IncomingMessage {
@@ -43,24 +44,25 @@ export interface ExpressAdapterOptions {
  */
 export function toExpress(handler: FetchHandler, options: ExpressAdapterOptions = {}): (req: ExpressRequestLike, res: ServerResponse, next: NextLike) => Promise<void> {
   const light = acceptsLightRequests(handler)
+  const answer: (request: Request) => Promise<Reply> = repliesOf(handler) ?? handler
   const fallthrough = options.fallthrough === true
   return async (req, res, next) => {
-    let response: Response
+    let reply: Reply
     let translated: Translated
     try {
       const url = `${req.protocol}://${req.headers.host ?? 'localhost'}${req.originalUrl}`
       translated = await toRequest(req, res, url, { body: parsedBody(req), light })
-      response = await handler(translated.request)
+      reply = await answer(translated.request)
     } catch (error) {
       next(error)
       return
     }
-    if (fallthrough && response.status === 404) {
-      await response.body?.cancel().catch(() => undefined)
+    if (fallthrough && reply.status === 404) {
+      if (reply instanceof Response) await reply.body?.cancel().catch(() => undefined)
       next()
       return
     }
-    await writeResponse(res, response, req.method, translated.bodyCancelled())
+    await writeReply(res, reply, req.method, translated.bodyCancelled())
   }
 }
 

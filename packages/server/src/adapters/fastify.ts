@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { FetchHandler } from '../handler'
-import { errorResponse } from '../respond'
-import { acceptsLightRequests } from './light-request'
-import { toRequest, writeResponse, type Translated } from './node-http'
+import { errorReply, type Reply } from '../respond'
+import { acceptsLightRequests, repliesOf } from './light-request'
+import { toRequest, writeReply, type Translated } from './node-http'
 
 /** Options of the `fastifyStepline` plugin. */
 export interface FastifySteplineOptions {
@@ -31,6 +31,7 @@ export const fastifyStepline: FastifyPluginAsync<FastifySteplineOptions> = async
   }
   const { handler } = options
   const light = acceptsLightRequests(handler)
+  const answer: (request: Request) => Promise<Reply> = repliesOf(handler) ?? handler
   const routes = async (scope: FastifyInstance): Promise<void> => {
     // Leave the body unread: the handler reads (and limits) it from the raw stream.
     scope.removeAllContentTypeParsers()
@@ -40,16 +41,16 @@ export const fastifyStepline: FastifyPluginAsync<FastifySteplineOptions> = async
       const raw = request.raw
       const url = `${request.protocol}://${request.host}${raw.url ?? '/'}`
       let translated: Translated
-      let response: Response
+      let answered: Reply
       try {
         translated = await toRequest(raw, reply.raw, url, { light })
-        response = await handler(translated.request)
+        answered = await answer(translated.request)
       } catch (error) {
         // The same answer as the handler's own: an HttpError as it says, anything else a 500 INTERNAL_ERROR.
-        await writeResponse(reply.raw, errorResponse(error, (err) => request.log.error({ err }, 'stepline handler failed')), raw.method)
+        writeReply(reply.raw, errorReply(error, (err) => request.log.error({ err }, 'stepline handler failed')), raw.method)
         return
       }
-      await writeResponse(reply.raw, response, raw.method, translated.bodyCancelled())
+      await writeReply(reply.raw, answered, raw.method, translated.bodyCancelled())
     }
     scope.all('/', serve)
     scope.all('/*', serve)

@@ -7,7 +7,7 @@ import type { FetchHandler } from '../handler'
 import { toNodeListener } from '../node'
 import { takeBytes } from '../lazy-body'
 import { rawExchange, urlOf } from '../../test/adapter-suite'
-import { headerOf, markAcceptsLightRequests, parsedUrlOf, realRequest } from './light-request'
+import { headerOf, markAcceptsLightRequests, parsedUrlOf, pathnameOf, realRequest } from './light-request'
 
 /** Serves `handler` (marked: it gets LightRequests) and sends one request to it. */
 async function exchange(handler: FetchHandler, init: RequestInit & { path?: string } = {}): Promise<Response> {
@@ -115,7 +115,7 @@ describe('LightRequest (what createHandler gets from the Node adapters)', () => 
     expect(await res.json()).toEqual({ a: '1', b: 'two' })
   })
 
-  it('parsedUrlOf reuses the URL the Node translation parsed; any other Request is parsed anew', async () => {
+  it('parsedUrlOf parses a LightRequest once; any other Request is parsed anew', async () => {
     let seen: [URL, URL] | undefined
     const res = await exchange(async (request) => {
       seen = [parsedUrlOf(request), parsedUrlOf(request)]
@@ -127,5 +127,37 @@ describe('LightRequest (what createHandler gets from the Node adapters)', () => 
     const plain = new Request('http://x.test/p?q=2')
     expect(parsedUrlOf(plain).searchParams.get('q')).toBe('2')
     expect(parsedUrlOf(plain)).not.toBe(parsedUrlOf(plain))
+  })
+
+  it('pathnameOf gives what parsing the URL gives, for plain and tricky targets and hosts', async () => {
+    const cases: [host: string, target: string][] = [
+      ['localhost', '/webhooks/orders'],
+      ['localhost', '/webhooks/orders/?q=/../x'],
+      ['localhost', '/a/./webhooks/x'],
+      ['localhost', '/a/../webhooks/x'],
+      ['localhost', '/a/%2e%2e/webhooks/x'],
+      ['localhost', '/caf%C3%A9/x'],
+      ['localhost', '/a/b.json'],
+      ['localhost', '/a/.hidden'],
+      ['x.test:8080', '/webhooks/o'],
+      ['[::1]:3000', '/webhooks/o'],
+      ['a?b', '/webhooks/orders'],
+      ['a#b', '/webhooks/orders'],
+      ['u@x.test', '/webhooks/orders'],
+      ['evil/x', '/webhooks/orders'],
+    ]
+    for (const [host, target] of cases) {
+      // Twice: the second request finds its origin known.
+      for (let round = 0; round < 2; round++) {
+        const out = await rawTo(async (request) => {
+          const text = JSON.stringify([pathnameOf(request), new URL(request.url).pathname])
+          return new Response(text, { headers: { 'content-length': String(Buffer.byteLength(text)) } })
+        }, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+        const [fast, parsed] = JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4)) as [string, string]
+        expect({ host, target, path: fast }).toEqual({ host, target, path: parsed })
+      }
+    }
+    const plain = new Request('http://x.test/a/../b')
+    expect(pathnameOf(plain)).toBe('/b')
   })
 })

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import { heldBytes, holdBytes, installLazyBody } from '../lazy-body'
+import type { Reply } from '../respond'
 
 // On Node 20 an undici `Request` costs ~25 µs to make (and its AbortSignal lengthens GC pauses):
 // more than everything else in serving a small webhook. `createHandler`'s handler only reads
@@ -9,15 +10,28 @@ import { heldBytes, holdBytes, installLazyBody } from '../lazy-body'
 
 const LIGHT = Symbol.for('stepline.acceptsLightRequests')
 
-/** Marks a fetch handler as reading nothing of a request but method, url, headers, signal and body. */
-export function markAcceptsLightRequests<T extends object>(handler: T): T {
-  Object.defineProperty(handler, LIGHT, { value: true })
+/** A handler's answer before it is a Response (see `JsonReply`): what the Node adapters write best. */
+export type ReplyFunction = (request: Request) => Promise<Reply>
+
+/**
+ * Marks a fetch handler as reading nothing of a request but method, url, headers, signal and
+ * body. `replies`, when given, answers the same requests without making a Response: the Node
+ * adapters call it instead of the handler.
+ */
+export function markAcceptsLightRequests<T extends object>(handler: T, replies?: ReplyFunction): T {
+  Object.defineProperty(handler, LIGHT, { value: replies ?? true })
   return handler
 }
 
 /** Whether `handler` was marked by `markAcceptsLightRequests` (`createHandler`'s is). */
 export function acceptsLightRequests(handler: object): boolean {
-  return (handler as { [LIGHT]?: boolean })[LIGHT] === true
+  return (handler as { [LIGHT]?: unknown })[LIGHT] !== undefined
+}
+
+/** The reply function `markAcceptsLightRequests` was given for `handler`, if any. */
+export function repliesOf(handler: object): ReplyFunction | undefined {
+  const marked = (handler as { [LIGHT]?: unknown })[LIGHT]
+  return typeof marked === 'function' ? (marked as ReplyFunction) : undefined
 }
 
 /**
@@ -39,9 +53,10 @@ export function clientGoneSignal(res: ServerResponse): AbortSignal {
 
 /** What a LightRequest is made of: all a Request needs, already at hand in Node's request. */
 export interface LightParts {
+  /** A URL known to parse (the maker checked it). */
   url: string
-  /** `url` parsed, when the maker parsed it already (to check it): the handler's `parsedUrlOf` reuses it. */
-  parsedUrl?: URL
+  /** The part of `url` from its path on: `/webhooks/orders?x=1`. */
+  target: string
   method: string
   /** `rawHeaders` of the Node request: name, value, name, value … */
   rawHeaders: readonly string[]
@@ -67,6 +82,7 @@ class LightRequestImpl {
   #headers: Headers | undefined
   #signal: AbortSignal | undefined
   #real: Request | undefined
+  #parsedUrl: URL | undefined
 
   constructor(parts: LightParts) {
     this.url = parts.url
@@ -98,9 +114,14 @@ class LightRequestImpl {
     return (this.#signal ??= clientGoneSignal(this.#parts.res))
   }
 
-  /** The parsed URL its maker handed over, if any (see `parsedUrlOf`). */
-  parsedUrl(): URL | undefined {
-    return this.#parts.parsedUrl
+  /** `url` parsed, once (see `parsedUrlOf`). */
+  parsedUrl(): URL {
+    return (this.#parsedUrl ??= new URL(this.url))
+  }
+
+  /** `new URL(url).pathname`, read off the target without parsing it when it is plain. */
+  pathname(): string {
+    return plainPathname(this.#parts.target) ?? this.parsedUrl().pathname
   }
 
   /** The undici Request behind the properties this class does not answer itself (no body: the bytes answer for it). */
@@ -126,14 +147,33 @@ function sameName(name: string, lowerName: string): boolean {
   return true
 }
 
+// Characters a URL parser keeps as they are in a path; a dot segment (`/./`, `/../`) is not plain.
+const PLAIN_PATH = /^\/[A-Za-z0-9\-._~/]*$/
+
+/** The pathname of an origin-form target (`/a/b?q`) when parsing could not change it, else undefined. */
+function plainPathname(target: string): string | undefined {
+  const q = target.indexOf('?')
+  const path = q === -1 ? target : target.slice(0, q)
+  return PLAIN_PATH.test(path) && !path.includes('/.') ? path : undefined
+}
+
 /**
- * The URL of a request, parsed: for a LightRequest the one its maker parsed (the Node translation
- * parses it to check the Host header), so that a request is parsed once. Treat it as read-only.
+ * The URL of a request, parsed: a LightRequest parses its own once, so that a request is parsed
+ * at most once however many readers ask. Treat it as read-only.
  * @example
- * const { pathname } = parsedUrlOf(request)
+ * const { searchParams } = parsedUrlOf(request)
  */
 export function parsedUrlOf(request: Request): URL {
-  return (request instanceof LightRequestImpl ? request.parsedUrl() : undefined) ?? new URL(request.url)
+  return request instanceof LightRequestImpl ? request.parsedUrl() : new URL(request.url)
+}
+
+/**
+ * `new URL(request.url).pathname`; for a LightRequest with a plain path, without parsing the URL.
+ * @example
+ * const path = pathnameOf(request) // '/webhooks/orders'
+ */
+export function pathnameOf(request: Request): string {
+  return request instanceof LightRequestImpl ? request.pathname() : new URL(request.url).pathname
 }
 
 /**

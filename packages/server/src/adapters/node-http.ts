@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { HttpError } from '../errors'
 import { BytesResponse, heldBytes, holdBytes, installLazyBody, takeBytes } from '../lazy-body'
+import { JsonReply, type Reply } from '../respond'
 import { clientGoneSignal, headersOf, lightRequest } from './light-request'
 
 // The one translation between Node's `http` objects and the fetch handler, used by `serve`,
@@ -67,14 +68,17 @@ export async function toRequest(req: IncomingMessage, res: ServerResponse, url: 
     else streamed = bodyOf(req, (state = { cancelled: false }))
   }
   if (light && override === undefined && streamed === undefined) {
-    let parsedUrl: URL
-    try {
-      parsedUrl = new URL(url)
-    } catch {
-      throw badHost(req)
+    const pathAt = url.indexOf('/', url.indexOf('://') + 3)
+    const origin = pathAt === -1 ? '' : url.slice(0, pathAt)
+    let plain = knownOrigins.has(origin)
+    if (!plain) {
+      if (!URL.canParse(url)) throw badHost(req)
+      plain = rememberOrigin(origin)
     }
-    // Its body was read whole (or there is none): nothing is left unread.
-    return { request: lightRequest({ url, parsedUrl, method, rawHeaders: req.rawHeaders, bytes: bodyless ? null : (buffered ?? EMPTY), res }), bodyCancelled: never }
+    // Its body was read whole (or there is none): nothing is left unread. An empty target makes
+    // the request parse its URL for the path (the origin is not plain enough to tell where it starts).
+    const target = plain ? url.slice(pathAt) : ''
+    return { request: lightRequest({ url, target, method, rawHeaders: req.rawHeaders, bytes: bodyless ? null : (buffered ?? EMPTY), res }), bodyCancelled: never }
   }
   const bodyCancelled = (): boolean => state?.cancelled === true && !req.complete
   const headers = headersOf(req.rawHeaders)
@@ -97,6 +101,23 @@ export async function toRequest(req: IncomingMessage, res: ServerResponse, url: 
     throw error
   }
   return { request, bodyCancelled }
+}
+
+/**
+ * Origins (`http://host:port`) that made a valid URL with a path: a server hears few Host
+ * headers, and parsing each request's URL only to check its host costs as much as the rest of
+ * the translation. A path never makes an origin-form URL invalid, so the origin alone decides.
+ */
+const knownOrigins = new Set<string>()
+// Scheme, host and port only: no user info, query or fragment that would move where the path starts.
+const PLAIN_ORIGIN = /^https?:\/\/[A-Za-z0-9\-.:[\]]+$/
+/** Keeps a valid origin if it is plain; says whether it was. */
+function rememberOrigin(origin: string): boolean {
+  if (!PLAIN_ORIGIN.test(origin)) return false
+  // Many distinct Host headers (a scan) only cost parsing again, never memory.
+  if (knownOrigins.size >= 256) knownOrigins.clear()
+  knownOrigins.add(origin)
+  return true
 }
 
 const never = (): boolean => false
@@ -209,6 +230,17 @@ function bodyOf(req: IncomingMessage, state: { cancelled: boolean }): ReadableSt
     },
     { highWaterMark: 64 * 1024, size: (chunk) => chunk.byteLength },
   )
+}
+
+/**
+ * Writes a handler's reply to `res`: a JsonReply at once (status, headers and body in one
+ * write, nothing to wait for), a Response as `writeResponse` does.
+ */
+export function writeReply(res: ServerResponse, reply: Reply, method = 'GET', closeAfter = false): Promise<void> | undefined {
+  if (!(reply instanceof JsonReply)) return writeResponse(res, reply, method, closeAfter)
+  res.writeHead(reply.status, closeAfter ? { ...reply.headers, connection: 'close' } : reply.headers)
+  res.end(method === 'HEAD' ? undefined : reply.text)
+  return undefined
 }
 
 /**
