@@ -87,8 +87,10 @@ export function createHandler(options: HandlerOptions): FetchHandler {
     return undefined
   }
 
+  const fail = (request: Request) => (e: unknown): Reply => errorReply(e, (err) => onError(err, realRequest(request)))
   // The handler's work, answered as a Reply: the Node adapters write it without making a Response.
-  const reply = async (request: Request): Promise<Reply> => {
+  // Not an async function: the routes' promises are handed on, one fewer hop per request.
+  const reply = (request: Request): Promise<Reply> => {
     try {
       const pathname = pathnameOf(request)
       let path = pathname
@@ -100,7 +102,7 @@ export function createHandler(options: HandlerOptions): FetchHandler {
       if (path.startsWith('webhooks/')) {
         const byMethod = hooks.get(path.slice('webhooks/'.length))
         if (byMethod === undefined) throw new HttpError(404, 'NOT_FOUND', `No webhook is registered at ${pathname}.`)
-        return await handleWebhook(request, byMethod, engine, limit)
+        return handleWebhook(request, byMethod, engine, limit).catch(fail(request))
       }
       const r = route(path.split('/'))
       if (r === undefined) throw new HttpError(404, 'NOT_FOUND', `Nothing is served at ${pathname}.`)
@@ -110,9 +112,9 @@ export function createHandler(options: HandlerOptions): FetchHandler {
       if (!r.allow.includes(method)) {
         throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${pathname} answers ${r.allow.join(', ')}, not ${request.method}.`, { headers: { allow: r.allow.join(', ') } })
       }
-      return await r.run(request)
+      return r.run(request).catch(fail(request))
     } catch (e) {
-      return errorReply(e, (err) => onError(err, realRequest(request)))
+      return Promise.resolve(fail(request)(e))
     }
   }
   const handler: FetchHandler = async (request) => toResponse(await reply(request))

@@ -13,5 +13,14 @@ const randomPart = customAlphabet(ALPHABET, 12)
  * await engine.start(order, payload, { runId: id })
  */
 export function newRunId(): string {
-  return Date.now().toString(36).padStart(9, '0') + randomPart()
+  const ms = Date.now()
+  // A server starts many runs per millisecond: the time part is formatted once per millisecond.
+  if (ms !== lastMs) {
+    lastMs = ms
+    lastTimePart = ms.toString(36).padStart(9, '0')
+  }
+  return lastTimePart + randomPart()
 }
+
+let lastMs = -1
+let lastTimePart = ''

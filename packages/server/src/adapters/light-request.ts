@@ -136,6 +136,15 @@ class LightRequestImpl {
   }
 }
 
+/**
+ * The first value of a header in Node's `rawHeaders`, or undefined. Reading `req.headers`
+ * instead makes Node build the whole headers object, which a small webhook never needs.
+ */
+export function firstRawHeader(raw: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i + 1 < raw.length; i += 2) if (sameName(raw[i]!, lowerName)) return raw[i + 1]!
+  return undefined
+}
+
 /** `name.toLowerCase() === lowerName` for header names (ASCII), without making the lower-case string. */
 function sameName(name: string, lowerName: string): boolean {
   if (name.length !== lowerName.length) return false

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { HttpError } from '../errors'
 import { BytesResponse, heldBytes, holdBytes, installLazyBody, takeBytes } from '../lazy-body'
 import { JsonReply, type Reply } from '../respond'
-import { clientGoneSignal, headersOf, lightRequest } from './light-request'
+import { clientGoneSignal, firstRawHeader, headersOf, lightRequest } from './light-request'
 
 // The one translation between Node's `http` objects and the fetch handler, used by `serve`,
 // `toNodeListener`, Express and Fastify: Node request in, WHATWG `Request` out; `Response` in,
@@ -32,7 +32,7 @@ const BUFFERED_BODY_MAX = 64 * 1024
  * there is none) and its path. Checked when the `Request` is made: a malformed host is a 400.
  */
 export function requestUrl(req: IncomingMessage, protocol = 'http'): string {
-  let host = req.headers.host
+  let host = firstRawHeader(req.rawHeaders, 'host')
   if (host === undefined || host === '') {
     const address = req.socket.localAddress ?? '127.0.0.1'
     host = `${address.includes(':') ? `[${address}]` : address}:${req.socket.localPort ?? 80}`
@@ -63,7 +63,7 @@ export async function toRequest(req: IncomingMessage, res: ServerResponse, url: 
   let buffered: Uint8Array | undefined
   let streamed: ReadableStream<Uint8Array> | undefined
   if (!bodyless && override === undefined && !req.readableEnded) {
-    const length = Number(req.headers['content-length'] ?? NaN)
+    const length = Number(firstRawHeader(req.rawHeaders, 'content-length') ?? NaN)
     if (length <= BUFFERED_BODY_MAX) buffered = await readAll(req)
     else streamed = bodyOf(req, (state = { cancelled: false }))
   }
