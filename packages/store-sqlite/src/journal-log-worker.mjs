@@ -1,8 +1,9 @@
 // The journal log's thread (see journal-log.ts): its own connection to the database; applies
 // what the store appends to the log, in order, one transaction per batch, with the mark of how
 // far it got, until the store stops it. Plain JavaScript, loaded as is from src/ (tests) and
-// dist/ (copied by the build).
+// dist/ (copied by the build). Only ever started on a log its store writes: always format v8.
 import { closeSync, openSync, readSync } from 'node:fs'
+import { Deserializer } from 'node:v8'
 import { workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 
@@ -14,6 +15,10 @@ const STOP = 2
 const STOPPED = 3
 const FAILED = 4
 const GENERATION = 5
+// Entries of a record (as journal-log.ts writes them).
+const DECLARE = 0
+const END = 1
+const WRITE_BASE = 2
 
 let db
 let fd
@@ -36,12 +41,19 @@ let header = readHeader()
 let previous
 let buffer = Buffer.alloc(1 << 20)
 
-const apply = db.transaction((text, upTo) => {
-  for (const line of text.split('\n')) {
-    if (line === '') continue
-    const entry = JSON.parse(line)
-    if (entry[0] === 'S') statements[entry[1]] = db.prepare(entry[2])
-    else statements[entry[0]].run(...entry.slice(1))
+// `bytes` holds whole records: the store moves WRITTEN only past a record it wrote whole.
+const apply = db.transaction((bytes, upTo) => {
+  for (let at = 0; at < bytes.length; ) {
+    const length = bytes.readUInt32LE(at)
+    const entries = new Deserializer(bytes.subarray(at + 4, at + 4 + length))
+    entries.readHeader()
+    for (;;) {
+      const tag = entries.readUint32()
+      if (tag === END) break
+      if (tag === DECLARE) statements[entries.readUint32()] = db.prepare(entries.readValue())
+      else statements[tag - WRITE_BASE].run(...entries.readValue())
+    }
+    at += 4 + length
   }
   setMark.run(header.generation, upTo)
   if (previous !== undefined) dropMark.run(previous)
@@ -72,7 +84,7 @@ try {
     const size = written - applied
     if (buffer.length < size) buffer = Buffer.alloc(size * 2)
     readSync(fd, buffer, 0, size, applied)
-    apply(buffer.toString('utf8', 0, size), written)
+    apply(buffer.subarray(0, size), written)
     previous = undefined
     applied = written
     Atomics.store(flag, APPLIED, written)

@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { basename, dirname } from 'node:path'
+import { Serializer } from 'node:v8'
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 import { createEngine, workflow } from '@stepline/core'
@@ -97,6 +98,50 @@ describe("writes: 'log' (the journal log)", () => {
     }
     expect(logsOf(path)).toEqual([])
     expect(count(path, 'log_applied')).toBe(0)
+  })
+
+  it('a v8 log left by a process that died is applied past its mark, without a torn last record or a tail of zeros', () => {
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!
+    const insert = 'INSERT INTO runs (id, workflow_id, plan_hash, status, attempt, created_at) VALUES (?, ?, ?, ?, ?, ?)'
+    // The format as journal-log.ts documents it: a length, then V8-serialized entries.
+    const record = (entries: [tag: number, ...values: unknown[]][]): Buffer => {
+      const ser = new Serializer()
+      ser.writeHeader()
+      for (const [tag, ...values] of entries) {
+        ser.writeUint32(tag)
+        if (tag === 0) {
+          ser.writeUint32(values[0] as number)
+          ser.writeValue(values[1])
+        } else ser.writeValue(values[0])
+      }
+      ser.writeUint32(1)
+      const body = ser.releaseBuffer()
+      const length = Buffer.alloc(4)
+      length.writeUInt32LE(body.byteLength)
+      return Buffer.concat([length, body])
+    }
+    const header = Buffer.from(`${JSON.stringify({ stepline: 'journal-log', generation: 'g4', format: 'v8' })}\n`)
+    const first = record([[0, 0, insert], [2, ['r1', 'wf', 'h', 'running', 1, 1]]])
+    const second = record([[2, ['r2', 'wf', 'h', 'running', 1, 2]], [2, ['r3', 'wf', 'h', 'running', 1, 3]]])
+    const torn = record([[2, ['r4', 'wf', 'h', 'running', 1, 4]]])
+    for (const tail of [torn.subarray(0, torn.length - 3), Buffer.alloc(64)]) {
+      const p = file()
+      // A new file per tail: the log goes once applied.
+      sqliteStore({ path: p }).close()
+      writeFileSync(`${p}-log-${dead}-feedface`, Buffer.concat([header, first, second, tail]))
+      // The thread had applied the first record (and recorded so): r1 must not come back.
+      const db = new Database(p)
+      db.prepare('INSERT INTO log_applied (log, offset) VALUES (?, ?)').run('g4', header.length + first.length)
+      db.close()
+      const store = sqliteStore({ path: p })
+      try {
+        expect(store.listRuns().map((r) => r.id).sort()).toEqual(['r2', 'r3'])
+      } finally {
+        store.close()
+      }
+      expect(logsOf(p)).toEqual([])
+      expect(count(p, 'log_applied')).toBe(0)
+    }
   })
 
   it('a log that cannot be applied stops the store from opening, naming the log and the way out', () => {
