@@ -160,4 +160,20 @@ describe('LightRequest (what createHandler gets from the Node adapters)', () => 
     const plain = new Request('http://x.test/a/../b')
     expect(pathnameOf(plain)).toBe('/b')
   })
+
+  it('keeps checking Host headers after more distinct hosts than it remembers', async () => {
+    const server = createServer(toNodeListener(markAcceptsLightRequests(async (request) => new Response(pathnameOf(request)))))
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    try {
+      const ask = (host: string): Promise<string> => rawExchange(urlOf(server), `GET /p/q HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+      // Past 256 remembered origins the set starts again: every host is still checked.
+      for (let i = 0; i < 300; i++) expect(await ask(`h${i}.test`)).toMatch(/^HTTP\/1\.1 200[^]*\r\n\/p\/q\r\n/)
+      expect(await ask('exa mple')).toMatch(/^HTTP\/1\.1 400/)
+      expect(await ask('h1.test:99999')).toMatch(/^HTTP\/1\.1 400/)
+      expect(await ask('h299.test')).toMatch(/^HTTP\/1\.1 200/)
+    } finally {
+      server.close()
+    }
+  })
 })
