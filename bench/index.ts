@@ -1,6 +1,8 @@
 /**
- * All benchmarks, one process: `pnpm bench` (or `pnpm bench core|cpu|sqlite|parked|server`). Each figure is printed
- * beside a baseline measured in the same run, as a ratio; nothing here asserts a wall-clock limit.
+ * All benchmarks: `pnpm bench` (or `pnpm bench core|cpu|sqlite|parked|server`), in this process
+ * except the servers of the server bench, which run in processes of their own. Each figure is
+ * printed beside a baseline measured in the same run, as a ratio; nothing here asserts a
+ * wall-clock limit. `@stepline/*` load from their built dist (bench/tsconfig.json).
  */
 import { availableParallelism } from 'node:os'
 import { coreBench } from './core'
