@@ -4,13 +4,13 @@
  * and, as the baseline, to a bare node:http server that reads the body and answers 202. A third
  * server runs the same webhook and workflow on a store that keeps nothing: what the HTTP layer and
  * the engine cost without durability, the most any store could give. Each server runs in a
- * process of its own (bench/server-child.ts), started for its measurement and stopped after it,
- * as `stepline serve` would run; each measurement follows a short unmeasured run against the same
- * server. The bare server is measured half before and half after the others (both printed), so
- * that drift in this machine's speed shows instead of skewing the ratio. Reports requests/s, p99
- * latency and errors, then checks that every accepted request (202) became exactly one
- * completed run, counted in the SQLite file.
- * Run: `pnpm bench server` (BENCH_SERVER_SECONDS, default 30; BENCH_SERVER_CONNECTIONS, default 64).
+ * process of its own (bench/server-child.ts), as `stepline serve` would run. The three are
+ * measured in turns (BENCH_SERVER_ROUNDS rounds, default 3, each server's slice preceded by a
+ * 1 s unmeasured run against it, the order rotating each round), so that drift in this machine's
+ * speed, which can reach a third within an hour, weighs on all three alike; each round's ratio
+ * is printed. Reports requests/s, p99 latency, CPU per request and errors, then checks that
+ * every accepted request (202) became exactly one completed run, counted in the SQLite file.
+ * Run: `pnpm bench server` (BENCH_SERVER_SECONDS per server, default 30; BENCH_SERVER_CONNECTIONS, default 64).
  */
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -22,6 +22,7 @@ import { fmt, type Row } from './util'
 
 const SECONDS = Number(process.env.BENCH_SERVER_SECONDS ?? 30)
 const CONNECTIONS = Number(process.env.BENCH_SERVER_CONNECTIONS ?? 64)
+const ROUNDS = Math.max(1, Number(process.env.BENCH_SERVER_ROUNDS ?? 3))
 const THREADS = Math.max(1, Math.min(2, availableParallelism() >> 1))
 const CHILD = new URL('./server-child.ts', import.meta.url)
 
@@ -46,25 +47,32 @@ function toMs(text: string): number {
 /** A bench server in its own process. */
 class ChildServer {
   readonly #child: ChildProcess
-  readonly #waiting = new Map<FromChild['kind'], (m: FromChild) => void>()
+  readonly #waiting = new Map<FromChild['kind'], { resolve: (m: FromChild) => void; reject: (e: Error) => void }>()
   constructor(kind: ServerKind, dbFile = '') {
     this.#child = fork(CHILD, [kind, dbFile], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     this.#child.on('message', (m: FromChild) => {
-      const resolve = this.#waiting.get(m.kind)
+      const waiter = this.#waiting.get(m.kind)
       this.#waiting.delete(m.kind)
-      resolve?.(m)
+      waiter?.resolve(m)
     })
+    this.#child.on('exit', (code) => {
+      for (const [kind, waiter] of this.#waiting) waiter.reject(new Error(`bench server exited (${code}) before "${kind}"`))
+      this.#waiting.clear()
+    })
+    // Asked for at once: a child may be ready before anyone awaits it.
+    this.#ready = this.#next('ready').then((m) => m.url)
   }
+
+  readonly #ready: Promise<string>
 
   #next<K extends FromChild['kind']>(kind: K, message?: ToChild): Promise<Extract<FromChild, { kind: K }>> {
     return new Promise((resolve, reject) => {
-      this.#waiting.set(kind, resolve as (m: FromChild) => void)
-      this.#child.once('exit', (code) => reject(new Error(`bench server exited (${code}) before "${kind}"`)))
+      this.#waiting.set(kind, { resolve: resolve as (m: FromChild) => void, reject })
       if (message) this.#child.send(message)
     })
   }
 
-  ready = (): Promise<string> => this.#next('ready').then((m) => m.url)
+  ready = (): Promise<string> => this.#ready
   mark = (): void => void this.#child.send({ cmd: 'mark' } satisfies ToChild)
   usage = () => this.#next('usage', { cmd: 'read' })
   stop = () => this.#next('stopped', { cmd: 'stop' })
@@ -122,22 +130,25 @@ export async function serverBench(): Promise<Row[]> {
     writeFileSync(script, `wrk.method = "POST"\nwrk.body = '{"orderId":"o-1","amount":42}'\nwrk.headers["Content-Type"] = "application/json"\n`)
 
     const file = join(dir, 'bench.db')
-    /** Starts a server, warms it up, measures it, and stops it. */
-    const measure = async (kind: ServerKind, seconds: number): Promise<{ result: WrkResult; stopped: Extract<FromChild, { kind: 'stopped' }> }> => {
-      const server = new ChildServer(kind, file)
-      const url = `${await server.ready()}/webhooks/orders`
-      await wrk(server, url, script, 2)
-      const result = await wrk(server, url, script, seconds)
-      return { result, stopped: await server.stop() }
+    const kinds: ServerKind[] = ['bare', 'sqlite', 'nothing']
+    const servers = kinds.map((kind) => ({ kind, server: new ChildServer(kind, file), url: '', slices: [] as WrkResult[] }))
+    for (const s of servers) s.url = `${await s.server.ready()}/webhooks/orders`
+    const slice = Math.max(1, Math.round(SECONDS / ROUNDS))
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let i = 0; i < servers.length; i++) {
+        const s = servers[(i + round) % servers.length]!
+        // Connections, caches and the JIT warm again after another server had the machine.
+        await wrk(s.server, s.url, script, 1)
+        s.slices.push(await wrk(s.server, s.url, script, slice))
+      }
     }
-    // The bare server half before and half after the Stepline servers, which run in one piece each.
-    const half = Math.max(1, Math.round(SECONDS / 2))
-    const bareRuns = [(await measure('bare', half)).result]
-    const { result: step, stopped } = await measure('sqlite', SECONDS)
-    const { result: ceiling } = await measure('nothing', SECONDS)
-    bareRuns.push((await measure('bare', half)).result)
-    const base = combine(bareRuns)
-    const { accepted, drainMs } = stopped
+    const [bareSide, sqliteSide, nothingSide] = servers
+    const stops = await Promise.all(servers.map((s) => s.server.stop()))
+    const { accepted, drainMs } = stops[1]!
+    const base = combine(bareSide!.slices)
+    const step = combine(sqliteSide!.slices)
+    const ceiling = combine(nothingSide!.slices)
+    const perRound = (side: typeof servers[number]): string => side.slices.map((r, i) => fmt(r.rps / bareSide!.slices[i]!.rps)).join(', ')
 
     // Count the runs in the file itself.
     const db = new Database(file, { readonly: true })
@@ -146,10 +157,10 @@ export async function serverBench(): Promise<Row[]> {
     const completed = counts.completed ?? 0
     const total = Object.values(counts).reduce((a, b) => a + b, 0)
 
-    const conf = `${SECONDS}s per server, ${CONNECTIONS} connections, ${THREADS} wrk thread(s)`
+    const conf = `${SECONDS}s per server in ${ROUNDS} turns, ${CONNECTIONS} connections, ${THREADS} wrk thread(s)`
     return [
-      { name: 'requests/s (POST small JSON → 202)', baseline: base.rps, engine: step.rps, unit: 'req/s', higherIsBetter: true, note: `bare node:http (${bareRuns.map((r) => fmt(r.rps)).join(' before, ')} after) vs webhook → run on SQLite, journal log as stepline serve; ${conf}` },
-      { name: 'requests/s, store that keeps nothing', baseline: base.rps, engine: ceiling.rps, unit: 'req/s', higherIsBetter: true, note: 'the same webhook and runs without durability: the most any store could give' },
+      { name: 'requests/s (POST small JSON → 202)', baseline: base.rps, engine: step.rps, unit: 'req/s', higherIsBetter: true, note: `bare node:http (${bareSide!.slices.map((r) => fmt(r.rps)).join(', ')} by turn) vs webhook → run on SQLite, journal log as stepline serve; ratio by turn ${perRound(sqliteSide!)}; ${conf}` },
+      { name: 'requests/s, store that keeps nothing', baseline: base.rps, engine: ceiling.rps, unit: 'req/s', higherIsBetter: true, note: `the same webhook and runs without durability: the most any store could give; ratio by turn ${perRound(nothingSide!)}` },
       { name: 'p99 latency', baseline: base.p99Ms, engine: step.p99Ms, unit: 'ms', note: `store that keeps nothing: ${fmt(ceiling.p99Ms)} ms` },
       { name: 'server CPU per request (all threads)', baseline: base.cpuPerRequestUs, engine: step.cpuPerRequestUs, unit: 'µs', note: `store that keeps nothing: ${fmt(ceiling.cpuPerRequestUs)} µs; each server in a process of its own, one at a time; wrk is another` },
       { name: 'event loop busy (main thread)', baseline: base.elu * 100, engine: step.elu * 100, unit: '%', note: `store that keeps nothing: ${fmt(ceiling.elu * 100)} %; 100 % = the main thread is the limit` },
@@ -159,7 +170,7 @@ export async function serverBench(): Promise<Row[]> {
         baseline: accepted,
         engine: completed,
         unit: 'runs',
-        note: `${completed === accepted && total === accepted ? 'completed == accepted ✓' : `MISMATCH: ${JSON.stringify(counts)}`}; wrk saw ${step.requests} (warm-up and measured runs count ${accepted}); drained in ${drainMs} ms after the load`,
+        note: `${completed === accepted && total === accepted ? 'completed == accepted ✓' : `MISMATCH: ${JSON.stringify(counts)}`}; wrk saw ${step.requests} in the measured turns (the warm-ups' count too); drained in ${drainMs} ms after the load`,
       },
     ]
   } finally {
