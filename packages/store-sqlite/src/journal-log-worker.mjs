@@ -2,7 +2,8 @@
 // what the store appends to the log, in order, one transaction per batch, with the mark of how
 // far it got, until the store stops it. Plain JavaScript, loaded as is from src/ (tests) and
 // dist/ (copied by the build). Only ever started on a log its store writes: always format v8.
-import { closeSync, openSync, readSync } from 'node:fs'
+import { closeSync, openSync, readSync, readlinkSync } from 'node:fs'
+import { getPriority, setPriority } from 'node:os'
 import { Deserializer } from 'node:v8'
 import { workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
@@ -19,6 +20,16 @@ const GENERATION = 5
 const DECLARE = 0
 const END = 1
 const WRITE_BASE = 2
+
+// Below the event loop's CPU priority (nice +10, Linux: a thread is a task of its own there): on a
+// busy machine the request path comes first, this thread catches up when the CPU is free. Reads
+// and a full log wait for it, so it never falls behind for long.
+try {
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop())
+  setPriority(tid, Math.min(19, getPriority(tid) + 10))
+} catch {
+  // Not Linux, or not allowed: same priority as the event loop.
+}
 
 let db
 let fd

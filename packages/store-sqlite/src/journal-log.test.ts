@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { basename, dirname } from 'node:path'
 import { Serializer } from 'node:v8'
 import Database from 'better-sqlite3'
@@ -196,6 +196,40 @@ describe("writes: 'log' (the journal log)", () => {
     b.close()
     expect(logsOf(path)).toEqual([])
     expect(count(path, 'runs')).toBe(240)
+  })
+
+  it.skipIf(process.platform !== 'linux')('its thread runs below the event loop\'s CPU priority (Linux: nice +10)', async () => {
+    const niceOf = (task: string): number => {
+      const stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8')
+      // Fields after the command name (which may hold spaces): nice is field 19, the 17th after ')'.
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])
+    }
+    // Threads of this process that came after `before` (one may end while it is read).
+    const niceOfNew = (before: Set<string>): number[] =>
+      readdirSync('/proc/self/task')
+        .filter((t) => !before.has(t))
+        .flatMap((t) => {
+          try {
+            return [niceOf(t)]
+          } catch {
+            return []
+          }
+        })
+    const tasks = (): string[] => readdirSync('/proc/self/task')
+    const before = new Set(tasks())
+    const path = file()
+    const store = make(path)
+    await fill(store, 0, 120) // past 100 commits: the log and its thread start
+    expect(logsOf(path)).toHaveLength(1)
+    const main = niceOf(String(process.pid))
+    // The thread lowers its priority first thing, once it runs.
+    let seen: number[] = []
+    for (let i = 0; i < 100 && !seen.includes(Math.min(19, main + 10)); i++) {
+      await new Promise((r) => setTimeout(r, 20))
+      seen = niceOfNew(before)
+    }
+    expect(seen).toContain(Math.min(19, main + 10))
+    store.close()
   })
 
   it('refuses an unknown `writes`', () => {
