@@ -10,7 +10,8 @@
  * speed, which can reach a third within an hour, weighs on all three alike; each round's ratio
  * is printed. Reports requests/s, p99 latency, CPU per request and errors, then checks that
  * every accepted request (202) became exactly one completed run, counted in the SQLite file.
- * Run: `pnpm bench server` (BENCH_SERVER_SECONDS per server, default 30; BENCH_SERVER_CONNECTIONS, default 64).
+ * Run: `pnpm bench server` (BENCH_SERVER_SECONDS per server, default 30; BENCH_SERVER_ROUNDS,
+ * default 3; BENCH_SERVER_CONNECTIONS, default 64).
  */
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -144,7 +145,7 @@ export async function serverBench(): Promise<Row[]> {
     }
     const [bareSide, sqliteSide, nothingSide] = servers
     const stops = await Promise.all(servers.map((s) => s.server.stop()))
-    const { accepted, drainMs } = stops[1]!
+    const { accepted, drainMs } = stops[kinds.indexOf('sqlite')]!
     const base = combine(bareSide!.slices)
     const step = combine(sqliteSide!.slices)
     const ceiling = combine(nothingSide!.slices)
