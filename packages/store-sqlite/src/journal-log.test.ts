@@ -29,6 +29,30 @@ const count = (path: string, table: string): number => {
   }
 }
 
+/**
+ * Leaves `log` beside a fresh store's file as a process that died would have, with the mark its
+ * thread recorded, then opens the store: the ids of the runs it holds. The log and its mark are
+ * gone afterwards.
+ */
+function recoverDeadLog(path: string, log: string | Buffer, mark: { generation: string; offset: number }): string[] {
+  sqliteStore({ path }).close()
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!
+  writeFileSync(`${path}-log-${dead}-deadbeef`, log)
+  const db = new Database(path)
+  db.prepare('INSERT INTO log_applied (log, offset) VALUES (?, ?)').run(mark.generation, mark.offset)
+  db.close()
+  const store = sqliteStore({ path })
+  let ids: string[]
+  try {
+    ids = store.listRuns().map((r) => r.id).sort()
+  } finally {
+    store.close()
+  }
+  expect(logsOf(path)).toEqual([])
+  expect(count(path, 'log_applied')).toBe(0)
+  return ids
+}
+
 describe("writes: 'log' (the journal log)", () => {
   it('after 100 group commits, commits go to the log and a thread applies them; reads see every write; close removes the log', async () => {
     const path = file()
@@ -73,9 +97,6 @@ describe("writes: 'log' (the journal log)", () => {
   })
 
   it('a log left by a process that died is applied when the file is opened: past its mark, without a torn last line', () => {
-    const path = file()
-    sqliteStore({ path }).close()
-    const dead = spawnSync(process.execPath, ['-e', '']).pid!
     const insert = 'INSERT INTO runs (id, workflow_id, plan_hash, status, attempt, created_at) VALUES (?, ?, ?, ?, ?, ?)'
     const lines = [
       JSON.stringify({ stepline: 'journal-log', generation: 'g1' }),
@@ -85,23 +106,12 @@ describe("writes: 'log' (the journal log)", () => {
       JSON.stringify([0, 'r3', 'wf', 'h', 'running', 1, 3]),
     ]
     const text = `${lines.join('\n')}\n${JSON.stringify([0, 'r4', 'wf']).slice(0, 9)}`
-    writeFileSync(`${path}-log-${dead}-deadbeef`, text)
     // The thread had applied r1 (and recorded so) before the process died: r1 must not come back.
-    const db = new Database(path)
-    db.prepare('INSERT INTO log_applied (log, offset) VALUES (?, ?)').run('g1', Buffer.byteLength(`${lines.slice(0, 3).join('\n')}\n`))
-    db.close()
-    const store = sqliteStore({ path })
-    try {
-      expect(store.listRuns().map((r) => r.id).sort()).toEqual(['r2', 'r3'])
-    } finally {
-      store.close()
-    }
-    expect(logsOf(path)).toEqual([])
-    expect(count(path, 'log_applied')).toBe(0)
+    const offset = Buffer.byteLength(`${lines.slice(0, 3).join('\n')}\n`)
+    expect(recoverDeadLog(file(), text, { generation: 'g1', offset })).toEqual(['r2', 'r3'])
   })
 
   it('a v8 log left by a process that died is applied past its mark, without a torn last record or a tail of zeros', () => {
-    const dead = spawnSync(process.execPath, ['-e', '']).pid!
     const insert = 'INSERT INTO runs (id, workflow_id, plan_hash, status, attempt, created_at) VALUES (?, ?, ?, ?, ?, ?)'
     // The format as journal-log.ts documents it: a length, then V8-serialized entries.
     const record = (entries: [tag: number, ...values: unknown[]][]): Buffer => {
@@ -125,22 +135,9 @@ describe("writes: 'log' (the journal log)", () => {
     const second = record([[2, ['r2', 'wf', 'h', 'running', 1, 2]], [2, ['r3', 'wf', 'h', 'running', 1, 3]]])
     const torn = record([[2, ['r4', 'wf', 'h', 'running', 1, 4]]])
     for (const tail of [torn.subarray(0, torn.length - 3), Buffer.alloc(64)]) {
-      const p = file()
-      // A new file per tail: the log goes once applied.
-      sqliteStore({ path: p }).close()
-      writeFileSync(`${p}-log-${dead}-feedface`, Buffer.concat([header, first, second, tail]))
       // The thread had applied the first record (and recorded so): r1 must not come back.
-      const db = new Database(p)
-      db.prepare('INSERT INTO log_applied (log, offset) VALUES (?, ?)').run('g4', header.length + first.length)
-      db.close()
-      const store = sqliteStore({ path: p })
-      try {
-        expect(store.listRuns().map((r) => r.id).sort()).toEqual(['r2', 'r3'])
-      } finally {
-        store.close()
-      }
-      expect(logsOf(p)).toEqual([])
-      expect(count(p, 'log_applied')).toBe(0)
+      const log = Buffer.concat([header, first, second, tail])
+      expect(recoverDeadLog(file(), log, { generation: 'g4', offset: header.length + first.length })).toEqual(['r2', 'r3'])
     }
   })
 

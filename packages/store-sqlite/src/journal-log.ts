@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { closeSync, fdatasyncSync, ftruncateSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync, writevSync } from 'node:fs'
+import { closeSync, fdatasyncSync, ftruncateSync, openSync, readdirSync, readFileSync, unlinkSync, writevSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { Deserializer, Serializer } from 'node:v8'
 import { Worker } from 'node:worker_threads'
@@ -37,7 +37,7 @@ const openLogs = new Set<string>()
 
 /**
  * The journal log (`sqliteStore({ writes: 'log' })`): a file beside the database to which the
- * store appends each group commit's writes as JSON lines, one `write()` per commit, and a thread
+ * store appends each group commit's writes as one record, one `write()` per commit, and a thread
  * of its own that applies them to the database in the same order, one transaction per batch,
  * recording in that transaction how far it got (table `log_applied`). The commit is durable once
  * the `write()` returns: like a WAL commit with `synchronous = NORMAL` it survives a crash of the
@@ -63,7 +63,7 @@ export class JournalLog {
   readonly #generations: string[] = []
   #written = 0
   #generation = ''
-  /** Ids of the statements this generation of the log has declared (`["S",id,sql]`). */
+  /** Ids of the statements this generation of the log has declared (a DECLARE entry each). */
   readonly #ids = new Map<object, number>()
 
   constructor(dbPath: string, options: { synchronous: 'normal' | 'full'; busyTimeoutMs: number; rotateAtBytes?: number }) {
@@ -198,7 +198,7 @@ export class JournalLog {
  * Applies what the journal logs beside `dbPath` hold and the database does not (each from its
  * `log_applied` mark), then removes them: logs of processes that are gone, and this process's
  * own from an earlier life (a container restarts with the same pid). A live process's log is its
- * own to apply. A torn last line (the process died inside the write) was never acknowledged.
+ * own to apply. A torn last record (the process died inside the write) was never acknowledged.
  */
 export function recoverLogs(db: Database.Database, dbPath: string): void {
   const prefix = `${basename(dbPath)}-log-`

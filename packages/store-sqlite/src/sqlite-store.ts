@@ -236,8 +236,8 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** The log's thread failed: apply what it had not, here, and write inline from now on. */
-  #takeOverLog(log: JournalLog): void {
+  /** Closes the log (applying here what its thread had not, if it failed); commits go inline from now on. */
+  #closeLog(log: JournalLog): void {
     this.#log = undefined
     try {
       log.close(this.#db)
@@ -377,7 +377,7 @@ export class SqliteStore implements Store {
   #flush(): void {
     this.#send()
     const log = this.#log
-    if (log !== undefined && !log.drain()) this.#takeOverLog(log)
+    if (log !== undefined && !log.drain()) this.#closeLog(log)
   }
 
   /** Commits the pending journal entries in one transaction (or one log append) and settles their promise. */
@@ -399,7 +399,7 @@ export class SqliteStore implements Store {
       resolveBatch()
       if (!log.working) {
         try {
-          this.#takeOverLog(log)
+          this.#closeLog(log)
         } catch {
           // The next call that needs the tables reports it.
         }
@@ -579,15 +579,7 @@ export class SqliteStore implements Store {
   close(): void {
     if (this.#closed) return
     this.#send()
-    const log = this.#log
-    this.#log = undefined
-    if (log !== undefined) {
-      try {
-        log.close(this.#db)
-      } catch (e) {
-        throw this.#unavailable(e)
-      }
-    }
+    if (this.#log !== undefined) this.#closeLog(this.#log)
     this.#closed = true
     // The thread's connection closes first: the last one to close folds the WAL into the file.
     this.#checkpointer?.stop()
