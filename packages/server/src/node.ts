@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { acceptsLightRequests, repliesOf } from './adapters/light-request'
+import { nodeCallOf } from './adapters/light-request'
 import { requestUrl, toRequest, writeReply, type Translated } from './adapters/node-http'
 import { createHandler, type FetchHandler, type HandlerOptions } from './handler'
 import { errorReply, type Reply } from './respond'
@@ -40,9 +40,9 @@ const logError = (e: unknown): void => console.error('stepline server:', e)
  * createServer(toNodeListener(createHandler({ engine, workflows: [order] }))).listen(3000, '127.0.0.1')
  */
 export function toNodeListener(handler: FetchHandler): (req: IncomingMessage, res: ServerResponse) => void {
-  const options = { light: acceptsLightRequests(handler) }
-  // createHandler's handler also answers without a Response (see JsonReply).
-  const answer: (request: Request) => Promise<Reply> = repliesOf(handler) ?? handler
+  // createHandler's handler takes LightRequests and also answers without a Response (see JsonReply).
+  const { light, answer } = nodeCallOf(handler)
+  const options = { light }
   // Never rejects: whatever goes wrong after the answer started is logged and the connection cut.
   const listen = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {

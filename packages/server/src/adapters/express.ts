@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FetchHandler } from '../handler'
 import type { Reply } from '../respond'
-import { acceptsLightRequests, repliesOf } from './light-request'
+import { nodeCallOf } from './light-request'
 import { toRequest, writeReply, type RequestBodyOverride, type Translated } from './node-http'
 
 /** The part of an Express request the adapter reads (Express 4 and 5 requests fit). */
@@ -43,8 +43,7 @@ export interface ExpressAdapterOptions {
  * app.listen(3000)
  */
 export function toExpress(handler: FetchHandler, options: ExpressAdapterOptions = {}): (req: ExpressRequestLike, res: ServerResponse, next: NextLike) => Promise<void> {
-  const light = acceptsLightRequests(handler)
-  const answer: (request: Request) => Promise<Reply> = repliesOf(handler) ?? handler
+  const { light, answer } = nodeCallOf(handler)
   const fallthrough = options.fallthrough === true
   return async (req, res, next) => {
     let reply: Reply

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { FetchHandler } from '../handler'
 import { errorReply, type Reply } from '../respond'
-import { acceptsLightRequests, repliesOf } from './light-request'
+import { nodeCallOf } from './light-request'
 import { toRequest, writeReply, type Translated } from './node-http'
 
 /** Options of the `fastifyStepline` plugin. */
@@ -30,8 +30,7 @@ export const fastifyStepline: FastifyPluginAsync<FastifySteplineOptions> = async
     throw new TypeError('fastifyStepline: expected `handler` as a fetch handler `(request: Request) => Promise<Response>`, e.g. createHandler({ engine }).')
   }
   const { handler } = options
-  const light = acceptsLightRequests(handler)
-  const answer: (request: Request) => Promise<Reply> = repliesOf(handler) ?? handler
+  const { light, answer } = nodeCallOf(handler)
   const routes = async (scope: FastifyInstance): Promise<void> => {
     // Leave the body unread: the handler reads (and limits) it from the raw stream.
     scope.removeAllContentTypeParsers()

@@ -23,15 +23,13 @@ export function markAcceptsLightRequests<T extends object>(handler: T, replies?:
   return handler
 }
 
-/** Whether `handler` was marked by `markAcceptsLightRequests` (`createHandler`'s is). */
-export function acceptsLightRequests(handler: object): boolean {
-  return (handler as { [LIGHT]?: unknown })[LIGHT] !== undefined
-}
-
-/** The reply function `markAcceptsLightRequests` was given for `handler`, if any. */
-export function repliesOf(handler: object): ReplyFunction | undefined {
+/**
+ * How a Node adapter calls `handler`: with LightRequests if it was marked for them, and through
+ * the reply function it was marked with (no Response made), else the handler itself.
+ */
+export function nodeCallOf(handler: (request: Request) => Promise<Response>): { light: boolean; answer: ReplyFunction } {
   const marked = (handler as { [LIGHT]?: unknown })[LIGHT]
-  return typeof marked === 'function' ? (marked as ReplyFunction) : undefined
+  return { light: marked !== undefined, answer: typeof marked === 'function' ? (marked as ReplyFunction) : handler }
 }
 
 /**
