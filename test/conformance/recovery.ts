@@ -49,6 +49,36 @@ export function recoveryTests(s: SuiteContext): void {
       ])
     })
 
+    it('a run started while the engine’s first recovery pass reads the store runs once, not resumed by it', async () => {
+      const store = await s.store()
+      // The store shows the run at once but confirms the insert a macrotask later (SQLite's
+      // per-turn group commit does, and a read in between flushes the insert).
+      const lateConfirm = new Proxy(store, {
+        get: (target, key) => {
+          if (key === 'createRun') {
+            return async (run: Parameters<typeof store.createRun>[0]) => {
+              const created = await target.createRun(run)
+              await new Promise((r) => setImmediate(r))
+              return created
+            }
+          }
+          const value = Reflect.get(target, key) as unknown
+          // Bound: the stores' methods read private fields, which a proxy does not have.
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+        },
+      })
+      let calls = 0
+      const wf = workflow(uid()).step('once', () => ++calls)
+      // Registering schedules the recovery pass for the next macrotask, before the insert is confirmed.
+      const engine = await s.engine({ store: lateConfirm, workflows: [wf] })
+      const run = await engine.start(wf)
+      expect(await run.result()).toBe(1)
+      expect(await engine.recover()).toEqual([])
+      await sleep(5)
+      expect(calls).toBe(1)
+      expect(await store.getRun(run.id)).toMatchObject({ status: 'completed', attempt: 1 })
+    })
+
     it('a resumed forEach does not redo finished items', async () => {
       const store = await s.store()
       const calls: number[] = []

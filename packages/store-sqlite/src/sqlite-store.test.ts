@@ -191,6 +191,18 @@ describe('durability', () => {
     expect(() => make(path, { groupCommit: 'sometimes' as never })).toThrow(/groupCommit/)
   })
 
+  it("groupCommit 'immediate': a run started as the engine registers its workflows runs once (its recovery pass does not resume it)", async () => {
+    const store = make(file(), { groupCommit: 'immediate' })
+    let calls = 0
+    const wf = workflow('once').step('count', () => ++calls)
+    const engine = createEngine({ store, workflows: [wf] })
+    const handle = await engine.start(wf)
+    expect(await handle.result()).toBe(1)
+    await engine.close()
+    expect(calls).toBe(1)
+    expect(store.getRun(handle.id)).toMatchObject({ status: 'completed', attempt: 1 })
+  })
+
   it('without group commit a step is committed when recordStep returns', () => {
     const path = file()
     const a = make(path, { groupCommit: false })

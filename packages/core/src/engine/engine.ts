@@ -96,6 +96,11 @@ export class Engine {
   readonly #events = new EventEmitter<EngineEvents>()
   readonly #registry = new Map<string, Registered>()
   readonly #active = new Map<string, ActiveRun>()
+  /**
+   * Runs whose `createRun` this engine awaits: the store may show them (a group commit another
+   * read flushed) before `start` makes them active, and recovery must not resume them.
+   */
+  readonly #creating = new Set<string>()
   /** Callers waiting for the outcome of a parked run, by run id. */
   readonly #waiters = new Map<string, ((o: Outcome) => void)[]>()
   readonly #hooks: RunHooks = {
@@ -245,7 +250,14 @@ export class Engine {
       endedAt: undefined,
     }
     let created = this.store.createRun(record)
-    if (created instanceof Promise) created = await created
+    if (created instanceof Promise) {
+      this.#creating.add(record.id)
+      try {
+        created = await created
+      } finally {
+        this.#creating.delete(record.id)
+      }
+    }
     if (!created.created) {
       if (immediate) limiter?.release()
       return this.handle(created.run.id)
@@ -544,7 +556,7 @@ export class Engine {
     const runs = await this.store.listRuns({ status: ['running', 'queued', 'waiting'] })
     const handles: RunHandle<unknown>[] = []
     for (const rec of runs) {
-      if (this.#active.has(rec.id)) continue
+      if (this.#active.has(rec.id) || this.#creating.has(rec.id)) continue
       const reg = this.#registry.get(rec.workflowId)
       if (reg === undefined) continue
       if (rec.status === 'waiting') {
