@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { PlanError, workflow } from '@stepline/core'
 import { deferred, forever, inFlight, rejectionOf, sleep, uid, type SuiteContext } from './helpers'
 
@@ -77,6 +77,44 @@ export function recoveryTests(s: SuiteContext): void {
       await sleep(5)
       expect(calls).toBe(1)
       expect(await store.getRun(run.id)).toMatchObject({ status: 'completed', attempt: 1 })
+    })
+
+    it('a parked run an event is waking is not resumed a second time by a recovery pass in between', async () => {
+      const store = await s.store()
+      // The wake-up's read of the journal is held, so that a recovery pass runs while the store
+      // already shows the run as running but this engine has not resumed it yet.
+      const held = deferred()
+      let holdNext = false
+      const slowJournal = new Proxy(store, {
+        get: (target, key) => {
+          if (key === 'getSteps') {
+            return async (runId: string) => {
+              // The wake-up's read: the one after its transition to running.
+              if (holdNext && (await target.getRun(runId))?.status === 'running') {
+                holdNext = false
+                await held.promise
+              }
+              return target.getSteps(runId)
+            }
+          }
+          const value = Reflect.get(target, key) as unknown
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+        },
+      })
+      let shipped = 0
+      const wf = workflow(uid()).waitForEvent('approval').step('ship', () => ++shipped)
+      const engine = await s.engine({ store: slowJournal, workflows: [wf] })
+      const handle = await engine.start(wf)
+      await vi.waitFor(async () => expect((await store.getRun(handle.id))?.status).toBe('waiting'))
+      holdNext = true
+      const sent = engine.send(handle.id, 'approval', 1)
+      await vi.waitFor(async () => expect((await store.getRun(handle.id))?.status).toBe('running'))
+      expect(await engine.recover()).toEqual([])
+      held.resolve()
+      await sent
+      expect(await handle.result()).toBe(1)
+      await sleep(5)
+      expect(shipped).toBe(1)
     })
 
     it('a resumed forEach does not redo finished items', async () => {

@@ -97,10 +97,10 @@ export class Engine {
   readonly #registry = new Map<string, Registered>()
   readonly #active = new Map<string, ActiveRun>()
   /**
-   * Runs whose `createRun` this engine awaits: the store may show them (a group commit another
-   * read flushed) before `start` makes them active, and recovery must not resume them.
+   * Runs this engine is bringing into memory (`start` awaiting `createRun`, a wake-up reading the
+   * journal): the store may already show them as running, and recovery must not resume them too.
    */
-  readonly #creating = new Set<string>()
+  readonly #claiming = new Set<string>()
   /** Callers waiting for the outcome of a parked run, by run id. */
   readonly #waiters = new Map<string, ((o: Outcome) => void)[]>()
   readonly #hooks: RunHooks = {
@@ -251,11 +251,11 @@ export class Engine {
     }
     let created = this.store.createRun(record)
     if (created instanceof Promise) {
-      this.#creating.add(record.id)
+      this.#claiming.add(record.id)
       try {
         created = await created
       } finally {
-        this.#creating.delete(record.id)
+        this.#claiming.delete(record.id)
       }
     }
     if (!created.created) {
@@ -490,9 +490,16 @@ export class Engine {
     const rec = await this.store.getRun(runId)
     if (rec === undefined) return
     const reg = this.#registry.get(rec.workflowId)
-    if (reg === undefined || this.#closed) return
-    if (!(await this.store.transitionRun(runId, ['sleeping', 'waiting'], 'running', { wakeAt: undefined, waitFor: undefined }))) return
-    const steps = await this.store.getSteps(runId)
+    if (reg === undefined || this.#closed || this.#claiming.has(runId)) return
+    // Claimed before the transition: a store may show the run as running before the await returns.
+    this.#claiming.add(runId)
+    let steps: StepRecord[]
+    try {
+      if (!(await this.store.transitionRun(runId, ['sleeping', 'waiting'], 'running', { wakeAt: undefined, waitFor: undefined }))) return
+      steps = await this.store.getSteps(runId)
+    } finally {
+      this.#claiming.delete(runId)
+    }
     this.#resume({ ...rec, status: 'running', wakeAt: undefined, waitFor: undefined }, reg, steps)
   }
 
@@ -556,7 +563,7 @@ export class Engine {
     const runs = await this.store.listRuns({ status: ['running', 'queued', 'waiting'] })
     const handles: RunHandle<unknown>[] = []
     for (const rec of runs) {
-      if (this.#active.has(rec.id) || this.#creating.has(rec.id)) continue
+      if (this.#active.has(rec.id) || this.#claiming.has(rec.id)) continue
       const reg = this.#registry.get(rec.workflowId)
       if (reg === undefined) continue
       if (rec.status === 'waiting') {
