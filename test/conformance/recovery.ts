@@ -117,6 +117,35 @@ export function recoveryTests(s: SuiteContext): void {
       expect(shipped).toBe(1)
     })
 
+    it('a run that is parking is not resumed by a recovery pass before its row says so', async () => {
+      const store = await s.store()
+      const held = deferred()
+      const slowPark = new Proxy(store, {
+        get: (target, key) => {
+          if (key === 'transitionRun') {
+            return async (...args: Parameters<typeof store.transitionRun>) => {
+              if (args[2] === 'waiting') await held.promise
+              return target.transitionRun(...args)
+            }
+          }
+          const value = Reflect.get(target, key) as unknown
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+        },
+      })
+      let shipped = 0
+      const wf = workflow(uid()).waitForEvent('approval').step('ship', () => ++shipped)
+      const engine = await s.engine({ store: slowPark, workflows: [wf] })
+      const handle = await engine.start(wf)
+      await vi.waitFor(() => expect(engine.activeRuns).toBe(0))
+      expect((await store.getRun(handle.id))?.status).toBe('running')
+      expect(await engine.recover()).toEqual([])
+      held.resolve()
+      await vi.waitFor(async () => expect((await store.getRun(handle.id))?.status).toBe('waiting'))
+      await engine.send(handle.id, 'approval', 1)
+      expect(await handle.result()).toBe(1)
+      expect(shipped).toBe(1)
+    })
+
     it('a resumed forEach does not redo finished items', async () => {
       const store = await s.store()
       const calls: number[] = []

@@ -97,8 +97,9 @@ export class Engine {
   readonly #registry = new Map<string, Registered>()
   readonly #active = new Map<string, ActiveRun>()
   /**
-   * Runs this engine is bringing into memory (`start` awaiting `createRun`, a wake-up reading the
-   * journal): the store may already show them as running, and recovery must not resume them too.
+   * Runs this engine is moving in or out of memory (`start` awaiting `createRun`, a wake-up
+   * reading the journal, a run parking): the store may show them as running while none is
+   * active here, and recovery must not resume them too.
    */
   readonly #claiming = new Set<string>()
   /** Callers waiting for the outcome of a parked run, by run id. */
@@ -473,9 +474,16 @@ export class Engine {
   /** Writes the parked run's row and arms its wake-up; the run leaves memory. */
   async #park(run: ActiveRun, parked: Parked, resolvers: ((o: Outcome) => void)[] | undefined): Promise<void> {
     const s = run.state
+    // Until its transition lands the store shows the run as running: recovery must leave it be.
+    this.#claiming.add(s.id)
     this.#active.delete(s.id)
     if (resolvers) for (const r of resolvers) this.#addWaiter(s.id, r)
-    const moved = await this.store.transitionRun(s.id, ['running'], parked.status, { wakeAt: parked.wakeAt, waitFor: parked.waitFor })
+    let moved: boolean
+    try {
+      moved = await this.store.transitionRun(s.id, ['running'], parked.status, { wakeAt: parked.wakeAt, waitFor: parked.waitFor })
+    } finally {
+      this.#claiming.delete(s.id)
+    }
     if (!moved) return
     if (s.listening('run:parked')) {
       s.emit('run:parked', { runId: s.id, workflowId: s.workflowId, status: parked.status, wakeAt: parked.wakeAt, event: parked.waitFor?.event })
