@@ -146,6 +146,46 @@ export function recoveryTests(s: SuiteContext): void {
       expect(shipped).toBe(1)
     })
 
+    it('a run cancelled while a recovery pass reads its journal stays cancelled and is not resumed', async () => {
+      const store = await s.store()
+      const entered = deferred()
+      let calls = 0
+      const wf = workflow(uid()).step('work', async () => {
+        calls++
+        entered.resolve()
+        return forever()
+      })
+      // Engine A "crashes" inside the step: the run stays running in the store.
+      const engineA = await s.engine({ store })
+      const crashed = await engineA.start(wf)
+      await entered.promise
+
+      const held = deferred()
+      const reading = deferred()
+      const slowJournal = new Proxy(store, {
+        get: (target, key) => {
+          if (key === 'getSteps') {
+            return async (runId: string) => {
+              reading.resolve()
+              await held.promise
+              return target.getSteps(runId)
+            }
+          }
+          const value = Reflect.get(target, key) as unknown
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+        },
+      })
+      const engineB = await s.engine({ store: slowJournal, workflows: [wf], recover: false })
+      const recovering = engineB.recover()
+      await reading.promise
+      await engineB.cancel(crashed.id, 'withdrawn')
+      held.resolve()
+      expect(await recovering).toEqual([])
+      await sleep(5)
+      expect(calls).toBe(1)
+      expect(await store.getRun(crashed.id)).toMatchObject({ status: 'cancelled', attempt: 1 })
+    })
+
     it('a resumed forEach does not redo finished items', async () => {
       const store = await s.store()
       const calls: number[] = []

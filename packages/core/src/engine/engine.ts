@@ -581,7 +581,8 @@ export class Engine {
       }
       const steps = await this.store.getSteps(rec.id)
       const next: RunRecord = { ...rec, attempt: rec.attempt + 1, status: 'running' }
-      await this.store.updateRun(rec.id, { attempt: next.attempt, status: 'running' })
+      // Only if still unfinished: a cancel may have landed while the journal was read.
+      if (!(await this.store.transitionRun(rec.id, ['running', 'queued'], 'running', { attempt: next.attempt }))) continue
       handles.push(this.#resume(next, reg, steps))
     }
     await this.#armWake()
