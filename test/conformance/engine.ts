@@ -253,6 +253,63 @@ export function engineTests(s: SuiteContext): void {
     })
   })
 
+  describe('run ids chosen by the caller', () => {
+    it('a runId that exists is refused with RUN_EXISTS, whatever the workflow, and the existing run is untouched', async () => {
+      const engine = await s.engine()
+      let calls = 0
+      const wf = workflow(uid()).step('count', () => ++calls)
+      const id = uid('run')
+      const first = await engine.start(wf, undefined, { runId: id })
+      expect(first.id).toBe(id)
+      expect(await first.result()).toBe(1)
+      expect(await rejectionOf(engine.start(wf, undefined, { runId: id }))).toMatchObject({
+        code: 'RUN_EXISTS',
+        message: `engine.start: a run with id "${id}" already exists (workflow "${wf.id}", completed); run ids are unique. Pass another runId, or the same idempotencyKey to get the existing run back on a retry.`,
+      })
+      const other = workflow(uid()).step('other', () => ++calls)
+      expect(await rejectionOf(engine.start(other, undefined, { runId: id }))).toMatchObject({ code: 'RUN_EXISTS' })
+      await sleep(5)
+      expect(calls).toBe(1)
+      expect(await engine.getRun(id)).toMatchObject({ workflowId: wf.id, status: 'completed', output: 1, attempt: 1 })
+      expect((await engine.getSteps(id)).map((r) => r.name)).toEqual(['count'])
+    })
+
+    it('two concurrent starts with one runId: one run, the other gets RUN_EXISTS', async () => {
+      const engine = await s.engine()
+      let calls = 0
+      const wf = workflow(uid()).step('count', async () => (await sleep(1), ++calls))
+      const id = uid('run')
+      const [a, b] = await Promise.allSettled([engine.start(wf, undefined, { runId: id }), engine.start(wf, undefined, { runId: id })])
+      expect(a).toMatchObject({ status: 'fulfilled', value: { id } })
+      expect(b).toMatchObject({ status: 'rejected', reason: { code: 'RUN_EXISTS', message: expect.stringContaining('is already being started or running in this engine') } })
+      expect(await (a as PromiseFulfilledResult<RunHandle<unknown>>).value.result()).toBe(1)
+      expect(calls).toBe(1)
+      expect(await engine.listRuns({ workflowId: wf.id })).toHaveLength(1)
+    })
+
+    it('a runId with the idempotencyKey it was started with gives the same run back (a retry); another key is refused', async () => {
+      const engine = await s.engine()
+      let calls = 0
+      const wf = workflow(uid()).step('count', () => ++calls)
+      const id = uid('run')
+      const a = await engine.start(wf, undefined, { runId: id, idempotencyKey: 'order-7' })
+      await a.result()
+      const again = await engine.start(wf, undefined, { runId: id, idempotencyKey: 'order-7' })
+      expect(again.id).toBe(id)
+      expect(await again.result()).toBe(1)
+      expect(await rejectionOf(engine.start(wf, undefined, { runId: id, idempotencyKey: 'order-8' }))).toMatchObject({ code: 'RUN_EXISTS' })
+      expect(calls).toBe(1)
+    })
+
+    it('a runId that is not a non-empty string is refused with OPTIONS_INVALID', async () => {
+      const engine = await s.engine()
+      const wf = workflow(uid()).step('a', () => 1)
+      await expect(engine.start(wf, undefined, { runId: '' })).rejects.toMatchObject({ code: 'OPTIONS_INVALID', message: expect.stringContaining('`runId` as a non-empty string') })
+      await expect(engine.start(wf, undefined, { runId: 7 as never })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' })
+      expect(await engine.listRuns({ workflowId: wf.id })).toHaveLength(0)
+    })
+  })
+
   describe('events', () => {
     const all: EngineEventName[] = ['run:started', 'step:started', 'step:completed', 'step:failed', 'step:retrying', 'step:skipped', 'run:progress', 'run:completed', 'run:failed', 'run:cancelled']
 

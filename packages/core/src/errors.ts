@@ -16,6 +16,7 @@ export type SteplineErrorCode =
   | 'BRANCH_ABORTED'
   | 'WORKFLOW_NOT_FOUND'
   | 'RUN_NOT_FOUND'
+  | 'RUN_EXISTS'
   | 'ENGINE_CLOSED'
   | 'OPTIONS_INVALID'
   | 'CPU_TASK_FAILED'
@@ -258,6 +259,7 @@ const ALL_CODES: ReadonlySet<string> = new Set<SteplineErrorCode>([
   'BRANCH_ABORTED',
   'WORKFLOW_NOT_FOUND',
   'RUN_NOT_FOUND',
+  'RUN_EXISTS',
   'ENGINE_CLOSED',
   'OPTIONS_INVALID',
   'CPU_TASK_FAILED',

@@ -6,6 +6,7 @@ export type HttpErrorCode =
   | 'SIGNATURE_INVALID'
   | 'NOT_FOUND'
   | 'RUN_NOT_FOUND'
+  | 'RUN_EXISTS'
   | 'METHOD_NOT_ALLOWED'
   | 'RUN_FINISHED'
   | 'EVENT_ALREADY_DELIVERED'

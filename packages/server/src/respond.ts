@@ -76,6 +76,7 @@ export function json(status: number, body: unknown, headers?: Record<string, str
 
 const BY_CODE: Partial<Record<SteplineErrorCode, [number, HttpErrorCode]>> = {
   RUN_NOT_FOUND: [404, 'RUN_NOT_FOUND'],
+  RUN_EXISTS: [409, 'RUN_EXISTS'],
   WORKFLOW_NOT_FOUND: [404, 'NOT_FOUND'],
   EVENT_ALREADY_DELIVERED: [409, 'EVENT_ALREADY_DELIVERED'],
   EVENT_NOT_AWAITED: [409, 'EVENT_NOT_AWAITED'],

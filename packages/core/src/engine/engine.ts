@@ -233,11 +233,16 @@ export class Engine {
     const reg = this.#resolve(wf)
     const schema = reg.builder.options.input
     const value = schema === undefined ? payload : await validatePayload(reg.builder.id, schema, payload)
+    const id = options?.runId ?? newRunId()
+    if (options?.runId !== undefined) {
+      const existing = await this.#claimRunId(id, reg.builder.id, options.idempotencyKey)
+      if (existing !== undefined) return existing
+    }
     const limiter = reg.runLimiter
     const immediate = limiter === undefined || limiter.tryAcquire()
     const now = this.#services.clock.now()
     const record: RunRecord = {
-      id: options?.runId ?? newRunId(),
+      id,
       workflowId: reg.builder.id,
       planHash: reg.compiled.plan.hash,
       status: immediate ? 'running' : 'queued',
@@ -250,20 +255,51 @@ export class Engine {
       startedAt: immediate ? now : undefined,
       endedAt: undefined,
     }
-    let created = this.store.createRun(record)
-    if (created instanceof Promise) {
-      this.#claiming.add(record.id)
-      try {
+    let created: ReturnType<Store['createRun']>
+    try {
+      created = this.store.createRun(record)
+      if (created instanceof Promise) {
+        this.#claiming.add(record.id)
         created = await created
-      } finally {
-        this.#claiming.delete(record.id)
       }
+    } catch (e) {
+      if (immediate) limiter?.release()
+      throw e
+    } finally {
+      this.#claiming.delete(record.id)
     }
     if (!created.created) {
       if (immediate) limiter?.release()
       return this.handle(created.run.id)
     }
     return this.#launch(record, reg, immediate ? 'held' : 'queue')
+  }
+
+  /**
+   * Claims a run id the caller chose, so that no other `start` takes it meanwhile; throws
+   * `RUN_EXISTS` when a run has it, unless that run is this workflow's with the same idempotency
+   * key (a retry): then its handle. The claim ends once `createRun` settled.
+   */
+  async #claimRunId(id: string, workflowId: string, idempotencyKey: string | undefined): Promise<RunHandle<unknown> | undefined> {
+    if (typeof id !== 'string' || id === '') {
+      throw new SteplineError('OPTIONS_INVALID', `engine.start: expected \`runId\` as a non-empty string, got ${typeof id === 'string' ? "''" : String(id)}.`)
+    }
+    const taken = (what: string): SteplineError =>
+      new SteplineError('RUN_EXISTS', `engine.start: a run with id "${id}" ${what}; run ids are unique. Pass another runId, or the same idempotencyKey to get the existing run back on a retry.`)
+    if (this.#claiming.has(id) || this.#active.has(id)) throw taken('is already being started or running in this engine')
+    this.#claiming.add(id)
+    try {
+      const existing = await this.store.getRun(id)
+      if (existing === undefined) return undefined
+      if (idempotencyKey !== undefined && existing.idempotencyKey === idempotencyKey && existing.workflowId === workflowId) {
+        this.#claiming.delete(id)
+        return this.handle(id)
+      }
+      throw taken(`already exists (workflow "${existing.workflowId}", ${existing.status})`)
+    } catch (e) {
+      this.#claiming.delete(id)
+      throw e
+    }
   }
 
   /**

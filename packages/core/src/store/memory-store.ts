@@ -39,6 +39,8 @@ export class MemoryStore implements Store {
   readonly #parked = new Map<string, RunRecord>()
 
   createRun(run: RunRecord): { run: RunRecord; created: boolean } {
+    const same = this.#runs.get(run.id)
+    if (same !== undefined) return { run: same, created: false }
     if (run.idempotencyKey !== undefined) {
       const existing = this.#keys.get(this.#scoped(run))
       if (existing !== undefined) return { run: this.#runs.get(existing)!, created: false }

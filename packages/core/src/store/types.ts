@@ -89,6 +89,7 @@ export interface Store {
   /**
    * Creates `run`, unless a run with the same `idempotencyKey` exists: then returns that one
    * with `created: false`. Must be atomic: two concurrent calls with one key create one run.
+   * A run whose id exists is never overwritten (the engine checks ids callers choose first).
    */
   createRun(run: RunRecord): MaybePromise<{ run: RunRecord; created: boolean }>
   updateRun(id: string, patch: Partial<Omit<RunRecord, 'id' | 'workflowId'>>): MaybePromise<void>
