@@ -206,6 +206,30 @@ export function engineTests(s: SuiteContext): void {
       await Promise.all([first.result(), second.result()])
       expect([first.status, second.status]).toEqual(['completed', 'completed'])
     })
+
+    it('a start the store refuses gives its workflow `concurrency` slot back', async () => {
+      const store = await s.store()
+      let refuse = true
+      const refusing = new Proxy(store, {
+        get: (target, key) => {
+          if (key === 'createRun') {
+            return (run: Parameters<typeof store.createRun>[0]) => {
+              if (refuse) throw new Error('disk full')
+              return target.createRun(run)
+            }
+          }
+          const value = Reflect.get(target, key) as unknown
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+        },
+      })
+      const engine = await s.engine({ store: refusing })
+      const wf = workflow(uid(), { concurrency: 1 }).step('work', () => 'done')
+      await expect(engine.start(wf)).rejects.toThrow('disk full')
+      refuse = false
+      const next = await engine.start(wf)
+      expect(next.status).toBe('running')
+      expect(await next.result()).toBe('done')
+    })
   })
 
   describe('idempotency', () => {
