@@ -277,6 +277,43 @@ export function engineTests(s: SuiteContext): void {
     })
   })
 
+  describe('a store that cannot record a run’s end', () => {
+    for (const [what, step] of [
+      ['a failed run', () => { throw new Error('step broke') }],
+      ['a completed run', () => 'fine'],
+    ] as const) {
+      it(`${what}: result() rejects with the store’s error, the run leaves memory and its slot, nothing is left unhandled`, async () => {
+        const store = await s.store()
+        const down = new Error('disk full')
+        let isDown = true
+        const failing = new Proxy(store, {
+          get: (target, key) => {
+            if (key === 'updateRun') {
+              return (id: string, patch: Parameters<typeof store.updateRun>[1]) => {
+                if (isDown && patch.endedAt !== undefined) throw down
+                return target.updateRun(id, patch)
+              }
+            }
+            const value = Reflect.get(target, key) as unknown
+            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+          },
+        })
+        const engine = await s.engine({ store: failing })
+        const wf = workflow(uid(), { concurrency: 1 }).step('work', step)
+        const handle = await engine.start(wf)
+        expect(await rejectionOf(handle.result())).toBe(down)
+        expect(await handle.outcome()).toMatchObject({ status: 'failed', error: down })
+        expect(engine.activeRuns).toBe(0)
+        // Unrecorded: the row still says running, so recovery resumes the run later.
+        expect((await store.getRun(handle.id))?.status).toBe('running')
+        isDown = false
+        const next = await engine.start(workflow(uid()).step('other', () => 1))
+        expect(await next.result()).toBe(1)
+        expect((await engine.start(wf)).status).toBe('running')
+      })
+    }
+  })
+
   describe('run ids chosen by the caller', () => {
     it('a runId that exists is refused with RUN_EXISTS, whatever the workflow, and the existing run is untouched', async () => {
       const engine = await s.engine()

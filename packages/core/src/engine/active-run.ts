@@ -214,11 +214,20 @@ export class ActiveRun implements RunHandle<unknown> {
     })()
   }
 
-  /** The store refused the run's end (e.g. an output JSON cannot hold): the run fails with why. */
+  /**
+   * The store refused the run's end. A completed run whose output JSON cannot hold fails with
+   * why (recorded). An end the store cannot record at all (it is down) still ends the run here,
+   * failed with the store's error: its row stays unfinished, so recovery resumes it later.
+   */
   #unstorable(status: string, storeError: unknown): void | Promise<void> {
-    if (status !== 'completed') throw storeError
-    this.state.done = false
-    return this.finish('failed', undefined, storeError)
+    if (status === 'completed') {
+      this.state.done = false
+      return this.finish('failed', undefined, storeError)
+    }
+    const err = toError(storeError)
+    this.state.status = 'failed'
+    this.state.scope.abort(err)
+    this.#settle('failed', undefined, err)
   }
 
   #settle(status: 'completed' | 'failed' | 'cancelled', output: unknown, err: Error | undefined): void {
