@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import { CancelledError, workflow } from '@stepline/core'
+import { CancelledError, workflow, type Store } from '@stepline/core'
 import { rejectionOf, uid, type SuiteContext } from './helpers'
 
 const HOUR = 3_600_000
@@ -140,6 +140,59 @@ export function durableTests(s: SuiteContext): void {
       await vi.advanceTimersByTimeAsync(2 * HOUR)
       await settle()
       expect(after).toBe(0)
+    })
+  })
+
+  describe('parked runs: a store that fails around parking', () => {
+    /** The store, with `fail(method)` making that method throw `down` until `heal()`. */
+    function flaky(store: Store) {
+      const down = new Error('disk full')
+      const failing = new Set<string>()
+      const proxy = new Proxy(store, {
+        get: (target, key) => {
+          const value = Reflect.get(target, key) as unknown
+          if (typeof value !== 'function') return value
+          return (...args: unknown[]) => {
+            if (failing.has(String(key))) throw down
+            return (value as (...a: unknown[]) => unknown).apply(target, args)
+          }
+        },
+      })
+      return { store: proxy, down, fail: (method: keyof Store) => failing.add(method), heal: () => failing.clear() }
+    }
+
+    it('a park the store cannot record fails the run with the store’s error; nothing is left unhandled', async () => {
+      const base = await s.store()
+      const { store, down, fail } = flaky(base)
+      const engine = await s.engine({ store })
+      const wf = workflow(uid(), { concurrency: 1 }).waitForEvent('approval').step('ship', () => 'shipped')
+      fail('transitionRun')
+      const handle = await engine.start(wf)
+      expect(await rejectionOf(handle.result())).toBe(down)
+      expect(handle.status).toBe('failed')
+      expect(engine.activeRuns).toBe(0)
+      // Unrecorded: the row still says running, so recovery resumes the run later.
+      expect((await base.getRun(handle.id))?.status).toBe('running')
+    })
+
+    it('a wake-up that finds the store down is retried a second later', async () => {
+      vi.useFakeTimers()
+      const base = await s.store()
+      const { store, fail, heal } = flaky(base)
+      const engine = await s.engine({ store })
+      const wf = workflow(uid()).sleep('nap', '1h').step('after', () => 'awake')
+      const handle = await engine.start(wf)
+      const result = handle.result()
+      await settle()
+      expect((await base.getRun(handle.id))?.status).toBe('sleeping')
+      fail('dueRuns')
+      await vi.advanceTimersByTimeAsync(HOUR)
+      await settle()
+      expect((await base.getRun(handle.id))?.status).toBe('sleeping')
+      heal()
+      await vi.advanceTimersByTimeAsync(1000)
+      await settle()
+      expect(await result).toBe('awake')
     })
   })
 

@@ -271,7 +271,22 @@ export class ActiveRun implements RunHandle<unknown> {
       s.status = o.status
       for (const r of resolvers) r(o)
     })
-    return this.#hooks.park(this, p, onEnd && [onEnd])
+    const parking = this.#hooks.park(this, p, onEnd && [onEnd])
+    return parking instanceof Promise ? parking.catch((e: unknown) => this.#unparked(e)) : parking
+  }
+
+  /**
+   * The store could not record the park (it is down): the run ends here, failed with the
+   * store's error, and whoever waits on it hears so. Its row stays running, for recovery.
+   */
+  #unparked(storeError: unknown): void {
+    const s = this.state
+    const err = toError(storeError)
+    this.#parked = false
+    s.status = 'failed'
+    s.endedAt = s.services.clock.now()
+    s.scope.abort(err)
+    this.#settle('failed', undefined, err)
   }
   /** Gives the run-limiter slot back, once, and only if this run took one. */
   releaseSlot(): void {

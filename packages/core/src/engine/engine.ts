@@ -27,6 +27,9 @@ import { validatePayload } from './validate'
 const realSetImmediate = globalThis.setImmediate
 
 /** Options of `createEngine`. */
+/** How soon a wake-up pass that found the store down tries again. */
+const WAKE_RETRY_MS = 1000
+
 export interface EngineOptions {
   /** The run journal. Default: an in-memory store. */
   store?: Store
@@ -524,9 +527,15 @@ export class Engine {
     if (s.listening('run:parked')) {
       s.emit('run:parked', { runId: s.id, workflowId: s.workflowId, status: parked.status, wakeAt: parked.wakeAt, event: parked.waitFor?.event })
     }
-    // An event sent between the wait's check and the row's update would otherwise go unnoticed.
-    if (parked.status === 'waiting' && (await this.store.getEvent(s.id, parked.waitFor!.event)) !== undefined) await this.#wake(s.id)
-    await this.#armWake()
+    // The run is parked now: a store failure from here on must not fail it (recovery or the
+    // next wake-up pass picks it up), only be told.
+    try {
+      // An event sent between the wait's check and the row's update would otherwise go unnoticed.
+      if (parked.status === 'waiting' && (await this.store.getEvent(s.id, parked.waitFor!.event)) !== undefined) await this.#wake(s.id)
+      await this.#armWake()
+    } catch (e) {
+      this.#services.logger?.error?.(`[${s.workflowId} ${s.id}] parked, but arming its wake-up failed: ${String(e)}`)
+    }
   }
 
   /** Resumes a parked run from its journal, if this call is the one that claims it. */
@@ -563,12 +572,25 @@ export class Engine {
   }
 
   async #wakeDue(): Promise<void> {
-    for (;;) {
-      const due = await this.store.dueRuns(this.#services.clock.now(), 100)
-      for (const run of due) await this.#wake(run.id)
-      if (due.length < 100) break
+    try {
+      for (;;) {
+        const due = await this.store.dueRuns(this.#services.clock.now(), 100)
+        for (const run of due) await this.#wake(run.id)
+        if (due.length < 100) break
+      }
+      await this.#armWake()
+    } catch (e) {
+      // The store is down: parked runs stay parked; try again in a second rather than never.
+      this.#services.logger?.error?.(`waking parked runs failed, retrying in ${WAKE_RETRY_MS} ms: ${String(e)}`)
+      if (this.#closed) return
+      const { clock } = this.#services
+      this.#wakeTimer?.cancel()
+      const cancel = clock.setTimer(() => {
+        this.#wakeTimer = undefined
+        void this.#wakeDue()
+      }, WAKE_RETRY_MS)
+      this.#wakeTimer = { at: clock.now() + WAKE_RETRY_MS, cancel }
     }
-    await this.#armWake()
   }
 
   /**
