@@ -372,6 +372,28 @@ export function engineTests(s: SuiteContext): void {
   })
 
   describe('events', () => {
+    it('a listener that throws is reported through the logger; the run, its journal and its handle go on', async () => {
+      const reported: string[] = []
+      const engine = await s.engine({ logger: { error: (message: string) => reported.push(message) } })
+      engine.on('step:completed', () => {
+        throw new Error('listener bug')
+      })
+      const wf = workflow(uid(), { concurrency: 1 }).step('a', () => 1).step('b', (ctx) => ctx.last + 1)
+      const handle = await engine.start(wf)
+      handle.on('run:completed', () => {
+        throw new Error('handle listener bug')
+      })
+      expect(await handle.result()).toBe(2)
+      expect((await engine.getSteps(handle.id)).map((r) => r.status)).toEqual(['completed', 'completed'])
+      expect(reported).toEqual([
+        `[${wf.id} ${handle.id}] a "step:completed" listener threw: listener bug`,
+        `[${wf.id} ${handle.id}] a "step:completed" listener threw: listener bug`,
+        `[${wf.id} ${handle.id}] a "run:completed" listener threw: handle listener bug`,
+      ])
+      // Its concurrency slot came back.
+      expect(await (await engine.start(wf)).result()).toBe(2)
+    })
+
     const all: EngineEventName[] = ['run:started', 'step:started', 'step:completed', 'step:failed', 'step:retrying', 'step:skipped', 'run:progress', 'run:completed', 'run:failed', 'run:cancelled']
 
     it('emits run:started, step:started/completed per step and run:completed with a summary, in order', async () => {

@@ -69,9 +69,26 @@ export class RunState {
     return this.services.events.listenerCount(event) > 0 || (this.emitter !== undefined && this.emitter.listenerCount(event) > 0)
   }
 
+  /** Tells the engine's and the handle's listeners; one that throws is reported, and the run goes on. */
   emit<E extends EngineEventName>(event: E, payload: EngineEventPayload<E>): void {
-    ;(this.services.events.emit as (e: string, p: unknown) => boolean)(event, payload)
-    if (this.emitter) (this.emitter.emit as (e: string, p: unknown) => boolean)(event, payload)
+    try {
+      ;(this.services.events.emit as (e: string, p: unknown) => boolean)(event, payload)
+    } catch (e) {
+      this.#listenerThrew(event, e)
+    }
+    if (this.emitter === undefined) return
+    try {
+      ;(this.emitter.emit as (e: string, p: unknown) => boolean)(event, payload)
+    } catch (e) {
+      this.#listenerThrew(event, e)
+    }
+  }
+
+  #listenerThrew(event: EngineEventName, error: unknown): void {
+    const message = `[${this.workflowId} ${this.id}] a "${event}" listener threw: ${error instanceof Error ? error.message : String(error)}`
+    const report = this.services.logger?.error
+    if (report) report.call(this.services.logger, message, error)
+    else console.error(message, error)
   }
 
   /** Journals an entry; resolves once it is durable. Entries after the run ended are dropped. */
