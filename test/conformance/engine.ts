@@ -207,6 +207,39 @@ export function engineTests(s: SuiteContext): void {
       expect([first.status, second.status]).toEqual(['completed', 'completed'])
     })
 
+    it('a queued run whose start the store cannot record fails with the store’s error and frees its slot', async () => {
+      const store = await s.store()
+      const down = new Error('disk full')
+      let isDown = false
+      const flaky = new Proxy(store, {
+        get: (target, key) => {
+          if (key === 'updateRun') {
+            return (id: string, patch: Parameters<typeof store.updateRun>[1]) => {
+              if (isDown && patch.status === 'running') throw down
+              return target.updateRun(id, patch)
+            }
+          }
+          const value = Reflect.get(target, key) as unknown
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+        },
+      })
+      const engine = await s.engine({ store: flaky })
+      const gate = deferred()
+      const wf = workflow<number>(uid(), { concurrency: 1 }).step('work', async (ctx) => (ctx.payload === 1 ? await gate.promise : undefined, ctx.payload))
+      const first = await engine.start(wf, 1)
+      const second = await engine.start(wf, 2)
+      expect(second.status).toBe('queued')
+      isDown = true
+      gate.resolve()
+      expect(await first.result()).toBe(1)
+      expect(await rejectionOf(second.result())).toBe(down)
+      isDown = false
+      expect(engine.activeRuns).toBe(0)
+      const third = await engine.start(wf, 3)
+      expect(third.status).toBe('running')
+      expect(await third.result()).toBe(3)
+    })
+
     it('a start the store refuses gives its workflow `concurrency` slot back', async () => {
       const store = await s.store()
       let refuse = true

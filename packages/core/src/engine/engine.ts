@@ -332,7 +332,7 @@ export class Engine {
       const w = this.store.updateRun(record.id, { status: 'running', startedAt })
       if (w !== undefined) await w
       return run.execute()
-    })
+    }).catch((e: unknown) => run.finish('failed', undefined, e)) // the store refused its start
     return run
   }
 
