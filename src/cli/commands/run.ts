@@ -91,7 +91,7 @@ async function execute(engine: Engine, workflowId: string, payload: unknown): Pr
   const interrupt = () => {
     if (handle.status === 'running' || handle.status === 'queued') {
       out(c.yellow('interrupted: cancelling the run (press Ctrl-C again to exit now)'))
-      void handle.cancel('interrupted (SIGINT)')
+      handle.cancel('interrupted (SIGINT)').catch((e: unknown) => out(c.red(`could not cancel the run: ${e instanceof Error ? e.message : String(e)}`)))
       process.once('SIGINT', () => {
         live?.stop()
         process.exit(130)
