@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createEngine, memoryStore, workflow, type Engine, type Store, type TriggerSpec } from '@stepline/core'
+import { SteplineError, createEngine, memoryStore, workflow, type Engine, type Store, type TriggerSpec } from '@stepline/core'
 import { fakeClock, type FakeClock } from '@stepline/testing'
 import { sqliteStore } from '@stepline/store-sqlite'
 import { startSchedules, type Schedules } from './cron'
@@ -216,6 +216,35 @@ describe('startSchedules', () => {
     )
     expect(() => startSchedules(engine, [ticking('leap', [{ kind: 'schedule', cron: '0 0 30 2 *' }])])).toThrow(/"leap".*never matches/)
     expect(() => startSchedules(engine, [ticking()], { catchUp: -1 })).toThrow(/catchUp/)
+  })
+
+  it('a tick the store cannot take (STORE_UNAVAILABLE) is reported and started with the next tick', async () => {
+    const clock = fakeClock()
+    const base = memoryStore()
+    let down = false
+    const store = new Proxy(base, {
+      get: (target, key) => {
+        const value = Reflect.get(target, key) as unknown
+        if (typeof value !== 'function') return value
+        return (...args: unknown[]) => {
+          if (down && key === 'createRun') throw new SteplineError('STORE_UNAVAILABLE', 'SQLite store x cannot be written (SQLITE_FULL)')
+          return (value as (...a: unknown[]) => unknown).apply(target, args)
+        }
+      },
+    })
+    const engine = engineOn(store, clock)
+    const errors: string[] = []
+    const s = startSchedules(engine, [ticking()], { clock, onError: (e, tick) => errors.push(`${tick.at.toISOString()}: ${(e as { code?: string }).code}`) })
+    cleanup.push(() => s.stop())
+    await s.settled()
+    down = true
+    await advance(clock, 5 * MIN, s)
+    expect(errors).toEqual(['2026-01-01T00:05:00.000Z: STORE_UNAVAILABLE'])
+    expect(await runsOf(engine)).toHaveLength(0)
+    down = false
+    await advance(clock, 5 * MIN, s)
+    expect((await runsOf(engine)).map((r) => r.idempotencyKey)).toEqual(['cron:tick:0:2026-01-01T00:05:00.000Z', 'cron:tick:0:2026-01-01T00:10:00.000Z'])
+    expect(errors).toHaveLength(1)
   })
 
   it('reports a tick whose run cannot start, and goes on ticking', async () => {

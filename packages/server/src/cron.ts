@@ -92,6 +92,8 @@ export function startSchedules(engine: Engine, workflows: readonly AnyWorkflow[]
   const runDue = async (s: Armed, now: number, limit: number): Promise<void> => {
     // previousRuns is strictly before its reference: +1 ms makes a tick at `now` itself count.
     const due = limit === 0 ? [] : s.cron.previousRuns(limit, new Date(now + 1)).filter((d) => d.getTime() > s.last).reverse()
+    /** A tick the store could not take: it stays due, for the next tick to start. */
+    let unstarted: number | undefined
     for (const at of due) {
       if (stopped) return
       const iso = at.toISOString()
@@ -99,15 +101,22 @@ export function startSchedules(engine: Engine, workflows: readonly AnyWorkflow[]
         const payload = s.spec.payload ?? { scheduledAt: iso }
         await engine.start(s.workflow, payload, { idempotencyKey: `cron:${s.workflowId}:${s.index}:${iso}` })
       } catch (e) {
+        const code = (e as { code?: unknown }).code
         // An engine closed under us is a shutdown, not a failed tick: stop ticking.
-        if ((e as { code?: unknown }).code === 'ENGINE_CLOSED') schedules.stop()
+        if (code === 'ENGINE_CLOSED') schedules.stop()
         if (stopped) return
         onError(e, { workflowId: s.workflowId, index: s.index, at })
+        // A store that is down may be back by the next tick; a refused payload never will be.
+        if (code === 'STORE_UNAVAILABLE') {
+          unstarted = at.getTime()
+          break
+        }
       }
     }
-    // Every tick up to `now` counts as handled, including those older than `catchUp` that were skipped.
-    const handled = Math.max(s.last, now)
-    if (handled !== s.last || due.length > 0) {
+    // Every tick up to `now` counts as handled, including those older than `catchUp` that were
+    // skipped, and those whose run did not start for another reason than the store.
+    const handled = unstarted === undefined ? Math.max(s.last, now) : unstarted - 1
+    if (handled > s.last) {
       s.last = handled
       await store.setCache(lastKey(s.workflowId, s.index), new Date(handled).toISOString(), undefined)
     }
