@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
 import { CancelledError, workflow, type EngineEventName, type RunHandle } from '@stepline/core'
-import { deferred, forever, inFlight, rejectionOf, sleep, tick, uid, type SuiteContext } from './helpers'
+import { deferred, forever, inFlight, rejectionOf, sleep, storeWith, tick, uid, type SuiteContext } from './helpers'
 
 export function engineTests(s: SuiteContext): void {
   describe('cancel', () => {
@@ -211,16 +211,10 @@ export function engineTests(s: SuiteContext): void {
       const store = await s.store()
       const down = new Error('disk full')
       let isDown = false
-      const flaky = new Proxy(store, {
-        get: (target, key) => {
-          if (key === 'updateRun') {
-            return (id: string, patch: Parameters<typeof store.updateRun>[1]) => {
-              if (isDown && patch.status === 'running') throw down
-              return target.updateRun(id, patch)
-            }
-          }
-          const value = Reflect.get(target, key) as unknown
-          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+      const flaky = storeWith(store, {
+        updateRun: (id: string, patch: Parameters<typeof store.updateRun>[1]) => {
+          if (isDown && patch.status === 'running') throw down
+          return store.updateRun(id, patch)
         },
       })
       const engine = await s.engine({ store: flaky })
@@ -243,16 +237,10 @@ export function engineTests(s: SuiteContext): void {
     it('a start the store refuses gives its workflow `concurrency` slot back', async () => {
       const store = await s.store()
       let refuse = true
-      const refusing = new Proxy(store, {
-        get: (target, key) => {
-          if (key === 'createRun') {
-            return (run: Parameters<typeof store.createRun>[0]) => {
-              if (refuse) throw new Error('disk full')
-              return target.createRun(run)
-            }
-          }
-          const value = Reflect.get(target, key) as unknown
-          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+      const refusing = storeWith(store, {
+        createRun: (run: Parameters<typeof store.createRun>[0]) => {
+          if (refuse) throw new Error('disk full')
+          return store.createRun(run)
         },
       })
       const engine = await s.engine({ store: refusing })
@@ -319,16 +307,10 @@ export function engineTests(s: SuiteContext): void {
         const store = await s.store()
         const down = new Error('disk full')
         let isDown = true
-        const failing = new Proxy(store, {
-          get: (target, key) => {
-            if (key === 'updateRun') {
-              return (id: string, patch: Parameters<typeof store.updateRun>[1]) => {
-                if (isDown && patch.endedAt !== undefined) throw down
-                return target.updateRun(id, patch)
-              }
-            }
-            const value = Reflect.get(target, key) as unknown
-            return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+        const failing = storeWith(store, {
+          updateRun: (id: string, patch: Parameters<typeof store.updateRun>[1]) => {
+            if (isDown && patch.endedAt !== undefined) throw down
+            return store.updateRun(id, patch)
           },
         })
         const engine = await s.engine({ store: failing })

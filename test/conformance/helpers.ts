@@ -150,3 +150,18 @@ export function pathOf(path: ReadonlyArray<PropertyKey | { key: PropertyKey }> |
   // Array.from, not .map: some libraries (arktype) subclass Array for paths.
   return Array.from(path ?? [], (p) => (typeof p === 'object' && p !== null ? p.key : p))
 }
+
+/**
+ * `store` with some methods replaced, to make it slow or failing at one point; the others are
+ * bound to it (the stores' methods read private fields, which a proxy does not have).
+ */
+export function storeWith(store: Store, replace: { [K in keyof Store]?: Store[K] }): Store {
+  return new Proxy(store, {
+    get: (target, key) => {
+      const replaced = (replace as Record<PropertyKey, unknown>)[key]
+      if (replaced !== undefined) return replaced
+      const value = Reflect.get(target, key) as unknown
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+    },
+  })
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
 import { PlanError, workflow } from '@stepline/core'
-import { deferred, forever, inFlight, rejectionOf, sleep, uid, type SuiteContext } from './helpers'
+import { deferred, forever, inFlight, rejectionOf, sleep, storeWith, uid, type SuiteContext } from './helpers'
 
 export function recoveryTests(s: SuiteContext): void {
   describe('recover()', () => {
@@ -53,18 +53,11 @@ export function recoveryTests(s: SuiteContext): void {
       const store = await s.store()
       // The store shows the run at once but confirms the insert a macrotask later (SQLite's
       // per-turn group commit does, and a read in between flushes the insert).
-      const lateConfirm = new Proxy(store, {
-        get: (target, key) => {
-          if (key === 'createRun') {
-            return async (run: Parameters<typeof store.createRun>[0]) => {
-              const created = await target.createRun(run)
-              await new Promise((r) => setImmediate(r))
-              return created
-            }
-          }
-          const value = Reflect.get(target, key) as unknown
-          // Bound: the stores' methods read private fields, which a proxy does not have.
-          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+      const lateConfirm = storeWith(store, {
+        createRun: async (run: Parameters<typeof store.createRun>[0]) => {
+          const created = await store.createRun(run)
+          await new Promise((r) => setImmediate(r))
+          return created
         },
       })
       let calls = 0
@@ -85,20 +78,14 @@ export function recoveryTests(s: SuiteContext): void {
       // already shows the run as running but this engine has not resumed it yet.
       const held = deferred()
       let holdNext = false
-      const slowJournal = new Proxy(store, {
-        get: (target, key) => {
-          if (key === 'getSteps') {
-            return async (runId: string) => {
-              // The wake-up's read: the one after its transition to running.
-              if (holdNext && (await target.getRun(runId))?.status === 'running') {
-                holdNext = false
-                await held.promise
-              }
-              return target.getSteps(runId)
-            }
+      const slowJournal = storeWith(store, {
+        getSteps: async (runId: string) => {
+          // The wake-up's read: the one after its transition to running.
+          if (holdNext && (await store.getRun(runId))?.status === 'running') {
+            holdNext = false
+            await held.promise
           }
-          const value = Reflect.get(target, key) as unknown
-          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+          return store.getSteps(runId)
         },
       })
       let shipped = 0
@@ -120,16 +107,10 @@ export function recoveryTests(s: SuiteContext): void {
     it('a run that is parking is not resumed by a recovery pass before its row says so', async () => {
       const store = await s.store()
       const held = deferred()
-      const slowPark = new Proxy(store, {
-        get: (target, key) => {
-          if (key === 'transitionRun') {
-            return async (...args: Parameters<typeof store.transitionRun>) => {
-              if (args[2] === 'waiting') await held.promise
-              return target.transitionRun(...args)
-            }
-          }
-          const value = Reflect.get(target, key) as unknown
-          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+      const slowPark = storeWith(store, {
+        transitionRun: async (...args: Parameters<typeof store.transitionRun>) => {
+          if (args[2] === 'waiting') await held.promise
+          return store.transitionRun(...args)
         },
       })
       let shipped = 0
@@ -162,17 +143,11 @@ export function recoveryTests(s: SuiteContext): void {
 
       const held = deferred()
       const reading = deferred()
-      const slowJournal = new Proxy(store, {
-        get: (target, key) => {
-          if (key === 'getSteps') {
-            return async (runId: string) => {
-              reading.resolve()
-              await held.promise
-              return target.getSteps(runId)
-            }
-          }
-          const value = Reflect.get(target, key) as unknown
-          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+      const slowJournal = storeWith(store, {
+        getSteps: async (runId: string) => {
+          reading.resolve()
+          await held.promise
+          return store.getSteps(runId)
         },
       })
       const engineB = await s.engine({ store: slowJournal, workflows: [wf], recover: false })
