@@ -216,17 +216,26 @@ export class ActiveRun implements RunHandle<unknown> {
 
   /**
    * The store refused the run's end. A completed run whose output JSON cannot hold fails with
-   * why (recorded). An end the store cannot record at all (it is down) still ends the run here,
-   * failed with the store's error: its row stays unfinished, so recovery resumes it later.
+   * why (recorded). An end the store cannot record at all (it is down) ends it unrecorded.
    */
   #unstorable(status: string, storeError: unknown): void | Promise<void> {
-    if (status === 'completed') {
-      this.state.done = false
-      return this.finish('failed', undefined, storeError)
-    }
+    if (status !== 'completed') return this.#endUnrecorded(storeError)
+    this.state.done = false
+    return this.finish('failed', undefined, storeError)
+  }
+
+  /**
+   * The store could not record how the run ended or parked (it is down): the run still ends
+   * here, failed with the store's error, and whoever waits on it hears so. Its row stays
+   * unfinished, so recovery resumes it once the store works again.
+   */
+  #endUnrecorded(storeError: unknown): void {
+    const s = this.state
     const err = toError(storeError)
-    this.state.status = 'failed'
-    this.state.scope.abort(err)
+    this.#parked = false
+    s.status = 'failed'
+    s.endedAt = s.services.clock.now()
+    s.scope.abort(err)
     this.#settle('failed', undefined, err)
   }
 
@@ -272,22 +281,9 @@ export class ActiveRun implements RunHandle<unknown> {
       for (const r of resolvers) r(o)
     })
     const parking = this.#hooks.park(this, p, onEnd && [onEnd])
-    return parking instanceof Promise ? parking.catch((e: unknown) => this.#unparked(e)) : parking
+    return parking instanceof Promise ? parking.catch((e: unknown) => this.#endUnrecorded(e)) : parking
   }
 
-  /**
-   * The store could not record the park (it is down): the run ends here, failed with the
-   * store's error, and whoever waits on it hears so. Its row stays running, for recovery.
-   */
-  #unparked(storeError: unknown): void {
-    const s = this.state
-    const err = toError(storeError)
-    this.#parked = false
-    s.status = 'failed'
-    s.endedAt = s.services.clock.now()
-    s.scope.abort(err)
-    this.#settle('failed', undefined, err)
-  }
   /** Gives the run-limiter slot back, once, and only if this run took one. */
   releaseSlot(): void {
     if (!this.holdsSlot) return

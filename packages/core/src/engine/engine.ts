@@ -26,10 +26,10 @@ import { validatePayload } from './validate'
 // Captured at load so that fake timers installed later by a test do not stall run starts.
 const realSetImmediate = globalThis.setImmediate
 
-/** Options of `createEngine`. */
 /** How soon a wake-up pass that found the store down tries again. */
 const WAKE_RETRY_MS = 1000
 
+/** Options of `createEngine`. */
 export interface EngineOptions {
   /** The run journal. Default: an in-memory store. */
   store?: Store
