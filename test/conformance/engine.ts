@@ -329,6 +329,26 @@ export function engineTests(s: SuiteContext): void {
     }
   })
 
+  describe('close', () => {
+    it('waits for a start still creating its run, and for that run to end', async () => {
+      const store = await s.store()
+      const slowCreate = storeWith(store, {
+        createRun: async (run: Parameters<typeof store.createRun>[0]) => {
+          await sleep(20)
+          return store.createRun(run)
+        },
+      })
+      const engine = await s.engine({ store: slowCreate })
+      let calls = 0
+      const wf = workflow(uid()).step('work', async () => (await sleep(5), ++calls))
+      const starting = engine.start(wf)
+      await engine.close()
+      const handle = await starting
+      expect(calls).toBe(1)
+      expect(await store.getRun(handle.id)).toMatchObject({ status: 'completed', output: 1 })
+    })
+  })
+
   describe('run ids chosen by the caller', () => {
     it('a runId that exists is refused with RUN_EXISTS, whatever the workflow, and the existing run is untouched', async () => {
       const engine = await s.engine()

@@ -105,6 +105,8 @@ export class Engine {
    * active here, and recovery must not resume them too.
    */
   readonly #claiming = new Set<string>()
+  /** `createRun` calls `start` awaits (until it launched the run): `close` waits for them, then for their runs. */
+  readonly #creating = new Set<Promise<unknown>>()
   /** Callers waiting for the outcome of a parked run, by run id. */
   readonly #waiters = new Map<string, ((o: Outcome) => void)[]>()
   readonly #hooks: RunHooks = {
@@ -259,10 +261,13 @@ export class Engine {
       endedAt: undefined,
     }
     let created: ReturnType<Store['createRun']>
+    let pending: Promise<unknown> | undefined
     try {
       created = this.store.createRun(record)
       if (created instanceof Promise) {
         this.#claiming.add(record.id)
+        pending = created
+        this.#creating.add(pending)
         created = await created
       }
     } catch (e) {
@@ -270,6 +275,8 @@ export class Engine {
       throw e
     } finally {
       this.#claiming.delete(record.id)
+      // Gone only here, in this continuation, which launches the run right after: `close` sees it active.
+      if (pending !== undefined) this.#creating.delete(pending)
     }
     if (!created.created) {
       if (immediate) limiter?.release()
@@ -669,8 +676,9 @@ export class Engine {
   }
 
   /**
-   * Stops accepting runs, waits for the runs in flight to end, and closes the executor (and the
-   * store when the engine made it; a store you passed in is yours to close).
+   * Stops accepting runs, waits for the runs in flight to end (those whose `start` was still
+   * creating them too), and closes the executor (and the store when the engine made it; a store
+   * you passed in is yours to close).
    * @example
    * process.on('SIGTERM', () => engine.close())
    */
@@ -678,6 +686,8 @@ export class Engine {
     this.#closed = true
     this.#wakeTimer?.cancel()
     this.#wakeTimer = undefined
+    // Runs whose start was creating them are launched once that lands: let it, then wait for them too.
+    while (this.#creating.size > 0) await Promise.allSettled([...this.#creating])
     await Promise.all([...this.#active.values()].map((r) => r.outcome()))
     await this.#services.executor.close?.()
     // A store passed in belongs to the caller; only the one the engine made is closed here.
