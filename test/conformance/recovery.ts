@@ -1,6 +1,24 @@
 import { describe, expect, it, vi } from 'vitest'
-import { PlanError, workflow } from '@stepline/core'
-import { deferred, forever, inFlight, rejectionOf, sleep, storeWith, uid, type SuiteContext } from './helpers'
+import { PlanError, workflow, type Store } from '@stepline/core'
+import { deferred, forever, inFlight, rejectionOf, sleep, storeWith, uid, type Deferred, type SuiteContext } from './helpers'
+
+/**
+ * `store`, but the transition that wakes a parked run answers only once `held` resolves (it has
+ * landed by then: the row says running while the engine has not resumed the run yet).
+ */
+function answersWakeLate(store: Store): { store: Store; held: Deferred } {
+  const held = deferred()
+  return {
+    held,
+    store: storeWith(store, {
+      transitionRun: async (...args: Parameters<Store['transitionRun']>) => {
+        const moved = await store.transitionRun(...args)
+        if (args[2] === 'running' && args[1].includes('waiting')) await held.promise
+        return moved
+      },
+    }),
+  }
+}
 
 export function recoveryTests(s: SuiteContext): void {
   describe('recover()', () => {
@@ -74,26 +92,12 @@ export function recoveryTests(s: SuiteContext): void {
 
     it('a parked run an event is waking is not resumed a second time by a recovery pass in between', async () => {
       const store = await s.store()
-      // The wake-up's read of the journal is held, so that a recovery pass runs while the store
-      // already shows the run as running but this engine has not resumed it yet.
-      const held = deferred()
-      let holdNext = false
-      const slowJournal = storeWith(store, {
-        getSteps: async (runId: string) => {
-          // The wake-up's read: the one after its transition to running.
-          if (holdNext && (await store.getRun(runId))?.status === 'running') {
-            holdNext = false
-            await held.promise
-          }
-          return store.getSteps(runId)
-        },
-      })
+      const { store: slowWake, held } = answersWakeLate(store)
       let shipped = 0
       const wf = workflow(uid()).waitForEvent('approval').step('ship', () => ++shipped)
-      const engine = await s.engine({ store: slowJournal, workflows: [wf] })
+      const engine = await s.engine({ store: slowWake, workflows: [wf] })
       const handle = await engine.start(wf)
       await vi.waitFor(async () => expect((await store.getRun(handle.id))?.status).toBe('waiting'))
-      holdNext = true
       const sent = engine.send(handle.id, 'approval', 1)
       await vi.waitFor(async () => expect((await store.getRun(handle.id))?.status).toBe('running'))
       expect(await engine.recover()).toEqual([])
@@ -159,6 +163,23 @@ export function recoveryTests(s: SuiteContext): void {
       await sleep(5)
       expect(calls).toBe(1)
       expect(await store.getRun(crashed.id)).toMatchObject({ status: 'cancelled', attempt: 1 })
+    })
+
+    it('a cancel that arrives while a parked run is being woken ends it cancelled, not completed', async () => {
+      const store = await s.store()
+      const { store: slowWake, held } = answersWakeLate(store)
+      const wf = workflow(uid()).waitForEvent('approval').step('ship', async (ctx) => (await sleep(30, ctx.signal), 'shipped'))
+      const engine = await s.engine({ store: slowWake, workflows: [wf] })
+      const handle = await engine.start(wf)
+      await vi.waitFor(async () => expect((await store.getRun(handle.id))?.status).toBe('waiting'))
+      const sent = engine.send(handle.id, 'approval', 1)
+      await vi.waitFor(async () => expect((await store.getRun(handle.id))?.status).toBe('running'))
+      const cancelled = engine.cancel(handle.id, 'withdrawn')
+      held.resolve()
+      await Promise.all([sent, cancelled])
+      expect(await handle.outcome()).toMatchObject({ status: 'cancelled' })
+      await sleep(40)
+      expect(await store.getRun(handle.id)).toMatchObject({ status: 'cancelled' })
     })
 
     it('a resumed forEach does not redo finished items', async () => {

@@ -403,6 +403,9 @@ export class Engine {
    * await engine.cancel(run.id, 'customer withdrew')
    */
   async cancel(runId: string, reason?: string): Promise<void> {
+    // A run between its transition to running and memory (one store call) is cancelled once it
+    // is there: cancelled in the store meanwhile, it would be resumed and finish as if not.
+    while (this.#claiming.has(runId)) await new Promise((r) => realSetImmediate(r))
     const active = this.#active.get(runId)
     if (active) return active.cancel(reason)
     const rec = await this.store.getRun(runId)
@@ -550,13 +553,15 @@ export class Engine {
     const rec = await this.store.getRun(runId)
     if (rec === undefined) return
     const reg = this.#registry.get(rec.workflowId)
-    if (reg === undefined || this.#closed || this.#claiming.has(runId)) return
+    if (reg === undefined || this.#closed) return
+    // Read before the transition: a parked run's journal does not change, and a cancel that lands
+    // meanwhile makes the transition fail instead of being overtaken by the resume.
+    const steps = await this.store.getSteps(runId)
+    if (this.#claiming.has(runId)) return
     // Claimed before the transition: a store may show the run as running before the await returns.
     this.#claiming.add(runId)
-    let steps: StepRecord[]
     try {
       if (!(await this.store.transitionRun(runId, ['sleeping', 'waiting'], 'running', { wakeAt: undefined, waitFor: undefined }))) return
-      steps = await this.store.getSteps(runId)
     } finally {
       this.#claiming.delete(runId)
     }
@@ -647,7 +652,12 @@ export class Engine {
       const steps = await this.store.getSteps(rec.id)
       const next: RunRecord = { ...rec, attempt: rec.attempt + 1, status: 'running' }
       // Only if still unfinished: a cancel may have landed while the journal was read.
-      if (!(await this.store.transitionRun(rec.id, ['running', 'queued'], 'running', { attempt: next.attempt }))) continue
+      this.#claiming.add(rec.id)
+      try {
+        if (!(await this.store.transitionRun(rec.id, ['running', 'queued'], 'running', { attempt: next.attempt }))) continue
+      } finally {
+        this.#claiming.delete(rec.id)
+      }
       handles.push(this.#resume(next, reg, steps))
     }
     await this.#armWake()
