@@ -1,4 +1,4 @@
-import { mkdirSync, statSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import {
@@ -421,7 +421,7 @@ export class SqliteStore implements Store {
       // The thread could not open the file: checkpoint here again, or the WAL grows without end.
       this.#checkpointer = undefined
       this.#db.pragma('wal_autocheckpoint = 1000')
-    } else if (checkpointer.walPast(WAL_RESTART_FRAMES) || this.#walOutgrew()) this.#catchUpCheckpoint()
+    } else if (checkpointer.walPast(WAL_RESTART_FRAMES)) this.#catchUpCheckpoint()
   }
 
   getRun(id: string): RunRecord | undefined {
@@ -559,19 +559,6 @@ export class SqliteStore implements Store {
 
   /** The prepared statements; a store closed by one engine reopens for the next that uses it. */
   /** Copies what the checkpoint thread has not yet: a WAL under writes that never pause restarts only after a writer's checkpoint. */
-  /**
-   * Every 256 commits, whether the WAL file itself passed the restart size: the thread reports
-   * the size only when it gets the CPU, and a busy machine can starve it for seconds.
-   */
-  #walOutgrew(): boolean {
-    if ((++this.#commits & 255) !== 0) return false
-    try {
-      return statSync(`${this.path}-wal`).size >= WAL_RESTART_FRAMES * 4096
-    } catch {
-      return false
-    }
-  }
-
   #catchUpCheckpoint(): void {
     try {
       this.#db.pragma('wal_checkpoint(PASSIVE)')
