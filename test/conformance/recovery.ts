@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import { PlanError, workflow, type Store } from '@stepline/core'
+import { PlanError, workflow, type AnyWorkflow, type Engine, type RunHandle, type Store } from '@stepline/core'
 import { deferred, forever, inFlight, rejectionOf, sleep, storeWith, uid, type Deferred, type SuiteContext } from './helpers'
 
 /**
@@ -18,6 +18,18 @@ function answersWakeLate(store: Store): { store: Store; held: Deferred } {
       },
     }),
   }
+}
+
+/**
+ * Starts `wf` (a run that waits for "approval"), sends it the event once parked, and returns when
+ * the wake-up's transition has landed and is held: the store says running, the engine has not resumed it.
+ */
+async function sendWhileWakeHeld(engine: Engine, store: Store, wf: AnyWorkflow): Promise<{ handle: RunHandle<unknown>; sent: Promise<unknown> }> {
+  const handle = await engine.start(wf)
+  await vi.waitFor(async () => expect((await store.getRun(handle.id))?.status).toBe('waiting'))
+  const sent = engine.send(handle.id, 'approval', 1)
+  await vi.waitFor(async () => expect((await store.getRun(handle.id))?.status).toBe('running'))
+  return { handle, sent }
 }
 
 export function recoveryTests(s: SuiteContext): void {
@@ -96,10 +108,7 @@ export function recoveryTests(s: SuiteContext): void {
       let shipped = 0
       const wf = workflow(uid()).waitForEvent('approval').step('ship', () => ++shipped)
       const engine = await s.engine({ store: slowWake, workflows: [wf] })
-      const handle = await engine.start(wf)
-      await vi.waitFor(async () => expect((await store.getRun(handle.id))?.status).toBe('waiting'))
-      const sent = engine.send(handle.id, 'approval', 1)
-      await vi.waitFor(async () => expect((await store.getRun(handle.id))?.status).toBe('running'))
+      const { handle, sent } = await sendWhileWakeHeld(engine, store, wf)
       expect(await engine.recover()).toEqual([])
       held.resolve()
       await sent
@@ -170,10 +179,7 @@ export function recoveryTests(s: SuiteContext): void {
       const { store: slowWake, held } = answersWakeLate(store)
       const wf = workflow(uid()).waitForEvent('approval').step('ship', async (ctx) => (await sleep(30, ctx.signal), 'shipped'))
       const engine = await s.engine({ store: slowWake, workflows: [wf] })
-      const handle = await engine.start(wf)
-      await vi.waitFor(async () => expect((await store.getRun(handle.id))?.status).toBe('waiting'))
-      const sent = engine.send(handle.id, 'approval', 1)
-      await vi.waitFor(async () => expect((await store.getRun(handle.id))?.status).toBe('running'))
+      const { handle, sent } = await sendWhileWakeHeld(engine, store, wf)
       const cancelled = engine.cancel(handle.id, 'withdrawn')
       held.resolve()
       await Promise.all([sent, cancelled])

@@ -557,7 +557,6 @@ export class SqliteStore implements Store {
       return this.#ready().pruneRuns.run(endedBefore).changes
     }).immediate()
 
-  /** The prepared statements; a store closed by one engine reopens for the next that uses it. */
   /** Copies what the checkpoint thread has not yet: a WAL under writes that never pause restarts only after a writer's checkpoint. */
   #catchUpCheckpoint(): void {
     try {
@@ -567,6 +566,7 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** The prepared statements; a store closed by one engine reopens for the next that uses it. */
   #ready(): ReturnType<typeof prepare> {
     if (this.#closed) this.#open()
     return this.#s

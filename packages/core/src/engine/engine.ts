@@ -100,13 +100,12 @@ export class Engine {
   readonly #registry = new Map<string, Registered>()
   readonly #active = new Map<string, ActiveRun>()
   /**
-   * Runs this engine is moving in or out of memory (`start` awaiting `createRun`, a wake-up
-   * reading the journal, a run parking): the store may show them as running while none is
-   * active here, and recovery must not resume them too.
+   * Runs this engine is moving in or out of memory, for the length of one store call (`start`
+   * creating a run or checking a chosen id, a wake-up or recovery moving a run to running, a run
+   * parking): the store may show them as running while none is active here. Recovery skips them;
+   * `cancel` and `close` wait until they landed.
    */
   readonly #claiming = new Set<string>()
-  /** `createRun` calls `start` awaits (until it launched the run): `close` waits for them, then for their runs. */
-  readonly #creating = new Set<Promise<unknown>>()
   /** Callers waiting for the outcome of a parked run, by run id. */
   readonly #waiters = new Map<string, ((o: Outcome) => void)[]>()
   readonly #hooks: RunHooks = {
@@ -261,22 +260,18 @@ export class Engine {
       endedAt: undefined,
     }
     let created: ReturnType<Store['createRun']>
-    let pending: Promise<unknown> | undefined
     try {
       created = this.store.createRun(record)
       if (created instanceof Promise) {
         this.#claiming.add(record.id)
-        pending = created
-        this.#creating.add(pending)
         created = await created
       }
     } catch (e) {
       if (immediate) limiter?.release()
       throw e
     } finally {
+      // Released in the continuation that launches the run right after: no one sees it neither claimed nor active.
       this.#claiming.delete(record.id)
-      // Gone only here, in this continuation, which launches the run right after: `close` sees it active.
-      if (pending !== undefined) this.#creating.delete(pending)
     }
     if (!created.created) {
       if (immediate) limiter?.release()
@@ -298,18 +293,18 @@ export class Engine {
       new SteplineError('RUN_EXISTS', `engine.start: a run with id "${id}" ${what}; run ids are unique. Pass another runId, or the same idempotencyKey to get the existing run back on a retry.`)
     if (this.#claiming.has(id) || this.#active.has(id)) throw taken('is already being started or running in this engine')
     this.#claiming.add(id)
+    let existing: RunRecord | undefined
     try {
-      const existing = await this.store.getRun(id)
-      if (existing === undefined) return undefined
-      if (idempotencyKey !== undefined && existing.idempotencyKey === idempotencyKey && existing.workflowId === workflowId) {
-        this.#claiming.delete(id)
-        return this.handle(id)
-      }
-      throw taken(`already exists (workflow "${existing.workflowId}", ${existing.status})`)
+      existing = await this.store.getRun(id)
     } catch (e) {
       this.#claiming.delete(id)
       throw e
     }
+    // A free id stays claimed until `start` created the run.
+    if (existing === undefined) return undefined
+    this.#claiming.delete(id)
+    if (idempotencyKey !== undefined && existing.idempotencyKey === idempotencyKey && existing.workflowId === workflowId) return this.handle(id)
+    throw taken(`already exists (workflow "${existing.workflowId}", ${existing.status})`)
   }
 
   /**
@@ -696,8 +691,8 @@ export class Engine {
     this.#closed = true
     this.#wakeTimer?.cancel()
     this.#wakeTimer = undefined
-    // Runs whose start was creating them are launched once that lands: let it, then wait for them too.
-    while (this.#creating.size > 0) await Promise.allSettled([...this.#creating])
+    // A claimed run (being created, woken, resumed) is active once its store call lands: wait for that, then for it.
+    while (this.#claiming.size > 0) await new Promise((r) => realSetImmediate(r))
     await Promise.all([...this.#active.values()].map((r) => r.outcome()))
     await this.#services.executor.close?.()
     // A store passed in belongs to the caller; only the one the engine made is closed here.
