@@ -3,12 +3,12 @@ import { memoryStore, type RunRecord, type StepRecord, type Store } from '@stepl
 /**
  * A store that writes every journal entry through to an audit log and delegates the rest.
  * A real store keeps the same contract: `recordStep` settles only once the entry is durable,
- * and `createRun` is atomic per idempotency key.
+ * and `createRun` is atomic per idempotency key and per run id.
  */
 function auditedStore(audit: (line: string) => Promise<void>): Store {
   const inner = memoryStore()
   return {
-    createRun: (run: RunRecord) => inner.createRun(run), // sync results are fine
+    createRun: (run: RunRecord, options) => inner.createRun(run, options), // sync results are fine
     updateRun: (id, patch) => inner.updateRun(id, patch),
     async recordStep(runId: string, step: StepRecord) {
       await audit(`${runId} ${step.key} ${step.name} ${step.status}`) // durable before we settle

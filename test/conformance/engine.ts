@@ -238,9 +238,9 @@ export function engineTests(s: SuiteContext): void {
       const store = await s.store()
       let refuse = true
       const refusing = storeWith(store, {
-        createRun: (run: Parameters<typeof store.createRun>[0]) => {
+        createRun: (...args: Parameters<typeof store.createRun>) => {
           if (refuse) throw new Error('disk full')
-          return store.createRun(run)
+          return store.createRun(...args)
         },
       })
       const engine = await s.engine({ store: refusing })
@@ -333,9 +333,9 @@ export function engineTests(s: SuiteContext): void {
     it('waits for a start still creating its run, and for that run to end', async () => {
       const store = await s.store()
       const slowCreate = storeWith(store, {
-        createRun: async (run: Parameters<typeof store.createRun>[0]) => {
+        createRun: async (...args: Parameters<typeof store.createRun>) => {
           await sleep(20)
-          return store.createRun(run)
+          return store.createRun(...args)
         },
       })
       const engine = await s.engine({ store: slowCreate })
@@ -395,6 +395,29 @@ export function engineTests(s: SuiteContext): void {
       expect(await again.result()).toBe(1)
       expect(await rejectionOf(engine.start(wf, undefined, { runId: id, idempotencyKey: 'order-8' }))).toMatchObject({ code: 'RUN_EXISTS' })
       expect(calls).toBe(1)
+    })
+
+    it('a runId another process creates between the check and the insert: RUN_EXISTS, that run untouched, the slot given back', async () => {
+      const store = await s.store()
+      const chosen: unknown[] = []
+      // This engine's look finds the id free; the insert then meets the other process's run.
+      const racing = storeWith(store, {
+        getRun: (id) => (id === 'taken' ? undefined : store.getRun(id)),
+        createRun: (...args) => (chosen.push(args[1]), store.createRun(...args)),
+      })
+      const engine = await s.engine({ store: racing })
+      let calls = 0
+      const wf = workflow(uid(), { concurrency: 1 }).step('count', () => ++calls)
+      await store.createRun({ id: 'taken', workflowId: 'elsewhere', planHash: 'h', status: 'running', payload: 1, attempt: 1, createdAt: 1 })
+      expect(await rejectionOf(engine.start(wf, undefined, { runId: 'taken' }))).toMatchObject({
+        code: 'RUN_EXISTS',
+        message: expect.stringContaining('a run with id "taken" already exists (workflow "elsewhere", running)'),
+      })
+      expect(chosen).toEqual([{ idChosen: true }])
+      expect(await store.getRun('taken')).toMatchObject({ workflowId: 'elsewhere', payload: 1 })
+      // The concurrency slot came back: the next run starts.
+      expect(await (await engine.start(wf)).result()).toBe(1)
+      expect(chosen).toEqual([{ idChosen: true }, undefined])
     })
 
     it('a runId that is not a non-empty string is refused with OPTIONS_INVALID', async () => {

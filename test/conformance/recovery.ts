@@ -84,8 +84,8 @@ export function recoveryTests(s: SuiteContext): void {
       // The store shows the run at once but confirms the insert a macrotask later (SQLite's
       // per-turn group commit does, and a read in between flushes the insert).
       const lateConfirm = storeWith(store, {
-        createRun: async (run: Parameters<typeof store.createRun>[0]) => {
-          const created = await store.createRun(run)
+        createRun: async (...args: Parameters<typeof store.createRun>) => {
+          const created = await store.createRun(...args)
           await new Promise((r) => setImmediate(r))
           return created
         },

@@ -32,7 +32,7 @@ export type { EngineEvents, EngineEventName, EngineEventPayload, StepEvent, LogE
 
 export { memoryStore, MemoryStore } from './store/memory-store'
 export type { MemoryStoreOptions } from './store/memory-store'
-export type { Store, RunRecord, RunStatus, StepRecord, StepKind, ListRunsQuery, MaybePromise, EventRecord } from './store/types'
+export type { Store, CreateRunOptions, RunRecord, RunStatus, StepRecord, StepKind, ListRunsQuery, MaybePromise, EventRecord } from './store/types'
 export { FINISHED_STATUSES } from './store/types'
 
 export { inlineExecutor } from './executors/inline'

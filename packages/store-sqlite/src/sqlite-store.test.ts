@@ -1,7 +1,7 @@
 import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
-import { createEngine, memoryStore, workflow, type RunRecord, type Store } from '@stepline/core'
+import { createEngine, memoryStore, workflow, type RunHandle, type RunRecord, type Store } from '@stepline/core'
 import { MIGRATIONS } from './schema'
 import { sqliteStore, type SqliteStore, type SqliteStoreOptions } from './sqlite-store'
 import { run, step, tempStores } from './test-fixtures'
@@ -224,6 +224,40 @@ describe('two stores on one file', () => {
     expect(await e2.listRuns({ workflowId: 'pay' })).toHaveLength(1)
     const again = make(path).createRun(run('r-new', { workflowId: 'pay', idempotencyKey: 'order-1' }))
     expect(again).toMatchObject({ created: false, run: { id: h1.id } })
+  })
+
+  for (const options of [{}, { groupCommit: 'immediate', writes: 'log' }] as const) {
+    it(`starting one runId from two engines: one run, the other RUN_EXISTS, nothing of it written (${JSON.stringify(options)})`, async () => {
+      const path = file()
+      const calls: string[] = []
+      const wf = workflow<string>('pay').step('charge', (ctx) => (calls.push(ctx.payload), ctx.payload))
+      const e1 = createEngine({ store: make(path, options), workflows: [wf] })
+      // One engine recovers per file (durability.md, Limits); the other only starts runs.
+      const e2 = createEngine({ store: make(path, options), workflows: [wf], recover: false })
+      const [a, b] = await Promise.allSettled([e1.start(wf, 'a', { runId: 'order-1' }), e2.start(wf, 'b', { runId: 'order-1' })])
+      const won = [a, b].filter((r) => r.status === 'fulfilled')
+      const lost = [a, b].filter((r) => r.status === 'rejected')
+      expect(won).toHaveLength(1)
+      expect(lost).toMatchObject([{ reason: { code: 'RUN_EXISTS', message: expect.stringContaining('a run with id "order-1" already exists') } }])
+      const winner = a.status === 'fulfilled' ? 'a' : 'b'
+      expect(await (won[0] as PromiseFulfilledResult<RunHandle<string>>).value.result()).toBe(winner)
+      expect(calls).toEqual([winner])
+      const reader = make(path)
+      expect(reader.getRun('order-1')).toMatchObject({ payload: winner, output: winner, status: 'completed' })
+      expect(reader.getSteps('order-1')).toMatchObject([{ name: 'charge', output: winner }])
+    })
+  }
+
+  it('createRun with idChosen commits at once (group commit too) and answers an id another store took with its run', async () => {
+    const path = file()
+    const a = make(path)
+    const b = make(path)
+    const first = a.createRun(run('r1', { idempotencyKey: 'k1' }), { idChosen: true })
+    // Not a promise: the insert committed before createRun returned.
+    expect(first).toEqual({ run: expect.objectContaining({ id: 'r1' }), created: true })
+    expect(b.createRun(run('r1', { payload: { n: 2 } }), { idChosen: true })).toMatchObject({ created: false, run: { id: 'r1', payload: { n: 1 }, idempotencyKey: 'k1' } })
+    expect(b.createRun(run('r1', { idempotencyKey: 'k2' }), { idChosen: true })).toMatchObject({ created: false, run: { id: 'r1', idempotencyKey: 'k1' } })
+    expect(b.listRuns()).toHaveLength(1)
   })
 
   it('transitionRun: of two stores racing to resume one parked run, exactly one wins', () => {

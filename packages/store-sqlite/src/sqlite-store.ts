@@ -6,6 +6,7 @@ import {
   SteplineError,
   deserializeError,
   serializeError,
+  type CreateRunOptions,
   type EventRecord,
   type ListRunsQuery,
   type RunRecord,
@@ -251,7 +252,7 @@ export class SqliteStore implements Store {
    * group commit the insert joins the turn's commit and the promise settles once it is durable.
    * With a key the insert commits at once, since the answer depends on what the file holds.
    */
-  createRun(run: RunRecord): { run: RunRecord; created: boolean } | Promise<{ run: RunRecord; created: boolean }> {
+  createRun(run: RunRecord, options?: CreateRunOptions): { run: RunRecord; created: boolean } | Promise<{ run: RunRecord; created: boolean }> {
     const subject = (): string => `Run ${run.id} of workflow "${run.workflowId}": its`
     const params = [
       run.id, run.workflowId, run.planHash, run.status,
@@ -261,7 +262,8 @@ export class SqliteStore implements Store {
       run.idempotencyKey ?? null, run.attempt, run.createdAt, run.startedAt ?? null, run.endedAt ?? null,
       run.wakeAt ?? null, run.waitFor?.event ?? null, run.waitFor?.match ?? null,
     ]
-    if (this.#groupCommit && run.idempotencyKey === undefined) {
+    // A key or an id the caller chose may be taken by another connection: the UNIQUE indexes decide now.
+    if (this.#groupCommit && run.idempotencyKey === undefined && options?.idChosen !== true) {
       const created = { run, created: true }
       return this.#queue(this.#ready().insertRun, params).then(() => created)
     }
@@ -269,9 +271,8 @@ export class SqliteStore implements Store {
     try {
       // Atomic across connections: the UNIQUE index decides; the loser reads the winner's row.
       if (this.#ready().insertRun.run(...params).changes === 1) return { run, created: true }
-      const row = (run.idempotencyKey === undefined
-        ? this.#ready().getRun.get(run.id)
-        : this.#ready().getRunByKey.get(run.workflowId, run.idempotencyKey)) as RunRow | undefined
+      const byKey = run.idempotencyKey === undefined ? undefined : (this.#ready().getRunByKey.get(run.workflowId, run.idempotencyKey) as RunRow | undefined)
+      const row = byKey ?? (this.#ready().getRun.get(run.id) as RunRow | undefined)
       if (row === undefined) throw new Error(`run ${run.id} conflicted with a row that is gone`)
       return { run: toRun(row), created: false }
     } catch (e) {

@@ -16,7 +16,7 @@ import { systemClock, type Clock } from '../runtime/clock'
 import { Limiter } from '../runtime/limiter'
 import { RunState, type RuntimeServices } from '../runtime/run-state'
 import { memoryStore } from '../store/memory-store'
-import type { ListRunsQuery, RunRecord, RunStatus, StepRecord, Store } from '../store/types'
+import type { CreateRunOptions, ListRunsQuery, RunRecord, RunStatus, StepRecord, Store } from '../store/types'
 import { ActiveRun, Outcome, type RunHooks } from './active-run'
 import { RunHandleImpl, type RunHandle } from './handle'
 import { newRunId } from './run-id'
@@ -261,7 +261,7 @@ export class Engine {
     }
     let created: ReturnType<Store['createRun']>
     try {
-      created = this.store.createRun(record)
+      created = this.store.createRun(record, options?.runId === undefined ? undefined : ID_CHOSEN)
       if (created instanceof Promise) {
         this.#claiming.add(record.id)
         created = await created
@@ -275,7 +275,10 @@ export class Engine {
     }
     if (!created.created) {
       if (immediate) limiter?.release()
-      return this.handle(created.run.id)
+      const other = created.run
+      // The id was free when claimed, then another process's start took it.
+      if (other.id === id && !isRetryOf(other, reg.builder.id, options?.idempotencyKey)) throw runExists(id, other)
+      return this.handle(other.id)
     }
     return this.#launch(record, reg, immediate ? 'held' : 'queue')
   }
@@ -289,9 +292,7 @@ export class Engine {
     if (typeof id !== 'string' || id === '') {
       throw new SteplineError('OPTIONS_INVALID', `engine.start: expected \`runId\` as a non-empty string, got ${typeof id === 'string' ? "''" : String(id)}.`)
     }
-    const taken = (what: string): SteplineError =>
-      new SteplineError('RUN_EXISTS', `engine.start: a run with id "${id}" ${what}; run ids are unique. Pass another runId, or the same idempotencyKey to get the existing run back on a retry.`)
-    if (this.#claiming.has(id) || this.#active.has(id)) throw taken('is already being started or running in this engine')
+    if (this.#claiming.has(id) || this.#active.has(id)) throw runExists(id)
     this.#claiming.add(id)
     let existing: RunRecord | undefined
     try {
@@ -303,8 +304,8 @@ export class Engine {
     // A free id stays claimed until `start` created the run.
     if (existing === undefined) return undefined
     this.#claiming.delete(id)
-    if (idempotencyKey !== undefined && existing.idempotencyKey === idempotencyKey && existing.workflowId === workflowId) return this.handle(id)
-    throw taken(`already exists (workflow "${existing.workflowId}", ${existing.status})`)
+    if (isRetryOf(existing, workflowId, idempotencyKey)) return this.handle(id)
+    throw runExists(id, existing)
   }
 
   /**
@@ -698,6 +699,20 @@ export class Engine {
     // A store passed in belongs to the caller; only the one the engine made is closed here.
     if (this.#ownsStore) await this.store.close?.()
   }
+}
+
+/** What `start` tells the store about an id the caller chose. */
+const ID_CHOSEN: CreateRunOptions = { idChosen: true }
+
+/** Whether `existing` is the run a start with this workflow and key made before: a retry gets it back. */
+function isRetryOf(existing: RunRecord, workflowId: string, idempotencyKey: string | undefined): boolean {
+  return idempotencyKey !== undefined && existing.idempotencyKey === idempotencyKey && existing.workflowId === workflowId
+}
+
+/** `RUN_EXISTS` for a runId the caller chose: `existing` the run that has it, none while it is being started here. */
+function runExists(id: string, existing?: RunRecord): SteplineError {
+  const what = existing === undefined ? 'is already being started or running in this engine' : `already exists (workflow "${existing.workflowId}", ${existing.status})`
+  return new SteplineError('RUN_EXISTS', `engine.start: a run with id "${id}" ${what}; run ids are unique. Pass another runId, or the same idempotencyKey to get the existing run back on a retry.`)
 }
 
 function checkEngineOptions(options: EngineOptions): void {

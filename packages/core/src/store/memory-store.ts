@@ -1,4 +1,4 @@
-import { FINISHED_STATUSES, type EventRecord, type ListRunsQuery, type RunRecord, type RunStatus, type StepRecord, type Store } from './types'
+import { FINISHED_STATUSES, type CreateRunOptions, type EventRecord, type ListRunsQuery, type RunRecord, type RunStatus, type StepRecord, type Store } from './types'
 
 /**
  * The in-process store: for tests, scripts and benchmarks. Nothing survives the process, but
@@ -38,7 +38,8 @@ export class MemoryStore implements Store {
   /** Parked runs by id: few compared with all runs, so scans for due ones stay cheap. */
   readonly #parked = new Map<string, RunRecord>()
 
-  createRun(run: RunRecord): { run: RunRecord; created: boolean } {
+  // Every id is checked here, at once: `idChosen` changes nothing.
+  createRun(run: RunRecord, _options?: CreateRunOptions): { run: RunRecord; created: boolean } {
     const same = this.#runs.get(run.id)
     if (same !== undefined) return { run: same, created: false }
     if (run.idempotencyKey !== undefined) {

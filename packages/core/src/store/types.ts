@@ -77,6 +77,15 @@ export interface ListRunsQuery {
   before?: string
 }
 
+/** How `Store.createRun` is called. */
+export interface CreateRunOptions {
+  /**
+   * The caller chose `run.id` (`engine.start(…, { runId })`), so a run may have it already,
+   * written by another process a moment ago: check it at once, as for an idempotency key.
+   */
+  idChosen?: boolean
+}
+
 /** A value or a promise of it: in-process stores answer synchronously and the runtime skips the await. */
 export type MaybePromise<T> = T | Promise<T>
 
@@ -87,11 +96,13 @@ export type MaybePromise<T> = T | Promise<T>
  */
 export interface Store {
   /**
-   * Creates `run`, unless a run with the same `idempotencyKey` exists: then returns that one
-   * with `created: false`. Must be atomic: two concurrent calls with one key create one run.
-   * A run whose id exists is never overwritten (the engine checks ids callers choose first).
+   * Creates `run`, unless a run with the same `idempotencyKey` or the same id exists: then
+   * returns that one with `created: false`. Must be atomic: two concurrent calls with one key,
+   * or one id, create one run, also from two processes on one database. A run whose id exists is
+   * never overwritten. Ids the engine makes are unique; `options.idChosen` says the caller chose
+   * this one, so a store that defers writes (group commit) must check it now.
    */
-  createRun(run: RunRecord): MaybePromise<{ run: RunRecord; created: boolean }>
+  createRun(run: RunRecord, options?: CreateRunOptions): MaybePromise<{ run: RunRecord; created: boolean }>
   updateRun(id: string, patch: Partial<Omit<RunRecord, 'id' | 'workflowId'>>): MaybePromise<void>
   /** Stores the entry, replacing one with the same key. Durable once the call has settled. */
   recordStep(runId: string, step: StepRecord): MaybePromise<void>
