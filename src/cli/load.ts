@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, statSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { extname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { AnyWorkflow } from '@stepline/core'
@@ -16,12 +17,16 @@ export interface Found {
 
 let tsxRegistered = false
 
-/** TypeScript modules load through tsx's ESM loader, registered in this process once. */
+/**
+ * TypeScript modules load through tsx's loaders, registered in this process once: the ESM one,
+ * and the CommonJS one for the files of a package without `"type": "module"` (as `tsx` does).
+ */
 async function registerTsx(): Promise<void> {
   if (tsxRegistered) return
   tsxRegistered = true
-  const { register } = await import('tsx/esm/api')
-  register()
+  const [esm, cjs] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')])
+  esm.register()
+  cjs.register()
 }
 
 /** The module files a `serve` target names: the file itself, or the loadable files at the top of a directory. */
@@ -45,13 +50,16 @@ export type Core = typeof import('@stepline/core')
  *
  * That core is imported only after tsx's loader is registered, so that it resolves the way the
  * workflow files' own imports do (tsx applies tsconfig `paths`, e.g. to a monorepo's sources):
- * workflows are recognised, and registered with an engine, by the copy that built them.
+ * workflows are recognised, and registered with an engine, by the copy that built them. A file
+ * that loads as CommonJS gets the CommonJS build of `@stepline/core` from its imports, so its
+ * workflows run with that one.
  * Throws a `UsageError` when an export still looks like a workflow from another copy.
  */
 export async function loadWorkflows(files: string[]): Promise<{ found: Found[]; core: Core }> {
   if (files.some((f) => TS.has(extname(f)))) await registerTsx()
-  const core: Core = await import('@stepline/core')
-  const { isWorkflow } = core
+  const esm: Core = await import('@stepline/core')
+  let cjs: Core | undefined
+  const copies = new Set<Core>()
   const found: Found[] = []
   const seen = new Set<unknown>()
   for (const file of files) {
@@ -61,12 +69,13 @@ export async function loadWorkflows(files: string[]): Promise<{ found: Found[]; 
     } catch (error) {
       throw new Error(`Could not load ${file}`, { cause: error })
     }
-    const names = Object.keys(mod).sort((a, b) => Number(b === 'default') - Number(a === 'default'))
-    for (const exportName of names) {
-      const value = mod[exportName]
+    for (const [exportName, value] of exportsOf(mod)) {
       if (seen.has(value)) continue
-      if (isWorkflow(value)) {
+      // A file that loads as CommonJS builds its workflows with the CommonJS build of @stepline/core.
+      const copy = esm.isWorkflow(value) ? esm : looksLikeWorkflow(value) ? (cjs ??= createRequire(import.meta.url)('@stepline/core') as Core) : undefined
+      if (copy?.isWorkflow(value)) {
         seen.add(value)
+        copies.add(copy)
         found.push({ workflow: value as unknown as AnyWorkflow, file, exportName })
       } else if (looksLikeWorkflow(value)) {
         throw new UsageError(
@@ -76,7 +85,22 @@ export async function loadWorkflows(files: string[]): Promise<{ found: Found[]; 
       }
     }
   }
-  return { found, core }
+  if (copies.size > 1) {
+    throw new UsageError(`Some of ${files.join(', ')} load as CommonJS and others as ES modules, so their workflows come from two builds of @stepline/core. Give them one module format.`)
+  }
+  return { found, core: [...copies][0] ?? esm }
+}
+
+/**
+ * A module's exports, a default export first, then by name. A file that loads as CommonJS has
+ * them on `default` (its `module.exports`, a plain object), so a plain default's properties count
+ * as exports too.
+ */
+function exportsOf(mod: Record<string, unknown>): [string, unknown][] {
+  const def = mod.default
+  const plain = typeof def === 'object' && def !== null && [Object.prototype, null].includes(Object.getPrototypeOf(def))
+  const entries = plain ? [...Object.entries(mod).filter(([name]) => name !== 'default'), ...Object.entries(def)] : Object.entries(mod)
+  return entries.sort(([a], [b]) => Number(b === 'default') - Number(a === 'default') || (a < b ? -1 : a > b ? 1 : 0))
 }
 
 function looksLikeWorkflow(value: unknown): boolean {

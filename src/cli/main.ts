@@ -47,18 +47,23 @@ async function main(argv: string[]): Promise<number> {
   return run(rest)
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code
-  },
-  (error: unknown) => {
-    if (error instanceof UsageError) {
-      console.error(`${c.red('error:')} ${error.message}\nRun \`stepline --help\` for usage.`)
-      process.exitCode = EXIT.usage
-    } else {
-      console.error(`${c.red('error:')} ${errorChain(error)}`)
-      if (process.env.STEPLINE_DEBUG && error instanceof Error) console.error(error.stack)
-      process.exitCode = EXIT.failed
-    }
-  },
-)
+/**
+ * Exits once stdout and stderr have flushed. A command is done when its promise settles, but a
+ * workflow module may hold handles (a database pool, a timer, a step still running after a
+ * cancel) that would otherwise keep the process alive.
+ */
+function exit(code: number): void {
+  process.exitCode = code
+  process.stdout.write('', () => process.stderr.write('', () => process.exit()))
+}
+
+main(process.argv.slice(2)).then(exit, (error: unknown) => {
+  if (error instanceof UsageError) {
+    console.error(`${c.red('error:')} ${error.message}\nRun \`stepline --help\` for usage.`)
+    exit(EXIT.usage)
+  } else {
+    console.error(`${c.red('error:')} ${errorChain(error)}`)
+    if (process.env.STEPLINE_DEBUG && error instanceof Error) console.error(error.stack)
+    exit(EXIT.failed)
+  }
+})

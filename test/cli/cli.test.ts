@@ -1,5 +1,5 @@
 import { execFile, execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -23,12 +23,26 @@ interface Result {
   stderr: string
 }
 
-function stepline(args: string[], env: Record<string, string> = {}): Promise<Result> {
+function stepline(args: string[], env: Record<string, string> = {}, cwd = root): Promise<Result> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, NO_COLOR: '1', FORCE_TTY: '', ...env } }, (error, stdout, stderr) => {
+    // The timeout turns a CLI that never exits into a failed test instead of a hung one.
+    execFile(process.execPath, [cli, ...args], { cwd, timeout: 15_000, env: { ...process.env, NO_COLOR: '1', FORCE_TTY: '', ...env } }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr })
     })
   })
+}
+
+/** A user's project in a temporary folder: its files, with `stepline` installed (linked to this repository). */
+function project(files: Record<string, string>, packageJson: Record<string, unknown> = { name: 'app', type: 'module' }): string {
+  const at = mkdtempSync(join(dir, 'project-'))
+  writeFileSync(join(at, 'package.json'), JSON.stringify(packageJson))
+  mkdirSync(join(at, 'node_modules'))
+  symlinkSync(root, join(at, 'node_modules', 'stepline'), 'dir')
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(at, name, '..'), { recursive: true })
+    writeFileSync(join(at, name), text)
+  }
+  return at
 }
 
 const demoPayload = JSON.stringify({ total: 150, items: [1, 2, 3, 4, 5, 6] })
@@ -151,6 +165,62 @@ describe.runIf(built)('stepline CLI', () => {
     const missing = await stepline(['runs', 'show', 'nope', '--db', db])
     expect(missing.code).toBe(1)
     expect((await stepline(['runs', '--db', join(dir, 'absent.db')])).code).toBe(2)
+  })
+  it('Ctrl-C cancels a run that is parked in a sleep, and the CLI exits 1', async () => {
+    const at = project({ 'nap.ts': `import { workflow } from 'stepline'\nexport const nap = workflow('nap').step('a', () => 1).sleep('nap', '1h').step('b', () => 2)\n` })
+    const child = spawn(process.execPath, [cli, 'run', 'nap.ts', '--memory'], { cwd: at, env: { ...process.env, NO_COLOR: '1', FORCE_TTY: '' } })
+    let stdout = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d))
+    child.stderr.on('data', (d: Buffer) => (stdout += d))
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+    try {
+      await until(() => stdout.includes('run parked'), () => `the run did not park: ${stdout}`)
+      child.kill('SIGINT')
+      const code = await Promise.race([exited, new Promise<'alive'>((r) => setTimeout(() => r('alive'), 5000))])
+      expect(code, stdout).toBe(1)
+      expect(stdout).toContain('interrupted: cancelling the run')
+      expect(stdout).toMatch(/^✗ run \S+ cancelled after/m)
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+
+  it('run and graph exit when they are done even if the workflow module keeps the event loop busy', async () => {
+    // Like a database pool or a client created when the module loads.
+    const at = project({ 'pooled.ts': `import { workflow } from 'stepline'\nsetInterval(() => {}, 1000)\nexport const pooled = workflow('pooled').step('a', () => 'ok')\n` })
+    const run = await stepline(['run', 'pooled.ts', '--memory'], {}, at)
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stdout).toContain('"ok"')
+    const graph = await stepline(['graph', 'pooled.ts'], {}, at)
+    expect(graph.code, graph.stderr).toBe(0)
+    expect(graph.stdout).toMatch(/^flowchart TD/)
+    const unknown = await stepline(['graph', 'pooled.ts', '-w', 'nope'], {}, at)
+    expect(unknown.code).toBe(2)
+  })
+
+  it('loads TypeScript workflow files of a CommonJS package (no "type": "module")', async () => {
+    const at = project(
+      { 'workflows/order.ts': `import { workflow } from 'stepline'\nexport const order = workflow('order').step('charge', () => ({ charged: true }))\n` },
+      { name: 'app', version: '1.0.0' },
+    )
+    const r = await stepline(['run', 'workflows/order.ts', '--memory'], {}, at)
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^▶ run \S+ · workflow "order"$/m)
+    expect(r.stdout).toContain('"charged": true')
+    const graph = await stepline(['graph', 'workflows/order.ts', '--format', 'json'], {}, at)
+    expect(graph.code, graph.stderr).toBe(0)
+    expect(JSON.parse(graph.stdout).workflowId).toBe('order')
+  })
+
+  it('serve refuses two workflows with one id and names where each comes from', async () => {
+    const wf = (step: string) => `import { workflow } from 'stepline'\nexport const order = workflow('order').step('${step}', () => 1)\n`
+    const at = project({ 'workflows/order.ts': wf('charge'), 'workflows/order-copy.ts': wf('charge') })
+    const r = await stepline(['serve', 'workflows', '--port', '0', '--db', join(at, 'serve.db')], {}, at)
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('workflow id "order" is exported twice')
+    expect(r.stderr).toContain(`${join(at, 'workflows/order-copy.ts')} (export "order")`)
+    expect(r.stderr).toContain(`${join(at, 'workflows/order.ts')} (export "order")`)
   })
 })
 

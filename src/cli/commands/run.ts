@@ -89,7 +89,8 @@ async function execute(engine: Engine, workflowId: string, payload: unknown): Pr
 
   const handle = await engine.start(workflowId, payload)
   const interrupt = () => {
-    if (handle.status === 'running' || handle.status === 'queued') {
+    // A run parked in a sleep or a waitForEvent is cancelled too; only an ended run is left alone.
+    if (handle.status !== 'completed' && handle.status !== 'failed' && handle.status !== 'cancelled') {
       out(c.yellow('interrupted: cancelling the run (press Ctrl-C again to exit now)'))
       handle.cancel('interrupted (SIGINT)').catch((e: unknown) => out(c.red(`could not cancel the run: ${e instanceof Error ? e.message : String(e)}`)))
       process.once('SIGINT', () => {

@@ -54,6 +54,15 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const { found, core } = await loadWorkflows(files)
   const workflows = found.map((f) => f.workflow)
   if (workflows.length === 0) throw new UsageError(`stepline serve: no workflow is exported by ${target}. Export one: export const order = workflow('order').step(…)`)
+  // The engine keys workflows by id: a second one would replace the first, or fail without saying where either is.
+  for (const f of found) {
+    const first = found.find((g) => g.workflow.id === f.workflow.id)!
+    if (first !== f) {
+      throw new UsageError(
+        `stepline serve: workflow id "${f.workflow.id}" is exported twice, by ${first.file} (export "${first.exportName}") and by ${f.file} (export "${f.exportName}"). Ids must be unique: rename one.`,
+      )
+    }
+  }
 
   const server = (await import('@stepline/server')) as unknown as Partial<ServerModule>
   if (typeof server.serve !== 'function' || typeof server.startSchedules !== 'function') {
