@@ -24,15 +24,21 @@ const tooLarge = (limit: number): HttpError => new HttpError(413, 'PAYLOAD_TOO_L
 /**
  * Reads a request body up to `limit` bytes. Refuses a `Content-Length` over the limit before
  * reading anything, and stops reading (cancelling the stream) as soon as the count passes it:
- * a client that lies or streams forever costs at most `limit` bytes. Throws an `HttpError` 413.
+ * a client that lies or streams forever costs at most `limit` bytes. Throws an `HttpError` 413,
+ * or 400 when the body breaks off (the client went away).
  * A body the Node translation already holds comes back at once, not as a promise.
  * @example
  * const bytes = await readBody(request, parseBytes('1mb'))
  */
 export function readBody(request: Request, limit: number): Uint8Array | Promise<Uint8Array> {
   const declared = headerOf(request, 'content-length')
-  if (declared !== null && Number(declared) > limit) throw tooLarge(limit)
   const held = takeBytes(request)
+  if (declared !== null && Number(declared) > limit) {
+    // Cancelled, not left unread: the Node translation then closes the connection after the 413
+    // instead of reading (and discarding) the whole announced body to keep it alive.
+    if (held === undefined) void request.body?.cancel().catch(() => undefined)
+    throw tooLarge(limit)
+  }
   if (held === undefined) return readStream(request, limit)
   if (held.byteLength > limit) throw tooLarge(limit)
   return held
@@ -44,7 +50,10 @@ async function readStream(request: Request, limit: number): Promise<Uint8Array> 
   const chunks: Uint8Array[] = []
   let size = 0
   for (;;) {
-    const { done, value } = await reader.read()
+    const { done, value } = await reader.read().catch((e: unknown) => {
+      // The client went away mid-body (or sent a broken chunked encoding): its fault, not the server's.
+      throw new HttpError(400, 'BAD_REQUEST', `The request body could not be read: ${e instanceof Error ? e.message : String(e)}`)
+    })
     if (done) break
     size += value.byteLength
     if (size > limit) {

@@ -247,6 +247,62 @@ describe('startSchedules', () => {
     expect(errors).toHaveLength(1)
   })
 
+  it('goes on ticking when the store cannot record the last tick either (STORE_UNAVAILABLE)', async () => {
+    const clock = fakeClock()
+    const base = memoryStore()
+    let down = false
+    const store = new Proxy(base, {
+      get: (target, key) => {
+        const value = Reflect.get(target, key) as unknown
+        if (typeof value !== 'function') return value
+        return (...args: unknown[]) => {
+          // A locked or full SQLite file refuses every write, the tick's bookkeeping included.
+          if (down && (key === 'createRun' || key === 'setCache')) throw new SteplineError('STORE_UNAVAILABLE', 'SQLite store x is locked (SQLITE_BUSY)')
+          return (value as (...a: unknown[]) => unknown).apply(target, args)
+        }
+      },
+    })
+    const engine = engineOn(store, clock)
+    const errors: string[] = []
+    const s = startSchedules(engine, [ticking()], { clock, onError: (e) => errors.push((e as { code?: string }).code ?? String(e)) })
+    cleanup.push(() => s.stop())
+    await s.settled()
+    down = true
+    await advance(clock, 5 * MIN, s)
+    expect(errors.length).toBeGreaterThan(0)
+    expect(errors.every((c) => c === 'STORE_UNAVAILABLE')).toBe(true)
+    down = false
+    await advance(clock, 5 * MIN, s)
+    expect((await runsOf(engine)).map((r) => r.idempotencyKey)).toEqual(['cron:tick:0:2026-01-01T00:05:00.000Z', 'cron:tick:0:2026-01-01T00:10:00.000Z'])
+    expect(s.next()[0]!.at.toISOString()).toBe('2026-01-01T00:15:00.000Z')
+  })
+
+  it('arms a schedule whose last tick the store could not read at start, without catching up the past', async () => {
+    const clock = fakeClock()
+    const base = memoryStore()
+    let down = true
+    const store = new Proxy(base, {
+      get: (target, key) => {
+        const value = Reflect.get(target, key) as unknown
+        if (typeof value !== 'function') return value
+        return (...args: unknown[]) => {
+          if (down && key === 'getCache') throw new SteplineError('STORE_UNAVAILABLE', 'SQLite store x is locked (SQLITE_BUSY)')
+          return (value as (...a: unknown[]) => unknown).apply(target, args)
+        }
+      },
+    })
+    const engine = engineOn(store, clock)
+    const errors: unknown[] = []
+    const s = startSchedules(engine, [ticking()], { clock, onError: (e) => errors.push(e) })
+    cleanup.push(() => s.stop())
+    await s.settled()
+    down = false
+    expect(errors).toHaveLength(1)
+    expect(s.next()[0]!.at.toISOString()).toBe('2026-01-01T00:05:00.000Z')
+    await advance(clock, 6 * MIN, s)
+    expect((await runsOf(engine)).map((r) => r.idempotencyKey)).toEqual(['cron:tick:0:2026-01-01T00:05:00.000Z'])
+  })
+
   it('reports a tick whose run cannot start, and goes on ticking', async () => {
     const clock = fakeClock()
     const engine = engineOn(memoryStore(), clock)

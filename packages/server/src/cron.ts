@@ -132,8 +132,12 @@ export function startSchedules(engine: Engine, workflows: readonly AnyWorkflow[]
     s.cancel = clock.setTimer(() => {
       s.cancel = undefined
       enqueue(s, async () => {
-        await runDue(s, clock.now(), Math.max(catchUp, 1))
-        arm(s)
+        try {
+          await runDue(s, clock.now(), Math.max(catchUp, 1))
+        } finally {
+          // Re-armed even when the store failed (reported by `enqueue`): else the schedule would stop for good.
+          arm(s)
+        }
       })
     }, Math.min(Math.max(0, s.nextAt - now), MAX_TIMER_MS))
   }
@@ -141,18 +145,22 @@ export function startSchedules(engine: Engine, workflows: readonly AnyWorkflow[]
   for (const s of armed) {
     enqueue(s, async () => {
       const now = clock.now()
-      const saved = await store.getCache(lastKey(s.workflowId, s.index), now)
-      const savedAt = typeof saved?.value === 'string' ? Date.parse(saved.value) : NaN
-      if (Number.isNaN(savedAt)) {
-        // First start of this schedule: nothing was missed; remember where it began, so ticks
-        // that pass while the process is down before its first tick are still caught up.
-        s.last = now
-        await store.setCache(lastKey(s.workflowId, s.index), new Date(now).toISOString(), undefined)
-      } else {
-        s.last = savedAt
-        await runDue(s, now, catchUp)
+      // Until the store says otherwise (it may be unreadable now): nothing before now is due.
+      s.last = now
+      try {
+        const saved = await store.getCache(lastKey(s.workflowId, s.index), now)
+        const savedAt = typeof saved?.value === 'string' ? Date.parse(saved.value) : NaN
+        if (Number.isNaN(savedAt)) {
+          // First start of this schedule: nothing was missed; remember where it began, so ticks
+          // that pass while the process is down before its first tick are still caught up.
+          await store.setCache(lastKey(s.workflowId, s.index), new Date(now).toISOString(), undefined)
+        } else {
+          s.last = savedAt
+          await runDue(s, now, catchUp)
+        }
+      } finally {
+        arm(s)
       }
-      arm(s)
     })
   }
 

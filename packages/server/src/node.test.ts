@@ -164,6 +164,32 @@ describe('toNodeListener', () => {
     }
   })
 
+  it('cancels a streamed answer whose client went away before the handler answered', async () => {
+    let cancelled = false
+    let answered = false
+    const served = await start(async (request) => {
+      await new Promise((r) => request.signal.addEventListener('abort', r))
+      await new Promise((r) => setTimeout(r, 20))
+      answered = true
+      const body = new ReadableStream<Uint8Array>({
+        start: (c) => c.enqueue(new TextEncoder().encode(': open\n\n')),
+        cancel: () => void (cancelled = true),
+      })
+      return new Response(body, { headers: { 'content-type': 'text/event-stream' } })
+    })
+    try {
+      const ac = new AbortController()
+      const pending = fetch(`${served.url}/slow`, { signal: ac.signal }).catch(() => undefined)
+      await new Promise((r) => setTimeout(r, 50))
+      ac.abort()
+      await pending
+      await expect.poll(() => answered, { timeout: 2000 }).toBe(true)
+      await expect.poll(() => cancelled, { timeout: 2000 }).toBe(true)
+    } finally {
+      await served.close()
+    }
+  })
+
   it('serves many small POSTs on one keep-alive connection, bodies intact', async () => {
     const served = await start(stubHandler().handler)
     try {

@@ -206,6 +206,26 @@ describe('run API', () => {
     await new Promise((r) => setTimeout(r, 100))
     expect(listening).toBe(0)
   })
+  it('HEAD /runs/:id/stream answers the headers of the stream without opening it', async () => {
+    let listening = 0
+    const on = engine.on.bind(engine)
+    const off = engine.off.bind(engine)
+    Object.assign(engine, {
+      on: (e: never, l: never) => (listening++, on(e, l)),
+      off: (e: never, l: never) => (listening--, off(e, l)),
+    })
+    const h = await engine.start(approve, { orderId: 'head' })
+    await waitForStatus(engine, h.id, 'waiting')
+    // As a plain fetch handler (Bun, Deno, Hono): nothing reads, nor cancels, the body of a HEAD answer.
+    const handler = createHandler({ engine, token: TOKEN, heartbeatMs: 10 })
+    const res = await handler(new Request(`http://x/runs/${h.id}/stream`, { method: 'HEAD', headers: auth }))
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/)
+    expect(res.body).toBeNull()
+    await new Promise((r) => setTimeout(r, 30))
+    expect(listening).toBe(0)
+    expect((await handler(new Request('http://x/runs/nope/stream', { method: 'HEAD', headers: auth }))).status).toBe(404)
+  })
 })
 
 describe('createHandler as a plain fetch handler', () => {

@@ -93,13 +93,15 @@ export async function sendEvent(runId: string, name: string, request: Request, {
 }
 
 /**
- * `GET /runs/:id/stream`: the run as Server-Sent Events (see `streamRun`).
+ * `GET /runs/:id/stream`: the run as Server-Sent Events (see `streamRun`). `HEAD` gets the same
+ * headers and opens no stream: not every runtime cancels the body of a HEAD answer.
  * @example
  * const es = new EventSource('/runs/mip8k2x1c4f0a9zq3k7w1/stream')
  */
 export async function streamRunResponse(runId: string, request: Request, { engine, hub, heartbeatMs }: RunApiContext): Promise<Reply> {
   if ((await engine.getRun(runId)) === undefined) throw notFound(runId)
-  return new Response(streamRun(engine, hub, runId, { heartbeatMs, signal: request.signal }), {
+  const body = request.method === 'HEAD' ? null : streamRun(engine, hub, runId, { heartbeatMs, signal: request.signal })
+  return new Response(body, {
     status: 200,
     headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' },
   })

@@ -20,4 +20,21 @@ describe('streamRun', () => {
     await new Promise((r) => setTimeout(r, 20))
     expect(serialised).toBe(false)
   })
+
+  it('stops its heartbeat and unsubscribes when the snapshot cannot be read (store down)', async () => {
+    let listening = 0
+    const engine = {
+      on: () => void listening++,
+      off: () => void listening--,
+      getRun: async () => {
+        throw new Error('SQLITE_BUSY: database is locked')
+      },
+      getSteps: async () => [],
+    } as unknown as Engine
+    const stream = streamRun(engine, new RunEventHub(engine), 'r1', { heartbeatMs: 10 })
+    await expect(stream.getReader().read()).rejects.toThrow(/SQLITE_BUSY/)
+    // Heartbeats on the errored stream would throw from a timer: an uncaught exception every 10 ms.
+    await new Promise((r) => setTimeout(r, 50))
+    expect(listening).toBe(0)
+  })
 })

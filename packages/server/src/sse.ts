@@ -134,7 +134,12 @@ export function streamRun(engine: Engine, hub: RunEventHub, runId: string, optio
       }
       if (signal?.aborted) return close()
       signal?.addEventListener('abort', onAbort)
-      const [run, steps] = await Promise.all([engine.getRun(runId), engine.getSteps(runId)])
+      const [run, steps] = await Promise.all([engine.getRun(runId), engine.getSteps(runId)]).catch((error: unknown) => {
+        // The stream errors (the connection is cut): no heartbeat may write to it, nor events reach it.
+        closed = true
+        cleanup()
+        throw error
+      })
       if (closed) return
       if (run === undefined) {
         send('error', { error: { code: 'RUN_NOT_FOUND', message: `No run "${runId}".` } })

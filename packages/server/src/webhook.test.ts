@@ -1,4 +1,6 @@
+import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -83,6 +85,58 @@ describe('webhooks (memory store)', () => {
     const res = await post('echo', JSON.stringify({ big: 'x'.repeat(2000) }))
     expect(res.status).toBe(413)
     expect(await runCount()).toBe(0)
+  })
+
+  it('answers 413 for a declared Content-Length over the limit without reading the body, and closes the connection', async () => {
+    const { port } = new URL(server.url)
+    const socket = connect(Number(port), '127.0.0.1')
+    socket.on('error', () => undefined)
+    await once(socket, 'connect')
+    let answer = ''
+    socket.setEncoding('utf8').on('data', (d: string) => (answer += d))
+    socket.write('POST /webhooks/echo HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\n\r\n')
+    // Keep sending: a server that drains the announced 100 MB to keep the connection reads all of it.
+    const drainedOrClosed = (): Promise<void> =>
+      new Promise((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer)
+          socket.off('drain', done).off('close', done)
+          resolve()
+        }
+        const timer = setTimeout(done, 50)
+        socket.once('drain', done).once('close', done)
+      })
+    const chunk = Buffer.alloc(64 * 1024, 0x20)
+    let sent = 0
+    let open = true
+    socket.once('close', () => (open = false))
+    while (open && sent < 16 * 1024 * 1024) {
+      sent += chunk.length
+      if (!socket.write(chunk)) await drainedOrClosed()
+    }
+    socket.destroy()
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /)
+    expect(answer).toMatch(/\r\nconnection: close\r\n/i)
+    expect(sent).toBeLessThan(16 * 1024 * 1024)
+    expect(await runCount()).toBe(0)
+  })
+
+  it('does not report a client that goes away in the middle of its body as a server failure', async () => {
+    const errors: unknown[] = []
+    const own = await serve({ engine, workflows: [echo], onError: (e) => errors.push(e) })
+    try {
+      const socket = connect(Number(new URL(own.url).port), '127.0.0.1')
+      await once(socket, 'connect')
+      // Chunked, so the body streams into the handler; the client leaves before its last chunk.
+      socket.write('POST /webhooks/echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\n')
+      await new Promise((r) => setTimeout(r, 50))
+      socket.destroy()
+      await new Promise((r) => setTimeout(r, 100))
+      expect(errors).toEqual([])
+      expect(await runCount()).toBe(0)
+    } finally {
+      await own.close()
+    }
   })
 
   it('answers 413 for a streamed (chunked) body once it passes the limit, without reading it all', async () => {

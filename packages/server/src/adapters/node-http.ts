@@ -280,12 +280,14 @@ export async function writeResponse(res: ServerResponse, response: Response, met
   // Headers go out now: an event stream's client sees the 200 before the first event.
   res.flushHeaders()
   const reader = body.getReader()
-  let closed = res.destroyed
+  let closed = false
   const onClose = (): void => {
     closed = true
     reader.cancel().catch(() => undefined)
   }
-  res.once('close', onClose)
+  // The client may have gone before the answer was ready: its 'close' has fired already.
+  if (res.destroyed) onClose()
+  else res.once('close', onClose)
   try {
     while (!closed) {
       const chunk = await reader.read()
