@@ -181,6 +181,106 @@ describe("writes: 'log' (the journal log)", () => {
     expect(logsOf(path)).toEqual([])
   })
 
+  it('a log neither its thread nor the store can apply yet (another process holds the lock) is kept and applied first: calls fail with STORE_UNAVAILABLE meanwhile, and no write overtakes it', async () => {
+    const path = file()
+    const store = make(path, { busyTimeoutMs: 50 })
+    await fill(store, 0, 60) // 120 commits: the log is on
+    expect(logsOf(path)).toHaveLength(1)
+    const locker = new Database(path)
+    locker.exec('BEGIN IMMEDIATE')
+    try {
+      // Durable once in the log, but neither the thread nor the store can apply it while the lock is held.
+      await store.updateRun('r0', { status: 'sleeping', wakeAt: 5 })
+      expect(() => store.getRun('r0')).toThrow(expect.objectContaining({ code: 'STORE_UNAVAILABLE', message: expect.stringContaining('is locked by another process') }))
+      expect(() => store.getRun('r0')).toThrow(expect.objectContaining({ code: 'STORE_UNAVAILABLE' }))
+      await expect(store.updateRun('r0', { status: 'running' })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    } finally {
+      locker.exec('ROLLBACK')
+      locker.close()
+    }
+    // The logged write is applied before anything else reads or writes the tables.
+    expect(store.getRun('r0')).toMatchObject({ status: 'sleeping', wakeAt: 5 })
+    expect(logsOf(path)).toEqual([])
+    await store.updateRun('r0', { status: 'completed', endedAt: 9, wakeAt: undefined })
+    store.close()
+    // Reopened, the file holds the last write, not the logged one applied over it.
+    expect(make(path).getRun('r0')).toMatchObject({ status: 'completed', endedAt: 9 })
+  })
+
+  it.skipIf(process.platform !== 'linux')('a log whose pid now belongs to another live process is recovered (Linux: the start time tells them apart)', () => {
+    const path = file()
+    sqliteStore({ path }).close()
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'])
+    try {
+      const started = readFileSync(`/proc/${child.pid}/stat`, 'utf8')
+      const start = Number(started.slice(started.lastIndexOf(')') + 2).split(' ')[19])
+      const log = (generation: string): string =>
+        `${JSON.stringify({ stepline: 'journal-log', generation })}\n${JSON.stringify(['S', 0, 'INSERT INTO cache (key, value) VALUES (?, ?)'])}\n${JSON.stringify([0, generation, '1'])}\n`
+      // The pid's process started after the log's writer: the writer is gone.
+      writeFileSync(`${path}-log-${child.pid}-${start - 1}-0ddba11`, log('reused'))
+      // The very process that wrote it: left to it.
+      const own = `${path}-log-${child.pid}-${start}-cafebabe`
+      writeFileSync(own, log('own'))
+      const store = sqliteStore({ path })
+      try {
+        expect(store.getCache('reused', 0)).toEqual({ value: 1 })
+        expect(store.getCache('own', 0)).toBeUndefined()
+      } finally {
+        store.close()
+      }
+      expect(logsOf(path)).toEqual([basename(own)])
+    } finally {
+      child.kill()
+    }
+  })
+
+  it("two processes opening the file at once apply a dead process's log once", async () => {
+    const path = file()
+    sqliteStore({ path }).close()
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!
+    // Not idempotent, so that a second application shows: n is 0 once applied, 1 if applied twice.
+    const bump = "INSERT INTO cache (key, value) VALUES ('n', 0) ON CONFLICT (key) DO UPDATE SET value = value + 1"
+    writeFileSync(`${path}-log-${dead}-0c0ffee0`, `${JSON.stringify({ stepline: 'journal-log', generation: 'g5' })}\n${JSON.stringify(['S', 0, bump])}\n${JSON.stringify([0])}\n`)
+    // Both read the log, then wait for the lock this test holds, as two processes starting together would.
+    const locker = new Database(path)
+    locker.exec('BEGIN IMMEDIATE')
+    const opener = `
+      const { default: Database } = await import('better-sqlite3')
+      const { recoverLogs } = await import(${JSON.stringify(new URL('./journal-log.ts', import.meta.url).pathname)})
+      const db = new Database(${JSON.stringify(path)})
+      db.pragma('busy_timeout = 20000')
+      console.log('ready')
+      try {
+        recoverLogs(db, ${JSON.stringify(path)})
+        console.log('ok')
+      } catch (e) {
+        console.log('failed', e.code, e.message)
+      }
+      db.close()`
+    const children = [0, 1].map(() => {
+      // Against the sources, as vitest runs them: tsx maps @stepline/core through the root tsconfig's paths.
+      const env = { ...process.env, TSX_TSCONFIG_PATH: new URL('../../../tsconfig.json', import.meta.url).pathname }
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', opener], { cwd: dirname(new URL(import.meta.url).pathname), env })
+      let out = ''
+      child.stdout.on('data', (d: Buffer) => (out += d))
+      child.stderr.on('data', (d: Buffer) => (out += d))
+      const done = new Promise<string>((resolve) => child.once('exit', () => resolve(out.trim())))
+      return { ready: () => out.includes('ready'), done }
+    })
+    try {
+      const deadline = Date.now() + 20_000
+      while (!children.every((c) => c.ready()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      await new Promise((r) => setTimeout(r, 300)) // past readdir and read: both wait for the lock now
+    } finally {
+      locker.exec('ROLLBACK')
+      locker.close()
+    }
+    expect(await Promise.all(children.map((c) => c.done))).toEqual(['ready\nok', 'ready\nok'])
+    expect(count(path, "cache WHERE key = 'n' AND value = 0")).toBe(1)
+    expect(logsOf(path)).toEqual([])
+    expect(count(path, 'log_applied')).toBe(0)
+  }, 30_000)
+
   it('two stores of one process on one file keep a log each', async () => {
     const path = file()
     const a = make(path)

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { closeSync, fdatasyncSync, ftruncateSync, openSync, readdirSync, readFileSync, unlinkSync, writevSync } from 'node:fs'
+import { closeSync, existsSync, fdatasyncSync, ftruncateSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writevSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { Deserializer, Serializer } from 'node:v8'
 import { Worker } from 'node:worker_threads'
@@ -35,6 +35,9 @@ export interface LoggedWrite {
 /** Logs this process has open: a log named with this pid but not here is from an earlier life. */
 const openLogs = new Set<string>()
 
+/** When this process started (Linux), in a log's name: its pid alone may belong to another process by the time a store looks. */
+const ownStart = startTime(process.pid)
+
 /**
  * The journal log (`sqliteStore({ writes: 'log' })`): a file beside the database to which the
  * store appends each group commit's writes as one record, one `write()` per commit, and a thread
@@ -45,7 +48,7 @@ const openLogs = new Set<string>()
  * one system call per commit instead of SQLite's b-tree and WAL work. What the thread had not
  * applied when the process died is applied by the next store that opens the file (`recoverLogs`).
  *
- * The file, `<db>-log-<pid>-<id>`: a header line `{"stepline":"journal-log","generation":…,"format":"v8"}`,
+ * The file, `<db>-log-<pid>-<start>-<id>` (`<start>`, the process's start time, on Linux only): a header line `{"stepline":"journal-log","generation":…,"format":"v8"}`,
  * then one record per commit: its length (4 bytes, little-endian) and its entries in V8's
  * serialization format (`node:v8`, whose format newer versions still read): statements, each
  * declared before its first use, and writes with their parameters. V8's serializer costs less
@@ -65,10 +68,12 @@ export class JournalLog {
   #generation = ''
   /** Ids of the statements this generation of the log has declared (a DECLARE entry each). */
   readonly #ids = new Map<object, number>()
+  /** Set once `close` stopped the thread: whether it had applied everything (else the store applies the rest). */
+  #drained: boolean | undefined
 
   constructor(dbPath: string, options: { synchronous: 'normal' | 'full'; busyTimeoutMs: number; rotateAtBytes?: number }) {
-    // The pid says whether its writer is alive; the rest tells apart stores of one process on one file.
-    this.file = `${dbPath}-log-${process.pid}-${randomUUID().slice(0, 8)}`
+    // The pid (and start time) say whether its writer is alive; the rest tells apart stores of one process on one file.
+    this.file = `${dbPath}-log-${process.pid}${ownStart === undefined ? '' : `-${ownStart}`}-${randomUUID().slice(0, 8)}`
     this.#fsync = options.synchronous === 'full'
     this.#rotateAt = options.rotateAtBytes ?? ROTATE_AT_BYTES
     this.#fd = openSync(this.file, 'wx')
@@ -92,9 +97,9 @@ export class JournalLog {
     worker.once('exit', (code) => code !== 0 && failed())
   }
 
-  /** False once the thread failed: the store must `close` the log, which applies the rest. */
+  /** False once the thread failed (or `close` stopped it): the store must `close` the log, which applies the rest. */
   get working(): boolean {
-    return Atomics.load(this.#flag, FAILED) === 0
+    return this.#drained === undefined && Atomics.load(this.#flag, FAILED) === 0
   }
 
   /** Appends one commit's writes: durable on return. Throws what the file system reports (disk full). */
@@ -141,16 +146,25 @@ export class JournalLog {
    * Stops the thread once it applied everything and waits (up to `timeoutMs`) for it to close its
    * connection, so that the store's close is the last one and folds the WAL in; then the log goes,
    * all of it in the database. After the thread failed, this applies what it had not on `db`
-   * (the store's connection) first.
+   * (the store's connection) first. Throws what SQLite reports (a lock held past the busy
+   * timeout, a full disk) with the log intact: the store calls it again before it touches the
+   * tables, so that no write overtakes the log's.
    */
   close(db: Database.Database, timeoutMs = 5000): void {
-    const drained = this.drain()
-    this.#stop(timeoutMs)
-    closeSync(this.#fd)
-    openLogs.delete(this.file)
-    if (!drained) applyLog(db, readFileSync(this.file))
+    if (this.#drained === undefined) {
+      const drained = this.drain()
+      this.#stop(timeoutMs)
+      closeSync(this.#fd)
+      this.#drained = drained
+    }
+    if (!this.#drained) {
+      applyLog(db, readFileSync(this.file))
+      this.#drained = true
+    }
     const drop = db.prepare('DELETE FROM log_applied WHERE log = ?')
     for (const generation of this.#generations) drop.run(generation)
+    // Until here the log is this store's: another store of this process must not recover it.
+    openLogs.delete(this.file)
     unlinkSync(this.file)
   }
 
@@ -209,37 +223,66 @@ export function recoverLogs(db: Database.Database, dbPath: string): void {
     return
   }
   for (const name of names) {
-    const pid = Number(name.slice(prefix.length).split('-')[0])
+    const parts = name.slice(prefix.length).split('-')
+    const pid = Number(parts[0])
+    // `<pid>-<id>` from other systems and earlier versions; `<pid>-<start>-<id>` on Linux.
+    const start = parts.length === 3 ? Number(parts[1]) : undefined
     const file = join(dirname(dbPath), name)
-    if (!Number.isInteger(pid) || openLogs.has(file) || (pid !== process.pid && alive(pid))) continue
+    if (!Number.isInteger(pid) || openLogs.has(file) || (pid !== process.pid && alive(pid, start))) continue
+    let generation: string | undefined
     try {
-      applyLog(db, readFileSync(file))
+      generation = applyLog(db, readFileSync(file), file)
     } catch (e) {
+      // Another process that opened the file at the same moment recovered it first.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue
       throw new SteplineError(
         'STORE_UNAVAILABLE',
         `SQLite store ${dbPath}: the journal log ${file}, left by process ${pid}, cannot be applied: ${(e as Error).message}. Restore the log from a backup, or move it away to open the store without its writes.`,
         { cause: e },
       )
     }
-    unlinkSync(file)
+    rmSync(file, { force: true })
+    // Only once the log is gone: until then its mark says it was applied, to a process that read it and waited for the lock.
+    if (generation !== undefined) db.prepare('DELETE FROM log_applied WHERE log = ?').run(generation)
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether the process that wrote a log runs: its pid does, and (when the log's name says) started when it did. */
+function alive(pid: number, start: number | undefined): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false
+  }
+  if (start === undefined) return true
+  // A pid taken by a process that started later (a container's next life, a sidecar): the writer is gone.
+  const now = startTime(pid)
+  return now === undefined || now === start
+}
+
+/** When process `pid` started, in clock ticks after boot (field 22 of /proc/<pid>/stat); undefined off Linux. */
+function startTime(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name (which may hold spaces and parentheses) start at field 3.
+    const start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
+    return Number.isInteger(start) ? start : undefined
+  } catch {
+    return undefined
   }
 }
 
-/** Applies the writes of a log past its mark in one transaction, and drops the mark. */
-function applyLog(db: Database.Database, bytes: Buffer): void {
+/**
+ * Applies the writes of a log past its mark in one transaction, which moves the mark to the log's
+ * end; the caller drops the mark once the log is gone. Returns the log's generation. With `file`
+ * (recovery), a log another process applied while this one waited for the lock is left alone.
+ */
+function applyLog(db: Database.Database, bytes: Buffer, file?: string): string | undefined {
   const headerEnd = bytes.indexOf(10)
-  if (headerEnd < 0) return
+  if (headerEnd < 0) return undefined
   const { generation, format } = JSON.parse(bytes.toString('utf8', 0, headerEnd)) as { generation: string; format?: string }
   db.transaction(() => {
+    if (file !== undefined && !existsSync(file)) return
     const mark = (db.prepare('SELECT offset FROM log_applied WHERE log = ?').pluck().get(generation) as number | undefined) ?? 0
     const statements: Database.Statement[] = []
     // Statements are declared once per generation: those before the mark are prepared too.
@@ -257,8 +300,9 @@ function applyLog(db: Database.Database, bytes: Buffer): void {
         else if (at >= mark) statements[line[0] as number]!.run(...line.slice(1))
       }
     }
-    db.prepare('DELETE FROM log_applied WHERE log = ?').run(generation)
+    db.prepare('INSERT INTO log_applied (log, offset) VALUES (?, ?) ON CONFLICT (log) DO UPDATE SET offset = excluded.offset').run(generation, bytes.length)
   }).immediate()
+  return generation
 }
 
 /**

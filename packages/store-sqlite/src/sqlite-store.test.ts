@@ -318,6 +318,15 @@ describe('unavailable database', () => {
     )
   })
 
+  it('a path whose directory cannot be created', () => {
+    const blocker = file()
+    writeFileSync(blocker, 'a file where the directory should be')
+    const path = `${blocker}/sub/t.db`
+    expect(() => sqliteStore({ path })).toThrow(
+      expect.objectContaining({ code: 'STORE_UNAVAILABLE', message: expect.stringMatching(new RegExp(`^SQLite store ${path} cannot be opened for writing \\(ENOTDIR\\): .*Check that its directory exists and is writable`)) }),
+    )
+  })
+
   it('a file locked by another process', async () => {
     const path = file()
     const store = make(path, { busyTimeoutMs: 50 })

@@ -79,6 +79,9 @@ const WAL_RESTART_FRAMES = 4096
 /** Group commits after which a store hands its checkpoints to a thread. */
 const CHECKPOINTER_AFTER_COMMITS = 100
 
+/** File system errors (of `mkdir`) that mean the database cannot be created where `path` says. */
+const NODE_CANTOPEN = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST'])
+
 const PARKED = `('sleeping', 'waiting')`
 const FINISHED = `(${FINISHED_STATUSES.map((s) => `'${s}'`).join(', ')})`
 
@@ -237,14 +240,17 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Closes the log (applying here what its thread had not, if it failed); commits go inline from now on. */
+  /**
+   * Closes the log (applying here what its thread had not, if it failed); commits go inline from
+   * now on. Should that fail, the log stays, and every call tries again before it touches the tables.
+   */
   #closeLog(log: JournalLog): void {
-    this.#log = undefined
     try {
       log.close(this.#db)
     } catch (e) {
       throw this.#unavailable(e)
     }
+    this.#log = undefined
   }
 
   /**
@@ -389,7 +395,17 @@ export class SqliteStore implements Store {
     const rejectBatch = this.#rejectBatch!
     this.#batch = []
     this.#batchDone = this.#resolveBatch = this.#rejectBatch = undefined
-    const log = this.#log
+    let log = this.#log
+    if (log !== undefined && !log.working) {
+      // What the failed thread left must be in the tables before this commit goes there.
+      try {
+        this.#closeLog(log)
+      } catch (e) {
+        rejectBatch(e)
+        return
+      }
+      log = undefined
+    }
     if (log !== undefined) {
       try {
         log.append(batch)
@@ -616,10 +632,11 @@ export class SqliteStore implements Store {
     if (code.startsWith('SQLITE_CORRUPT')) {
       return fail(`${file} is corrupt (${code}): ${why}. Restore it from a backup, or move it away and point \`path\` elsewhere.`)
     }
-    if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM')) {
+    // Node's codes come from creating the directory (`path` under a file, or where this process may not write).
+    if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM') || NODE_CANTOPEN.has(code)) {
       return fail(`${file} cannot be opened for writing (${code}): ${why}. Check that its directory exists and is writable by this process.`)
     }
-    if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR')) {
+    if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code === 'ENOSPC' || code === 'EIO') {
       return fail(`${file} cannot be written (${code}): ${why}. Check free disk space and the file system.`)
     }
     return e
