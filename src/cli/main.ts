@@ -7,8 +7,8 @@ import { graphCommand } from './commands/graph'
 import { runCommand } from './commands/run'
 import { runsCommand } from './commands/runs'
 import { serveCommand } from './commands/serve'
-import { EXIT, UsageError } from './errors'
-import { c, errorChain } from './output'
+import { CommandError, EXIT, UsageError } from './errors'
+import { cErr, errorChain } from './output'
 
 const HELP = `stepline ${version} — durable, typed workflows for TypeScript
 
@@ -57,12 +57,20 @@ function exit(code: number): void {
   process.stdout.write('', () => process.stderr.write('', () => process.exit()))
 }
 
+// A reader that went away (`stepline run … | head -3`) ends the output, quietly, as it does for
+// other Unix tools; what is left to print is dropped. `run` also cancels its run (commands/run).
+process.stdout.on('error', () => undefined)
+process.stderr.on('error', () => undefined)
+
 main(process.argv.slice(2)).then(exit, (error: unknown) => {
   if (error instanceof UsageError) {
-    console.error(`${c.red('error:')} ${error.message}\nRun \`stepline --help\` for usage.`)
+    console.error(`${cErr.red('error:')} ${error.message}\nRun \`stepline --help\` for usage.`)
     exit(EXIT.usage)
+  } else if (error instanceof CommandError) {
+    console.error(`${cErr.red('error:')} ${error.message}`)
+    exit(EXIT.failed)
   } else {
-    console.error(`${c.red('error:')} ${errorChain(error)}`)
+    console.error(`${cErr.red('error:')} ${errorChain(error)}`)
     if (process.env.STEPLINE_DEBUG && error instanceof Error) console.error(error.stack)
     exit(EXIT.failed)
   }

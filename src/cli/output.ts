@@ -7,18 +7,18 @@ export function isTty(stream: NodeJS.WriteStream): boolean {
   return stream.isTTY === true
 }
 
-const useColor = (): boolean => process.env.NO_COLOR === undefined && isTty(process.stdout)
+/** Colours where a stream is a terminal, unless `NO_COLOR` is set to something (no-color.org: an empty value is unset). */
+const useColor = (stream: NodeJS.WriteStream): boolean => !process.env.NO_COLOR && isTty(stream)
 
-const paint = (open: number, close: number) => (s: string) => (useColor() ? `\x1b[${open}m${s}\x1b[${close}m` : s)
-
-export const c = {
-  green: paint(32, 39),
-  red: paint(31, 39),
-  yellow: paint(33, 39),
-  cyan: paint(36, 39),
-  dim: paint(2, 22),
-  bold: paint(1, 22),
+function palette(stream: () => NodeJS.WriteStream) {
+  const paint = (open: number, close: number) => (s: string) => (useColor(stream()) ? `\x1b[${open}m${s}\x1b[${close}m` : s)
+  return { green: paint(32, 39), red: paint(31, 39), yellow: paint(33, 39), cyan: paint(36, 39), dim: paint(2, 22), bold: paint(1, 22) }
 }
+
+/** Colours for what goes to stdout. */
+export const c = palette(() => process.stdout)
+/** Colours for what goes to stderr: they follow whether stderr is a terminal, not stdout. */
+export const cErr = palette(() => process.stderr)
 
 /** `12 ms`, `1.24 s`, `3m 05s`. */
 export function formatMs(ms: number): string {

@@ -1,5 +1,7 @@
 import { execFile, execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { once } from 'node:events'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -213,6 +215,52 @@ describe.runIf(built)('stepline CLI', () => {
     expect(JSON.parse(graph.stdout).workflowId).toBe('order')
   })
 
+  it('run cancels its run and ends quietly, exit 1, when the reader of its output goes away (| head -1)', async () => {
+    const at = project({
+      'chatty.ts': `import { workflow } from 'stepline'
+export const chatty = workflow('chatty').step('talk', async (ctx) => {
+  for (let i = 0; i < 1000 && !ctx.signal.aborted; i++) {
+    ctx.log.info(\`line \${i}\`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+})
+`,
+    })
+    const journal = join(at, 'runs.db')
+    const child = spawn(process.execPath, [cli, 'run', 'chatty.ts', '--db', journal], { cwd: at, env: { ...process.env, NO_COLOR: '1', FORCE_TTY: '' } })
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => (stderr += d))
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+    try {
+      await once(child.stdout, 'data')
+      child.stdout.destroy() // what `head -1` does once it has its line
+      const code = await Promise.race([exited, new Promise<'alive'>((r) => setTimeout(() => r('alive'), 5000))])
+      expect(stderr).toBe('')
+      expect(code).toBe(1)
+    } finally {
+      child.kill('SIGKILL')
+    }
+    const runs = await stepline(['runs', '--db', journal], {}, at)
+    expect(runs.stdout).toMatch(/ chatty +⊘ cancelled /)
+  })
+
+  it('NO_COLOR turns colours off only when it is not empty (no-color.org)', async () => {
+    expect((await stepline(['frobnicate'], { NO_COLOR: '', FORCE_TTY: '1' })).stderr).toContain('\x1b[31merror:')
+    expect((await stepline(['frobnicate'], { NO_COLOR: '1', FORCE_TTY: '1' })).stderr).not.toMatch(ANSI)
+  })
+
+  it.runIf(process.platform === 'linux' && spawnable('script'))('colours stderr when stderr is a terminal, whatever stdout is', async () => {
+    // In a pseudo-terminal, with one of the two streams sent to a file.
+    const inTerminal = (redirect: string) => run('script', ['-qfec', `env -u NO_COLOR ${shellQuote(process.execPath)} ${shellQuote(cli)} frobnicate ${redirect}`, '/dev/null'])
+    const stderrOnTerminal = await inTerminal('> /dev/null')
+    expect(stderrOnTerminal.code).toBe(2)
+    expect(stderrOnTerminal.stdout).toContain('\x1b[31merror:')
+    const file = join(dir, 'stderr.txt')
+    const stdoutOnTerminal = await inTerminal(`2> ${shellQuote(file)}`)
+    expect(stdoutOnTerminal.code).toBe(2)
+    expect(readFileSync(file, 'utf8')).toMatch(/^error: Unknown command 'frobnicate'/)
+  })
+
   it('serve refuses two workflows with one id and names where each comes from', async () => {
     const wf = (step: string) => `import { workflow } from 'stepline'\nexport const order = workflow('order').step('${step}', () => 1)\n`
     const at = project({ 'workflows/order.ts': wf('charge'), 'workflows/order-copy.ts': wf('charge') })
@@ -257,6 +305,19 @@ describe.runIf(built && serverReady())('stepline serve', () => {
     expect(await exited).toBe(0)
     expect(stdout).toMatch(/SIGTERM: shutting down/)
     expect(stdout).toMatch(/stopped\n$/)
+  })
+
+  it('says the port is taken and how to pick another, and exits 1', async () => {
+    const taken = createServer().listen(0, '127.0.0.1')
+    await once(taken, 'listening')
+    const { port } = taken.address() as AddressInfo
+    try {
+      const r = await stepline(['serve', 'test/fixtures/cli/server', '--port', String(port), '--db', join(dir, 'taken.db')])
+      expect(r.stderr).toBe(`error: stepline serve: port ${port} on 127.0.0.1 is already in use. Stop what listens there, pick another port with --port <n>, or pass --port 0 for a free one.\n`)
+      expect(r.code).toBe(1)
+    } finally {
+      taken.close()
+    }
   })
 })
 

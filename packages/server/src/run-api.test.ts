@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { createEngine, workflow, type Engine, type RunRecord } from '@stepline/core'
+import { createEngine, memoryStore, workflow, type Engine, type RunRecord } from '@stepline/core'
 import { createHandler, serve, webhook, type Served } from './index'
 import { readEvents, waitForStatus } from '../test/http-util'
 
@@ -109,6 +109,39 @@ describe('run API', () => {
     expect((await engine.getRun(h.id))?.status).toBe('cancelled')
     expect((await post(`/runs/${h.id}/cancel`)).status).toBe(409)
     expect((await post('/runs/nope/cancel')).status).toBe(404)
+  })
+
+  it('POST /runs/:id/cancel: 409 RUN_FINISHED for a run that ended between the check and the cancel', async () => {
+    const store = memoryStore()
+    let endsMeanwhile = false
+    // The handler's first read sees the run still running; it has ended by the time engine.cancel looks.
+    const racing = new Proxy(store, {
+      get(target, key) {
+        if (key === 'getRun' && endsMeanwhile) {
+          endsMeanwhile = false
+          return async (id: string) => {
+            const run = await target.getRun(id)
+            return run && { ...run, status: 'running' }
+          }
+        }
+        const value = Reflect.get(target, key, target)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+    const own = createEngine({ store: racing })
+    const ownServer = await serve({ engine: own, workflows: [add] })
+    try {
+      const h = await own.start(add, { n: 1 })
+      await h.result()
+      endsMeanwhile = true
+      const res = await fetch(`${ownServer.url}/runs/${h.id}/cancel`, { method: 'POST' })
+      expect(res.status).toBe(409)
+      expect(await res.json()).toMatchObject({ error: { code: 'RUN_FINISHED', message: `Run ${h.id} has already ended (completed); there is nothing to cancel.` } })
+      expect((await own.getRun(h.id))?.status).toBe('completed')
+    } finally {
+      await ownServer.close()
+      await own.close()
+    }
   })
 
   it('POST /runs/:id/events/:name resumes a waitForEvent; 409 when sent twice or not awaited, 404 unknown', async () => {

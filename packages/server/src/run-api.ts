@@ -17,6 +17,7 @@ export interface RunApiContext {
 }
 
 const notFound = (runId: string): HttpError => new HttpError(404, 'RUN_NOT_FOUND', `No run "${runId}" exists in this engine's store.`)
+const finished = (runId: string, status: RunStatus): HttpError => new HttpError(409, 'RUN_FINISHED', `Run ${runId} has already ended (${status}); there is nothing to cancel.`)
 
 /**
  * `GET /runs?workflow=&status=&limit=&before=`: runs newest first, `{ runs, next }` where `next`
@@ -71,9 +72,11 @@ export async function cancelRun(runId: string, request: Request, { engine, hub, 
   const reason = typeof body === 'object' && body !== null && typeof (body as { reason?: unknown }).reason === 'string' ? (body as { reason: string }).reason : undefined
   const run = await engine.getRun(runId)
   if (run === undefined) throw notFound(runId)
-  if (FINISHED_STATUSES.includes(run.status)) throw new HttpError(409, 'RUN_FINISHED', `Run ${runId} has already ended (${run.status}); there is nothing to cancel.`)
+  if (FINISHED_STATUSES.includes(run.status)) throw finished(runId, run.status)
   await engine.cancel(runId, reason)
   const after = await engine.getRun(runId)
+  // It ended on its own between the read above and the cancel, which then changed nothing.
+  if (after !== undefined && after.status !== 'cancelled' && FINISHED_STATUSES.includes(after.status)) throw finished(runId, after.status)
   // A parked run is cancelled in the store, where the engine emits no event: tell its streams.
   if (after?.status === 'cancelled') hub.publish(runId, 'run:cancelled', { runId, workflowId: after.workflowId, error: after.error })
   return json(202, { runId, status: after?.status ?? 'cancelled' })

@@ -3,7 +3,7 @@ import type { Engine, RunOutcome, Store } from '@stepline/core'
 import { parse } from '../args'
 import { EXIT, UsageError } from '../errors'
 import { loadWorkflows, moduleFiles, pickWorkflow } from '../load'
-import { c, errorChain, formatMs, isTty, prettyJson } from '../output'
+import { c, cErr, errorChain, formatMs, isTty, prettyJson } from '../output'
 import { RunProgress } from '../render/progress'
 import { LiveView } from '../render/live'
 import { DEFAULT_DB, openStore } from '../store'
@@ -46,7 +46,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const { found, core } = await loadWorkflows(moduleFiles(file, false))
   const wf = pickWorkflow(found, values.workflow, file).workflow
   if (values.workflow === undefined && found.length > 1) {
-    console.error(c.dim(`${file} exports ${found.length} workflows (${found.map((f) => f.workflow.id).join(', ')}); running "${wf.id}". Pick another with --workflow <id>.`))
+    console.error(cErr.dim(`${file} exports ${found.length} workflows (${found.map((f) => f.workflow.id).join(', ')}); running "${wf.id}". Pick another with --workflow <id>.`))
   }
   const store: Store | undefined = values.memory ? undefined : await openStore(values.db ?? DEFAULT_DB)
   // A one-shot run: resuming other unfinished runs of the journal is `stepline serve`'s job.
@@ -88,9 +88,10 @@ async function execute(engine: Engine, workflowId: string, payload: unknown): Pr
   const where = (e: { step: string; item?: number[] | undefined }) => e.step + (e.item ? e.item.map((i) => `[${i}]`).join('') : '')
 
   const handle = await engine.start(workflowId, payload)
+  // A run parked in a sleep or a waitForEvent is cancelled too; only an ended run is left alone.
+  const ended = () => handle.status === 'completed' || handle.status === 'failed' || handle.status === 'cancelled'
   const interrupt = () => {
-    // A run parked in a sleep or a waitForEvent is cancelled too; only an ended run is left alone.
-    if (handle.status !== 'completed' && handle.status !== 'failed' && handle.status !== 'cancelled') {
+    if (!ended()) {
       out(c.yellow('interrupted: cancelling the run (press Ctrl-C again to exit now)'))
       handle.cancel('interrupted (SIGINT)').catch((e: unknown) => out(c.red(`could not cancel the run: ${e instanceof Error ? e.message : String(e)}`)))
       process.once('SIGINT', () => {
@@ -100,6 +101,11 @@ async function execute(engine: Engine, workflowId: string, payload: unknown): Pr
     }
   }
   process.once('SIGINT', interrupt)
+  // Nobody reads the output any more (`| head -3`): the run ends as with Ctrl-C, without a word.
+  const readerGone = () => {
+    if (!ended()) handle.cancel('stdout closed').catch(() => undefined)
+  }
+  process.stdout.once('error', readerGone)
 
   out(`${c.bold('▶')} run ${handle.id} · workflow "${workflowId}"`)
   handle
@@ -137,6 +143,7 @@ async function execute(engine: Engine, workflowId: string, payload: unknown): Pr
     outcome = await handle.outcome()
   } finally {
     process.off('SIGINT', interrupt)
+    process.stdout.off('error', readerGone)
     progress.finish()
     live?.stop()
   }

@@ -1,6 +1,6 @@
 import type { AnyWorkflow, Engine, TriggerSpec } from '@stepline/core'
 import { parse, positiveInt } from '../args'
-import { EXIT, UsageError } from '../errors'
+import { CommandError, EXIT, UsageError } from '../errors'
 import { loadWorkflows, moduleFiles } from '../load'
 import { c, formatMs } from '../output'
 import { DEFAULT_DB, openStore } from '../store'
@@ -47,6 +47,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (extra.length) throw new UsageError(`stepline serve: unexpected argument '${extra[0]}'.`)
   const port = values.port === '0' ? 0 : (positiveInt('serve', 'port', values.port) ?? 3000)
   if (port > 65535) throw new UsageError(`stepline serve: expected --port between 0 and 65535, got ${port}.`)
+  const host = values.host ?? '127.0.0.1'
   const token = values.token ?? process.env.STEPLINE_TOKEN
 
   const files = moduleFiles(target, true)
@@ -82,10 +83,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
   let http: Awaited<ReturnType<ServerModule['serve']>>
   try {
-    http = await server.serve({ engine, workflows, port, host: values.host ?? '127.0.0.1', ...(token ? { token } : {}) })
+    http = await server.serve({ engine, workflows, port, host, ...(token ? { token } : {}) })
   } catch (error) {
     await engine.close()
     await store.close?.()
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new CommandError(`stepline serve: port ${port} on ${host} is already in use. Stop what listens there, pick another port with --port <n>, or pass --port 0 for a free one.`)
+    }
     throw error
   }
   const schedules = server.startSchedules(engine, workflows)

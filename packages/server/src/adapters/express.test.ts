@@ -1,5 +1,6 @@
 import type { Server } from 'node:http'
 import { once } from 'node:events'
+import { connect } from 'node:net'
 import express from 'express'
 import { describe, expect, it } from 'vitest'
 import { adapterSuite, webhookSuite, stubHandler, urlOf, type Echo, type Served } from '../../test/adapter-suite'
@@ -89,4 +90,54 @@ describe('toExpress', () => {
       await served.close()
     }
   })
+
+  it('does not pass a client that leaves in the middle of a small body to next()', async () => {
+    const errors: unknown[] = []
+    const app = express()
+    app.use('/api', toExpress(stubHandler().handler))
+    app.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      errors.push(err)
+      res.status(500).end()
+    })
+    const served = await listen(app)
+    try {
+      await leaveMidBody(served.url, '/api/echo')
+      expect(errors).toEqual([])
+    } finally {
+      await served.close()
+    }
+  })
+
+  it('passes a failure to write the answer to next() instead of rejecting (Express 4 ignores the promise)', async () => {
+    const broken = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.error(new Error('body broke'))
+      },
+    })
+    const middleware = toExpress(async () => new Response(broken, { headers: { 'content-length': '10' } }))
+    const written: Promise<void>[] = []
+    const app = express()
+    app.use((req, res, next) => void written.push(middleware(req, res, next)))
+    app.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      res.status(500).send(`caught ${err.message}`)
+    })
+    const served = await listen(app)
+    try {
+      const res = await fetch(`${served.url}/x`)
+      expect([res.status, await res.text()]).toEqual([500, 'caught body broke'])
+      await expect(written[0]).resolves.toBeUndefined()
+    } finally {
+      await served.close()
+    }
+  })
 })
+
+/** Sends the headers and a part of a small sized body, then leaves. */
+async function leaveMidBody(url: string, path: string): Promise<void> {
+  const socket = connect(Number(new URL(url).port), '127.0.0.1')
+  await once(socket, 'connect')
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`)
+  await new Promise((r) => setTimeout(r, 50))
+  socket.destroy()
+  await new Promise((r) => setTimeout(r, 100))
+}

@@ -53,7 +53,8 @@ export function toExpress(handler: FetchHandler, options: ExpressAdapterOptions 
       translated = await toRequest(req, res, url, { body: parsedBody(req), light })
       reply = await answer(translated.request)
     } catch (error) {
-      next(error)
+      // The client went away while its body was read: nobody to answer, and nothing failed here.
+      if (!res.destroyed) next(error)
       return
     }
     if (fallthrough && reply.status === 404) {
@@ -61,7 +62,12 @@ export function toExpress(handler: FetchHandler, options: ExpressAdapterOptions 
       next()
       return
     }
-    await writeReply(res, reply, req.method, translated.bodyCancelled())
+    try {
+      await writeReply(res, reply, req.method, translated.bodyCancelled())
+    } catch (error) {
+      // Express 4 ignores the promise a middleware returns: rejected, it would go unhandled.
+      next(error)
+    }
   }
 }
 

@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import Fastify from 'fastify'
 import { describe, expect, it } from 'vitest'
 import { adapterSuite, webhookSuite, stubHandler, type Served } from '../../test/adapter-suite'
@@ -83,4 +85,27 @@ describe('fastifyStepline', () => {
       await served.close()
     }
   })
+
+  it('does not log a client that leaves in the middle of a small body as an error', async () => {
+    const logged: string[] = []
+    const app = Fastify({ forceCloseConnections: true, logger: { level: 'error', stream: { write: (line: string) => void logged.push(line) } } })
+    await app.register(fastifyStepline, { handler: stubHandler().handler, prefix: '/api' })
+    const url = await app.listen({ port: 0, host: '127.0.0.1' })
+    try {
+      await leaveMidBody(url, '/api/echo')
+      expect(logged).toEqual([])
+    } finally {
+      await app.close()
+    }
+  })
 })
+
+/** Sends the headers and a part of a small sized body, then leaves. */
+async function leaveMidBody(url: string, path: string): Promise<void> {
+  const socket = connect(Number(new URL(url).port), '127.0.0.1')
+  await once(socket, 'connect')
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`)
+  await new Promise((r) => setTimeout(r, 50))
+  socket.destroy()
+  await new Promise((r) => setTimeout(r, 100))
+}

@@ -45,6 +45,8 @@ export const fastifyStepline: FastifyPluginAsync<FastifySteplineOptions> = async
         translated = await toRequest(raw, reply.raw, url, { light })
         answered = await answer(translated.request)
       } catch (error) {
+        // The client went away while its body was read: nobody to answer, and nothing failed here.
+        if (reply.raw.destroyed) return
         // The same answer as the handler's own: an HttpError as it says, anything else a 500 INTERNAL_ERROR.
         writeReply(reply.raw, errorReply(error, (err) => request.log.error({ err }, 'stepline handler failed')), raw.method)
         return
