@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { workflow, type EngineEventPayload } from '@stepline/core'
-import { sleep, uid, type SuiteContext } from './helpers'
+import { deferred, forever, sleep, uid, type SuiteContext } from './helpers'
 
 export function branchTests(s: SuiteContext): void {
   /** The workflow of the DESIGN example, with every branch recording that it ran. */
@@ -142,6 +142,78 @@ export function branchTests(s: SuiteContext): void {
         .endIf()
       expect(await engine.run(wf, { n: 1 })).toBe('yes')
       expect(await engine.run(wf, { n: 2 })).toEqual({ n: 2 })
+    })
+  })
+
+  describe('if / else on a resumed run', () => {
+    /**
+     * A workflow whose step `hang` never ends on the first engine (a crash) and returns on the
+     * second; `after` reads what the branches left in ctx.steps.
+     */
+    function crashing(hangAt: 'inside' | 'after') {
+      const entered = deferred()
+      let crash = true
+      const hang = async (): Promise<string> => {
+        if (crash) {
+          entered.resolve()
+          await forever()
+        }
+        return 'resumed'
+      }
+      const wf = workflow<{ big: boolean }>(uid())
+        .if('outer', (ctx) => ctx.payload.big)
+        .if('inner', () => true)
+        .step('deep', () => 'deep ran')
+        .endIf()
+        .step('big', () => 'big ran')
+        .step('hang-inside', () => (hangAt === 'inside' ? hang() : 'no hang'))
+        .else()
+        .if('inner-small', () => true)
+        .step('deep-small', () => 'deep-small ran')
+        .endIf()
+        .step('small', () => 'small ran')
+        .endIf()
+        .step('hang-after', () => (hangAt === 'after' ? hang() : 'no hang'))
+        .step('after', (ctx) => ({
+          deep: [ctx.steps.deep?.status, ctx.steps.deep?.output],
+          big: [ctx.steps.big?.status, ctx.steps.big?.output],
+          small: [ctx.steps.small?.status, ctx.steps.small?.output],
+          deepSmall: ctx.steps['deep-small']?.status,
+        }))
+      return { wf, entered: entered.promise, resume: () => (crash = false) }
+    }
+
+    const expected = {
+      deep: ['completed', 'deep ran'],
+      big: ['completed', 'big ran'],
+      small: ['skipped', undefined],
+      deepSmall: 'skipped',
+    }
+
+    it('after a finished .if(), ctx.steps still has the steps of the taken and the skipped branches', async () => {
+      const store = await s.store()
+      const { wf, entered, resume } = crashing('after')
+      const engineA = await s.engine({ store })
+      const crashed = await engineA.start(wf, { big: true })
+      await entered
+      resume()
+      const engineB = await s.engine({ store, workflows: [wf], recover: false })
+      const [handle] = await engineB.recover()
+      expect(handle?.id).toBe(crashed.id)
+      expect(await handle!.result()).toEqual(expected)
+    })
+
+    it('resumed inside a taken branch, ctx.steps has the skipped branch’s steps (nested ones too)', async () => {
+      const store = await s.store()
+      const { wf, entered, resume } = crashing('inside')
+      const engineA = await s.engine({ store })
+      const crashed = await engineA.start(wf, { big: true })
+      await entered
+      resume()
+      const engineB = await s.engine({ store, workflows: [wf], recover: false })
+      const [handle] = await engineB.recover()
+      expect(handle?.id).toBe(crashed.id)
+      expect(await handle!.result()).toEqual(expected)
     })
   })
 }

@@ -113,6 +113,32 @@ export function engineTests(s: SuiteContext): void {
       expect((await engine.getRun(second.id))?.status).toBe('cancelled')
     })
 
+    it('a step waiting for a slot of the engine’s `concurrency` does not start once its run is cancelled', async () => {
+      const engine = await s.engine({ concurrency: 1 })
+      const holding = deferred()
+      const release = deferred()
+      const hold = workflow(uid()).step('hold', async () => {
+        holding.resolve()
+        await release.promise
+        return 'held'
+      })
+      let sideEffects = 0
+      const victim = workflow(uid()).step('charge', () => ++sideEffects)
+      const holder = await engine.start(hold)
+      await holding.promise
+      const cancelled = await engine.start(victim)
+      await tick(5) // its step now waits for the slot `hold` has
+      await cancelled.cancel()
+      release.resolve()
+      expect(await holder.result()).toBe('held')
+      await tick(5)
+      expect(await rejectionOf(cancelled.result())).toBeInstanceOf(CancelledError)
+      expect(sideEffects).toBe(0)
+      expect(await engine.getSteps(cancelled.id)).toEqual([])
+      // The slot it got and gave back serves the next step.
+      expect(await engine.run(victim)).toBe(1)
+    })
+
     it('cancelling a running run frees its workflow concurrency slot', async () => {
       const engine = await s.engine()
       const entered = deferred()
@@ -346,6 +372,37 @@ export function engineTests(s: SuiteContext): void {
       const handle = await starting
       expect(calls).toBe(1)
       expect(await store.getRun(handle.id)).toMatchObject({ status: 'completed', output: 1 })
+    })
+
+    it('returns when a run in flight parks (sleep, waitForEvent): it stays parked in the store for the next engine', async () => {
+      const store = await s.store()
+      const engine = await s.engine({ store })
+      const stepping = deferred()
+      const wf = workflow(uid())
+        .step('a', async () => {
+          stepping.resolve()
+          await sleep(10)
+          return 'a'
+        })
+        .sleep('nap', '1h')
+        .step('b', () => 'b')
+      const waiting = workflow(uid())
+        .step('a', async () => (await sleep(10), 'a'))
+        .waitForEvent('approval')
+      const sleeper = await engine.start(wf)
+      const waiter = await engine.start(waiting)
+      await stepping.promise
+      let closed = 0
+      // Called twice (a SIGTERM, then a SIGINT): both calls return.
+      const closing = Promise.all([engine.close(), engine.close()].map((c) => c.then(() => closed++)))
+      await vi.waitFor(() => expect(closed).toBe(2), { timeout: 2000 })
+      await closing
+      expect((await store.getRun(sleeper.id))?.status).toBe('sleeping')
+      expect((await store.getRun(waiter.id))?.status).toBe('waiting')
+      expect((await store.getSteps(sleeper.id)).map((r) => [r.name, r.status])).toEqual([
+        ['a', 'completed'],
+        ['nap', 'running'],
+      ])
     })
   })
 

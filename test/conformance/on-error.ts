@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ParallelError, RaceError, workflow } from '@stepline/core'
-import { rejectionOf, rootCause, sleep, uid, type SuiteContext } from './helpers'
+import { deferred, rejectionOf, rootCause, sleep, tick, uid, type SuiteContext } from './helpers'
 
 export function onErrorTests(s: SuiteContext): void {
   describe('onError', () => {
@@ -79,6 +79,36 @@ export function onErrorTests(s: SuiteContext): void {
       expect(afterRan).toBe(false)
       expect((await engine.getRun(handle.id))?.status).toBe('failed')
       expect((await engine.getSteps(handle.id)).find((r) => r.name === 'charge')?.status).toBe('failed')
+    })
+
+    it('a handler that returns after its run was cancelled: its value is discarded, nothing is reported after run:cancelled', async () => {
+      const engine = await s.engine()
+      const events: string[] = []
+      engine.on('step:completed', (e) => events.push(`step:completed ${e.step}`))
+      engine.on('run:cancelled', () => events.push('run:cancelled'))
+      const handling = deferred()
+      const handled = deferred()
+      let nextRan = false
+      const wf = workflow(uid())
+        .step('charge', () => {
+          throw new Error('declined')
+        })
+        .onError(async () => {
+          handling.resolve()
+          await sleep(10) // ignores ctx.signal
+          handled.resolve()
+          return 'fallback'
+        })
+        .step('next', () => (nextRan = true))
+      const handle = await engine.start(wf)
+      await handling.promise
+      await handle.cancel()
+      await handled.promise
+      await tick(5)
+      expect(await rejectionOf(handle.result())).toMatchObject({ code: 'RUN_CANCELLED' })
+      expect(events).toEqual(['run:cancelled'])
+      expect(nextRan).toBe(false)
+      expect(await engine.getSteps(handle.id)).toEqual([])
     })
 
     it('workflow-level onError runs once with ctx.error when a run fails, and the run stays failed', async () => {

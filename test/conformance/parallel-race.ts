@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
 import { ParallelError, RaceError, StepTimeoutError, workflow } from '@stepline/core'
-import { errorChain, forever, inFlight, rejectionOf, rootCause, sleep, uid, type SuiteContext } from './helpers'
+import { deferred, errorChain, forever, inFlight, rejectionOf, rootCause, sleep, tick, uid, type SuiteContext } from './helpers'
 
 export function parallelRaceTests(s: SuiteContext): void {
   describe('parallel', () => {
@@ -189,6 +189,32 @@ export function parallelRaceTests(s: SuiteContext): void {
         .step('after', (ctx) => ({ last: ctx.last, fromSteps: ctx.steps.quote.output }))
       expect(await engine.run(wf)).toEqual({ last: 'fast', fromSteps: 'fast' })
       expect(loserAborted).toBe(true)
+    })
+
+    it('a loser that ignores its signal and fails after the run ended reports nothing after run:completed', async () => {
+      const engine = await s.engine()
+      const events: string[] = []
+      engine.on('step:failed', (e) => events.push(`step:failed ${e.step}`))
+      engine.on('step:completed', (e) => events.push(`step:completed ${e.step}`))
+      engine.on('run:completed', () => events.push('run:completed'))
+      const loserDone = deferred()
+      const wf = workflow(uid()).race('quote', [
+        async () => 'fast',
+        async () => {
+          await sleep(20) // ignores ctx.signal
+          loserDone.resolve()
+          throw new Error('late failure')
+        },
+      ])
+      const handle = await engine.start(wf)
+      expect(await handle.result()).toBe('fast')
+      await loserDone.promise
+      await tick(5)
+      expect(events).toEqual(['step:completed quote[0]', 'step:completed quote', 'run:completed'])
+      expect((await engine.getSteps(handle.id)).map((r) => [r.name, r.status])).toEqual([
+        ['quote[0]', 'completed'],
+        ['quote', 'completed'],
+      ])
     })
 
     it('a branch that fails fast does not win over a later success', async () => {

@@ -218,6 +218,37 @@ export function recoveryTests(s: SuiteContext): void {
       expect(calls).toEqual([0, 1, 2, 2, 3])
     })
 
+    it('the summary of a resumed run counts the branches and items it replayed', async () => {
+      const store = await s.store()
+      const entered = deferred()
+      let crash = true
+      const wf = workflow(uid())
+        .parallel('fetch', [async () => (await sleep(4), 'slow'), () => 'fast'])
+        .forEach('each', () => [1, 2], (n, flow) => flow.step('double', () => n * 2))
+        .if('big', () => true)
+        .step('review', () => 'ok')
+        .endIf()
+        .step('ship', async () => {
+          if (crash) {
+            entered.resolve()
+            await forever()
+          }
+          return 'shipped'
+        })
+      const engineA = await s.engine({ store })
+      const crashed = await engineA.start(wf)
+      await entered.promise
+      crash = false
+      const engineB = await s.engine({ store, workflows: [wf], recover: false })
+      const [handle] = await engineB.recover()
+      const outcome = await handle!.outcome()
+      expect(outcome.output).toBe('shipped')
+      expect(outcome.runId).toBe(crashed.id)
+      // fetch[0], fetch[1], double ×2, review, ship: as the same run's summary without a crash.
+      expect(outcome.summary.steps).toBe(6)
+      expect(outcome.summary.criticalPath).toEqual(['fetch[0]', expect.stringMatching(/^double\[[01]\]$/), 'review', 'ship'])
+    })
+
     it('refuses to resume a run whose plan changed: PlanError naming the hash, and no step of the new plan runs', async () => {
       const store = await s.store()
       const id = uid()

@@ -111,6 +111,7 @@ export class Engine {
   readonly #hooks: RunHooks = {
     end: (run, outcome) => {
       this.#active.delete(run.state.id)
+      this.#left?.()
       const waiting = this.#waiters.get(run.state.id)
       if (waiting) {
         this.#waiters.delete(run.state.id)
@@ -126,6 +127,9 @@ export class Engine {
   readonly #ownsStore: boolean
   #closed = false
   #wakeTimer: { at: number; cancel: () => void } | undefined
+  /** While `close` waits: called each time a run leaves memory (it ended or parked). */
+  #left: (() => void) | undefined
+  #closing: Promise<void> | undefined
   #recovery: Promise<RunHandle<unknown>[]> = Promise.resolve([])
   #recoverySoon = false
 
@@ -522,6 +526,7 @@ export class Engine {
     // Until its transition lands the store shows the run as running: recovery must leave it be.
     this.#claiming.add(s.id)
     this.#active.delete(s.id)
+    this.#left?.()
     if (resolvers) for (const r of resolvers) this.#addWaiter(s.id, r)
     let moved: boolean
     try {
@@ -682,19 +687,30 @@ export class Engine {
   }
 
   /**
-   * Stops accepting runs, waits for the runs in flight to end (those whose `start` was still
-   * creating them too), and closes the executor (and the store when the engine made it; a store
+   * Stops accepting runs, waits for the runs in flight to end or park (those whose `start` was
+   * still creating them too), and closes the executor (and the store when the engine made it; a store
    * you passed in is yours to close).
    * @example
    * process.on('SIGTERM', () => engine.close())
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    // One close however often it is called (a SIGTERM and a SIGINT): each caller waits for it.
+    return (this.#closing ??= this.#close())
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true
     this.#wakeTimer?.cancel()
     this.#wakeTimer = undefined
-    // A claimed run (being created, woken, resumed) is active once its store call lands: wait for that, then for it.
-    while (this.#claiming.size > 0) await new Promise((r) => realSetImmediate(r))
-    await Promise.all([...this.#active.values()].map((r) => r.outcome()))
+    // A claimed run (being created, woken, resumed, parking) is active or parked once its store call
+    // lands: wait for that. An active run is waited for until it ends or parks (it then stays
+    // parked in the store: waiting for its outcome would wait for a wake-up this engine no longer does).
+    for (;;) {
+      while (this.#claiming.size > 0) await new Promise((r) => realSetImmediate(r))
+      if (this.#active.size === 0) break
+      await new Promise<void>((r) => (this.#left = r))
+      this.#left = undefined
+    }
     await this.#services.executor.close?.()
     // A store passed in belongs to the caller; only the one the engine made is closed here.
     if (this.#ownsStore) await this.store.close?.()

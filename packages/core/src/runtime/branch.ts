@@ -47,17 +47,23 @@ export async function runBranch(run: RunState, node: BranchNode, fns: Fns, frame
 export async function skipAll(run: RunState, nodes: readonly PlanNode[], frame: Frame): Promise<void> {
   for (const node of nodes) {
     const key = keyOf(node.id, frame)
-    if (run.replay?.get(key)?.status === 'skipped') continue
-    const at = run.services.clock.now()
-    const rec: StepRecord = {
-      key, nodeId: node.id, name: node.name, kind: kindOf(node), status: 'skipped', output: undefined, attempts: 0,
-      startedAt: at, endedAt: at, durationMs: 0, item: frame.itemPath,
-    }
-    frame.steps[node.name] = rec
-    const w = run.record(rec)
-    if (w !== undefined) await w
-    if (run.listening('step:skipped')) {
-      run.emit('step:skipped', { runId: run.id, workflowId: run.workflowId, step: node.name, nodeId: node.id, key, item: frame.itemPath, attempt: 0 })
+    const old = run.replay?.get(key)
+    if (old?.status === 'skipped') {
+      // Skipped by an earlier attempt of this run: journaled already, but `ctx.steps` needs it.
+      frame.steps[node.name] = old
+      run.records.push(old)
+    } else {
+      const at = run.services.clock.now()
+      const rec: StepRecord = {
+        key, nodeId: node.id, name: node.name, kind: kindOf(node), status: 'skipped', output: undefined, attempts: 0,
+        startedAt: at, endedAt: at, durationMs: 0, item: frame.itemPath,
+      }
+      frame.steps[node.name] = rec
+      const w = run.record(rec)
+      if (w !== undefined) await w
+      if (run.listening('step:skipped')) {
+        run.emit('step:skipped', { runId: run.id, workflowId: run.workflowId, step: node.name, nodeId: node.id, key, item: frame.itemPath, attempt: 0 })
+      }
     }
     if (node.kind === 'branch') {
       for (const c of node.cases) await skipAll(run, c.nodes, frame)

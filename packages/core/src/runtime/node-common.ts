@@ -39,7 +39,51 @@ export function replayed(run: RunState, node: PlanNode, frame: Frame): StepRecor
   if (old === undefined || old.status !== 'completed') return undefined
   frame.steps[node.name] = old
   run.records.push(old)
+  if (node.kind === 'parallel' || node.kind === 'race' || node.kind === 'branch' || node.kind === 'forEach') {
+    restoreInside(run, node, frame.itemKey, frame.steps)
+  }
   return old
+}
+
+/**
+ * The entries inside a node replayed whole, as if it had run: back into the run's records (the
+ * summary counts them) and, for the cases of an `.if()`, into `ctx.steps` (`steps`; undefined
+ * inside a `forEach` item, whose own `ctx.steps` is gone).
+ */
+function restoreInside(run: RunState, node: PlanNode, itemKey: string, steps: Record<string, StepRecord> | undefined): void {
+  const replay = run.replay!
+  switch (node.kind) {
+    case 'parallel':
+    case 'race':
+      for (const b of node.branches) {
+        const rec = replay.get(b.id + itemKey)
+        if (rec !== undefined) run.records.push(rec)
+      }
+      return
+    case 'branch': {
+      const decision = replay.get(`${node.id}${itemKey}:when`)
+      if (decision !== undefined) run.records.push(decision)
+      for (const c of node.cases) restoreNodes(run, c.nodes, itemKey, steps)
+      if (node.otherwise) restoreNodes(run, node.otherwise.nodes, itemKey, steps)
+      return
+    }
+    case 'forEach': {
+      const items = replay.get(node.id + itemKey)?.output
+      const n = Array.isArray(items) ? items.length : 0
+      for (let i = 0; i < n; i++) restoreNodes(run, node.body, `${itemKey}@${i}`, undefined)
+      return
+    }
+  }
+}
+
+function restoreNodes(run: RunState, nodes: readonly PlanNode[], itemKey: string, steps: Record<string, StepRecord> | undefined): void {
+  for (const n of nodes) {
+    const rec = run.replay!.get(n.id + itemKey)
+    if (rec === undefined) continue
+    if (steps !== undefined) steps[n.name] = rec
+    run.records.push(rec)
+    restoreInside(run, n, itemKey, steps)
+  }
 }
 
 export function startedEvent(run: RunState, node: PlanNode, frame: Frame): void {

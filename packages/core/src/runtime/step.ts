@@ -128,13 +128,20 @@ async function attempts(
       await delay(clock, delayMs, frame.scope.signal)
     }
     attempt++
-    const scope = node.timeoutMs === undefined ? frame.scope : new AbortScope(frame.scope)
-    const ctx = new StepContext(run, frame, scope, attempt, node.name)
     const limiter = run.services.stepLimiter
     if (limiter !== undefined) {
       const wait = limiter.acquire()
-      if (wait !== undefined) await wait
+      if (wait !== undefined) {
+        await wait
+        // Cancelled, timed out or aborted while it waited for a slot: it must not start.
+        if (frame.scope.aborted) {
+          limiter.release()
+          throw frame.scope.reason
+        }
+      }
     }
+    const scope = node.timeoutMs === undefined ? frame.scope : new AbortScope(frame.scope)
+    const ctx = new StepContext(run, frame, scope, attempt, node.name)
     let output: unknown
     try {
       output = node.timeoutMs === undefined ? run.services.executor.execute(node as StepNode, fns[node.fn]!, ctx) : withTimeout(run, node, fns[node.fn]!, ctx, scope, node.timeoutMs)
@@ -197,6 +204,8 @@ export async function recordFailure(
   }
   if (kind !== 'fn') frame.steps[node.name] = rec
   await run.record(rec)
+  // A race loser (or a branch past its node's timeout) failing after the run ended: journaled, but no event follows the run's last.
+  if (run.done) return
   if (run.listening('step:failed')) {
     run.emit('step:failed', {
       runId: run.id, workflowId: run.workflowId, step: node.name, nodeId: node.id, key, item: frame.itemPath,

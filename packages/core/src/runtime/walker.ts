@@ -69,6 +69,8 @@ async function recoverable(run: RunState, node: PlanNode, fns: Fns, frame: Frame
       await recordFailure(run, node, frame, kindOf(node), key, startedAt, handlerError, 1)
       throw handlerError
     }
+    // Cancelled (or timed out) while the handler ran: its value is discarded like a step's.
+    if (frame.scope.aborted) throw frame.scope.reason
     const endedAt = run.services.clock.now()
     const rec: StepRecord = {
       key, nodeId: node.id, name: node.name, kind: kindOf(node), status: 'completed', output, error: cause, recovered: true,
