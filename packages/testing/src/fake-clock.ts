@@ -78,6 +78,9 @@ export class FakeClock implements Clock {
 
   /** Moves time forward by `ms`, firing every timer that falls due, in order. */
   advance(ms: number): void {
+    if (!(Number.isFinite(ms) && ms >= 0)) {
+      throw new RangeError(`fakeClock.advance: expected ms as a finite number ≥ 0, got ${String(ms)}; virtual time only moves forward.`)
+    }
     const until = this.#now + ms
     for (;;) {
       const t = this.#earliest()

@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util'
 import { inlineExecutor, stepKeyOf, type AnyWorkflow, type Executor, type RunRecord, type StepNode, type StepRecord } from '@stepline/core'
+import { planNames } from './plan-names'
 import { testRun } from './test-run'
 
 /** A recorded run, as any store gives it: `engine.getRun(id)` and `engine.getSteps(id)`. */
@@ -50,7 +51,7 @@ export async function replayRun(workflow: AnyWorkflow, recorded: RecordedRun, op
   const byKey = new Map<string, StepRecord>()
   for (const s of recorded.steps) byKey.set(s.key, s)
   const executor = new ReplayExecutor(byKey, options.execute ?? false)
-  const replay = await testRun(workflow, recorded.run.payload as never, { executor })
+  const replay = await testRun(workflow, recorded.run.payload as never, { executor, events: recordedEvents(workflow, recorded.steps) })
   const replayed = new Map<string, StepRecord>()
   for (const s of replay.journal) replayed.set(s.key, s)
 
@@ -136,6 +137,21 @@ class ReplayExecutor implements Executor {
     }
     return actual instanceof Promise ? actual.then(keep, () => recorded(rec)) : keep(actual)
   }
+}
+
+/**
+ * The events the recorded run received, by name: a `waitForEvent` that completed without
+ * `.onError()` recovering it holds the event's data. Waits that timed out get no answer, so they
+ * time out in the replay too.
+ */
+function recordedEvents(workflow: AnyWorkflow, steps: readonly StepRecord[]): Record<string, unknown> {
+  const eventOf = planNames(workflow.plan().nodes).events
+  const events: Record<string, unknown> = {}
+  for (const s of steps) {
+    const event = eventOf.get(s.nodeId)
+    if (s.kind === 'waitForEvent' && s.status === 'completed' && !s.recovered && event !== undefined) events[event] = s.output
+  }
+  return events
 }
 
 /** What the step gave in the recorded run: its output, or the error it (or its recovery) had. */

@@ -11,6 +11,7 @@ import type {
   StepStatus,
 } from '@stepline/core'
 import type { FakeClock } from './fake-clock'
+import { planNames, quoteAll } from './plan-names'
 
 /** An event the run emitted, with `type` and the virtual ms since the run started (`at`). */
 export type RecordedEvent = { type: EngineEventName; at: number; step?: string; key?: string; item?: number[]; attempt?: number } & Record<string, unknown>
@@ -81,10 +82,27 @@ export class TestRunResult<W extends AnyWorkflow = AnyWorkflow> {
       if (r.item !== undefined || r.kind === 'fn' || r.kind === 'decision') continue
       steps[r.name] = { output: r.output, status: r.status, attempts: r.attempts, durationMs: r.durationMs, error: r.error, calls: calls.get(r.name) ?? 0 }
     }
-    this.steps = steps as TestSteps<inferSteps<W>>
+    this.steps = this.#explainMissing(steps) as TestSteps<inferSteps<W>>
     this.trace = events.flatMap((e): TraceEntry[] => {
       if (!e.type.startsWith('step:')) return []
       return [{ type: e.type.slice(5) as TraceEntry['type'], step: e.step!, key: e.key!, item: e.item, attempt: e.attempt ?? 0, at: e.at }]
+    })
+  }
+
+  /**
+   * `steps` as is, except that reading a node of the workflow that has no entry throws, saying
+   * why, instead of handing back `undefined` for the next property read to fail on.
+   */
+  #explainMissing(steps: Record<string, TestStep>): Record<string, TestStep> {
+    const nodes = planNames(this.#plan).nodes
+    return new Proxy(steps, {
+      get: (target, key, receiver) => {
+        if (typeof key !== 'string' || Object.hasOwn(target, key) || !nodes.has(key)) return Reflect.get(target, key, receiver)
+        const where = nodes.get(key)!.topLevel
+          ? `the run never reached "${key}" (it ${this.status === 'failed' ? `failed: ${this.error?.message}` : `is ${this.status}`}). Steps with an entry: ${quoteAll(Object.keys(target))}.`
+          : `"${key}" is inside a forEach body or is a parallel/race branch, so it has no single entry: use run.records('${key}').`
+        throw new AssertionError({ message: `run.steps["${key}"]: ${where} Use run.ran('${key}') to assert whether a step ran.` })
+      },
     })
   }
 
@@ -176,7 +194,11 @@ export class TestRunResult<W extends AnyWorkflow = AnyWorkflow> {
   /** Asserts a step's final entry took `n` attempts. */
   expectAttempts(name: string, n: number): this {
     const actual = this.attempts(name)
-    if (actual !== n) fail(`expected "${name}" to take ${n} attempt(s), it took ${actual}`, n, actual)
+    if (actual !== n) {
+      const ran = [...new Set(this.order)]
+      const instead = this.ran(name) ? `it took ${actual}` : `but it never ran; steps that ran: ${ran.join(', ') || '(none)'}`
+      fail(`expected "${name}" to take ${n} attempt(s), ${instead}`, n, actual)
+    }
     return this
   }
 }

@@ -1,15 +1,16 @@
 import { defaultExecutor, stepKeyOf, type Executor, type StepNode } from '@stepline/core'
 import { answer, UnmockedStepError, type Mock } from './mocks'
+import type { Activity } from './tracked-store'
 
 /**
  * The executor `testRun` gives its engine: answers mocked steps, counts calls, and knows how
  * many steps are in flight, which tells the runner when a run is only waiting for time.
  */
-export class TestExecutor implements Executor {
+export class TestExecutor implements Executor, Activity {
   readonly name = 'testing'
   /** Calls per step name (every attempt, every item). */
   readonly calls = new Map<string, number>()
-  /** Step attempts that returned a promise that has not settled yet. */
+  /** Step attempts that returned a promise that has not settled yet (and store calls: see `trackStore`). */
   inFlight = 0
   /** Grows whenever an attempt settles: the runner's sign that the run moves. */
   progress = 0

@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest'
-import { createEngine, workflow, StepError, StepTimeoutError } from '@stepline/core'
+import { describe, expect, it, vi } from 'vitest'
+import { createEngine, inlineExecutor, workflow, StepError, StepTimeoutError, type Executor, type Store } from '@stepline/core'
+import { memoryStore } from '@stepline/core'
 import { fail, fakeClock, replayRun, sequence, testRun, value, UnmockedStepError } from '@stepline/testing'
 
 /** The order workflow; replay tests build variants of it with one thing changed. */
@@ -114,6 +115,23 @@ describe('testRun', () => {
     expect(clock.elapsed()).toBe(30_000)
   })
 
+  it('a step timeout fires under vitest fake timers, performance.now faked too', async () => {
+    vi.useFakeTimers() // fakes performance as well: the runner captured the real one when loaded
+    try {
+      const wf = workflow('hang').step('stuck', () => 'real', { timeout: '30s' })
+      const clock = fakeClock({ idleMs: 5 })
+      const run = await testRun(wf, undefined, {
+        clock,
+        realTimeoutMs: 2_000,
+        mocks: { stuck: (ctx) => new Promise<string>((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))) },
+      })
+      expect(run.error?.cause).toBeInstanceOf(StepTimeoutError)
+      expect(clock.elapsed()).toBe(30_000)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
   it('records events and a trace with virtual times', async () => {
     const wf = workflow('t').sleep('nap', '1m').step('after', () => 1)
     const run = await testRun(wf)
@@ -160,6 +178,134 @@ describe('testRun', () => {
   })
 })
 
+describe('testRun: mistakes in the test are clear errors', () => {
+  it('a mock for a name the workflow does not have rejects, listing the names that can be mocked', async () => {
+    let charged = 0
+    const wf = workflow('pay').step('charge', () => ++charged).forEach('each', () => [1], (_i, flow) => flow.step('reserve-one', () => 'r'))
+    await expect(testRun(wf, undefined, { mocks: { chrage: 1 } })).rejects.toThrow(
+      'testRun: mocks: workflow "pay" has no step "chrage". Steps that can be mocked: "charge", "reserve-one".',
+    )
+    await expect(testRun(wf, undefined, { mocks: { chrage: 1 } })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' })
+    expect(charged).toBe(0) // rejected before the run started
+  })
+
+  it('a mock for a parallel, race or forEach node rejects, naming its branches or body steps', async () => {
+    await expect(testRun(order, { id: 'o1', total: 5 }, { mocks: { fetch: { user: { name: 'x' }, stock: 1 } } })).rejects.toThrow(
+      'testRun: mocks: "fetch" of workflow "order" is a parallel and cannot be mocked itself; mock its branches instead: "fetch[user]", "fetch[stock]".',
+    )
+    await expect(testRun(order, { id: 'o1', total: 5 }, { mocks: { reserve: ['a'] } })).rejects.toThrow(
+      'testRun: mocks: "reserve" of workflow "order" is a forEach and cannot be mocked itself; mock the steps of its body instead: "reserve-one".',
+    )
+    const waits = workflow('waits').waitForEvent('approval', { timeout: '1h' })
+    await expect(testRun(waits, undefined, { mocks: { approval: true } })).rejects.toThrow(
+      `testRun: mocks: "approval" of workflow "waits" is a waitForEvent and cannot be mocked; answer it with events: { 'approval': … }.`,
+    )
+  })
+
+  it('an event that no waitForEvent of the workflow waits for rejects, listing the events it waits for', async () => {
+    const wf = workflow('approve').waitForEvent('approval', { timeout: '2d' }).onError(() => 'timed out')
+    await expect(testRun(wf, undefined, { events: { aproval: true } })).rejects.toThrow(
+      'testRun: events: no waitForEvent of workflow "approve" waits for the event "aproval". Events it waits for: "approval".',
+    )
+  })
+
+  it('bad runner options reject instead of being ignored', async () => {
+    const wf = workflow('opts').step('a', () => 1)
+    await expect(testRun(wf, undefined, { realTimeoutMs: Number.NaN })).rejects.toThrow(
+      'testRun: expected `realTimeoutMs` as a number of milliseconds > 0, got NaN.',
+    )
+    await expect(testRun(wf, undefined, { concurrency: 0 })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' })
+  })
+
+  it('reading run.steps of a node the run never reached says where the run stopped', async () => {
+    const run = await testRun(order, { id: 'o1', total: 5 }, { mocks: { validate: fail('bad order') } })
+    expect(() => run.steps.charge.status).toThrow(
+      'run.steps["charge"]: the run never reached "charge" (it failed: Step "validate" failed after 1 attempt: bad order). ' +
+        'Steps with an entry: "validate". Use run.ran(\'charge\') to assert whether a step ran.',
+    )
+    expect(run.ran('charge')).toBe(false)
+    expect('charge' in run.steps).toBe(false)
+    expect(Object.keys(run.steps)).toEqual(['validate'])
+  })
+
+  it('expectAttempts on a step that never ran says so', async () => {
+    const run = await testRun(order, { id: 'o1', total: 5 })
+    expect(() => run.expectAttempts('chrage', 1)).toThrow(
+      'expected "chrage" to take 1 attempt(s), but it never ran; steps that ran: validate, fetch, fetch[user], fetch[stock], auto, reserve, reserve-one, charge',
+    )
+  })
+})
+
+/** A memory store whose every answer comes a macrotask later, as a durable store's does (SQLite with group commits, Postgres). */
+function deferredStore(): Store {
+  const inner = memoryStore()
+  return new Proxy(inner, {
+    get(target, key) {
+      const v = Reflect.get(target, key, target) as unknown
+      if (typeof v !== 'function' || key === 'close') return v
+      return (...args: unknown[]) => {
+        const out = (v as (...a: unknown[]) => unknown).apply(target, args)
+        return new Promise((resolve, reject) => setImmediate(() => Promise.resolve(out).then(resolve, reject)))
+      }
+    },
+  })
+}
+
+describe('testRun with a store that answers asynchronously', () => {
+  it('a wait that timed out earlier is not mistaken for one the run still waits on', async () => {
+    const wf = workflow('late').waitForEvent('a', { timeout: '1h' }).onError(() => 'timed out').step('x', () => 1).step('y', () => 2)
+    const run = await testRun(wf, undefined, { store: deferredStore() })
+    expect(run.output).toBe(2)
+  })
+
+  it('virtual time waits for the store: timers fire in the order the run sets them', async () => {
+    const wf = workflow('items')
+      .forEach('each', () => [3, 1, 2], (_i, flow) => flow.step('before', (ctx) => ctx.item).sleepUntil('nap', (ctx) => Date.UTC(2026, 0, 1) + (ctx.item as number) * 1000).step('after', (ctx) => ctx.item), { concurrency: 3 })
+      .step('retry', () => 'ok', { retry: { attempts: 2, delay: '1m' } })
+    const times = async (store?: Store) => {
+      const run = await testRun(wf, undefined, { ...(store ? { store } : {}), mocks: { retry: sequence(fail('once'), 'ok') } })
+      // Items run concurrently: the order they start in may differ, their virtual times may not.
+      return run.trace.filter((t) => t.type === 'started').map((t) => `${t.step}${t.item ? `@${t.item.join('.')}` : ''}:${t.at}`).sort()
+    }
+    const inMemory = await times()
+    expect(inMemory).toContain('after@1:1000')
+    expect(await times(deferredStore())).toEqual(inMemory)
+  })
+})
+
+describe('testRun: cleanup', () => {
+  it('a testRun that rejects cancels its run and closes its engine: nothing goes on after the test', async () => {
+    let calls = 0
+    let closed = 0
+    const inner = inlineExecutor()
+    const executor: Executor = { name: 'spy', execute: (node, fn, ctx) => inner.execute(node, fn, ctx), close: async () => void closed++ }
+    const wf = workflow('bg').step('flaky', () => {
+      calls++
+      throw new Error('down')
+    }, { retry: { attempts: 5, delay: 30 } })
+    await expect(testRun(wf, undefined, { clock: 'real', executor, realTimeoutMs: 10 })).rejects.toMatchObject({ code: 'RUN_TIMEOUT' })
+    const atReject = calls
+    await new Promise((r) => setTimeout(r, 150))
+    expect(calls).toBe(atReject) // no retry fired after testRun gave up
+    expect(closed).toBe(1)
+  })
+
+  it('a run parked on an unanswered event is cancelled when testRun rejects', async () => {
+    const store = memoryStore()
+    await expect(testRun(workflow('forever').waitForEvent('approval'), undefined, { store })).rejects.toMatchObject({ code: 'EVENT_NOT_AWAITED' })
+    expect((await store.listRuns()).map((r) => r.status)).toEqual(['cancelled'])
+  })
+})
+
+describe('fakeClock', () => {
+  it('refuses to move time backwards', () => {
+    const clock = fakeClock({ start: 1000 })
+    expect(() => clock.advance(-500)).toThrow('fakeClock.advance: expected ms as a finite number ≥ 0, got -500; virtual time only moves forward.')
+    expect(() => clock.advance(Number.NaN)).toThrow(RangeError)
+    expect(clock.now()).toBe(1000)
+  })
+})
+
 describe('replayRun', () => {
   const record = async (wf: typeof order, payload: { id: string; total: number }) => {
     const engine = createEngine()
@@ -189,6 +335,24 @@ describe('replayRun', () => {
     expect((await replayRun(changed, recorded)).ok).toBe(true) // outputs are fed from the recording
     const report = await replayRun(changed, recorded, { execute: true })
     expect(report.first).toMatchObject({ kind: 'output', step: 'validate', expected: { id: 'o1', total: 5 }, actual: { id: 'o1', total: 10 } })
+  })
+
+  it('replays a run that waited for an event, answering the wait with the recorded event', async () => {
+    const approve = (wait: { timeout?: '1h' }) =>
+      workflow('approve')
+        .step('submit', () => 'submitted')
+        .waitForEvent<'decision', { ok: boolean }>('decision', wait)
+        .step('ship', (ctx) => (ctx.last.ok ? 'shipped' : 'held'))
+    for (const wf of [approve({ timeout: '1h' }), approve({})]) {
+      const engine = createEngine({ clock: fakeClock() })
+      const handle = await engine.start(wf)
+      await new Promise((r) => setTimeout(r, 10)) // let it park
+      await engine.send(handle.id, 'decision', { ok: true })
+      expect(await handle.result()).toBe('shipped')
+      const report = await replayRun(wf, { run: (await engine.getRun(handle.id))!, steps: await engine.getSteps(handle.id) })
+      expect(report.message).toBe('replay matches the recorded run')
+      await engine.close()
+    }
   })
 
   it('detects a removed and an added step', async () => {

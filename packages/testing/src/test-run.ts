@@ -7,11 +7,16 @@ import {
   type Executor,
   type inferInput,
   type inferSteps,
+  type RunHandle,
+  type RunOutcome,
+  type StepRecord,
   type Store,
 } from '@stepline/core'
 import { FakeClock } from './fake-clock'
 import type { AnyMock, Mock } from './mocks'
+import { planNames, quoteAll, type PlanNames } from './plan-names'
 import { TestExecutor } from './test-executor'
+import { trackStore } from './tracked-store'
 import { TestRunResult, type RecordedEvent } from './result'
 
 // Captured at load: a test that installs fake timers must not stall the runner's own loop.
@@ -41,7 +46,7 @@ type outputOf<S> = S extends { output: infer O } ? O : unknown
 
 /** Options of `testRun`. */
 export interface TestRunOptions<W extends AnyWorkflow = AnyWorkflow> {
-  /** Answers for steps by name, instead of running them. */
+  /** Answers for steps by name, instead of running them. A name the workflow has no step (or branch) for rejects. */
   mocks?: MocksFor<W>
   /** Fail (and make `testRun` reject) when a step without a mock is reached. */
   strict?: boolean
@@ -53,7 +58,7 @@ export interface TestRunOptions<W extends AnyWorkflow = AnyWorkflow> {
   executor?: Executor
   /** Steps in flight at once, as `createEngine({ concurrency })`. */
   concurrency?: number
-  /** Answers to `waitForEvent` nodes by event name: each is sent when the run starts waiting for it. */
+  /** Answers to `waitForEvent` nodes by event name: each is sent when the run starts waiting for it. An event no wait awaits rejects. */
   events?: Record<string, unknown>
   /** Real milliseconds after which `testRun` gives up on a run that does not end. Default 10,000. */
   realTimeoutMs?: number
@@ -72,9 +77,11 @@ export async function testRun<W extends AnyWorkflow>(
   payload?: inferInput<W>,
   options: TestRunOptions<W> = {},
 ): Promise<TestRunResult<W>> {
+  const names = planNames(workflow.plan().nodes)
+  checkOptions(workflow.id, options, names)
   const clock = options.clock === 'real' ? undefined : (options.clock ?? new FakeClock())
   const executor = new TestExecutor(workflow.id, (options.mocks ?? {}) as Record<string, Mock>, options.strict ?? false, options.executor)
-  const engine = createEngine({ store: options.store ?? memoryStore(), executor, ...(clock ? { clock } : {}), ...(options.concurrency ? { concurrency: options.concurrency } : {}) })
+  const engine = createEngine({ store: trackStore(options.store ?? memoryStore(), executor), executor, ...(clock ? { clock } : {}), ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}) })
   const events: RecordedEvent[] = []
   const started = clock?.now() ?? Date.now()
   for (const type of EVENTS) {
@@ -85,24 +92,58 @@ export async function testRun<W extends AnyWorkflow>(
   }
   // Answer waitForEvent nodes from `events` as soon as the run parks waiting for one.
   const answers = options.events ?? {}
-  const unanswered: string[] = []
+  // The event the run is parked on now, when `events` does not answer it.
+  const parked: { unanswered?: string | undefined } = {}
   engine.on('run:parked', (e) => {
     if (e.status !== 'waiting' || e.event === undefined) return
     if (Object.hasOwn(answers, e.event)) void engine.send(e.runId, e.event, answers[e.event]).catch(() => undefined)
-    else unanswered.push(e.event)
+    else parked.unanswered = e.event
   })
-  const handle = await engine.start(workflow as AnyWorkflow, payload)
+  engine.on('run:resumed', () => {
+    parked.unanswered = undefined
+  })
+  let handle: RunHandle<unknown> | undefined
   let done = false
-  const outcome = handle.outcome().then((o) => {
-    done = true
-    return o
-  })
-  await driveUntil(() => done, clock, executor, options.realTimeoutMs ?? 10_000, workflow.id, unanswered)
-  const result = await outcome
-  const journal = await engine.getSteps(handle.id)
+  let result: RunOutcome
+  let journal: StepRecord[]
+  try {
+    handle = await engine.start(workflow as AnyWorkflow, payload)
+    const outcome = handle.outcome().then((o) => {
+      done = true
+      return o
+    })
+    await driveUntil(() => done, clock, executor, options.realTimeoutMs ?? 10_000, workflow.id, parked)
+    result = await outcome
+    journal = await engine.getSteps(handle.id)
+  } catch (error) {
+    // The test is over: nothing of the run may go on after it (a retry on real time, a step on a
+    // worker pool, a parked row another run could find), so cancel it and close the engine.
+    if (handle !== undefined && !done) await handle.cancel('testRun gave up on the run').catch(() => undefined)
+    await engine.close().catch(() => undefined)
+    throw error
+  }
   await engine.close()
   if (executor.unmocked) throw executor.unmocked
   return new TestRunResult<W>(workflow, result, journal, events, executor.calls, clock)
+}
+
+/** Mistakes in the test itself, reported before anything runs: a name is checked against the plan. */
+function checkOptions(workflowId: string, options: TestRunOptions, names: PlanNames): void {
+  const bad = (message: string): never => {
+    throw new SteplineError('OPTIONS_INVALID', `testRun: ${message}`)
+  }
+  for (const name of Object.keys(options.mocks ?? {})) {
+    if (names.mockable.includes(name)) continue
+    const why = names.notMockable.get(name)
+    if (why !== undefined) bad(`mocks: "${name}" of workflow "${workflowId}" ${why}.`)
+    bad(`mocks: workflow "${workflowId}" has no step "${name}". Steps that can be mocked: ${quoteAll(names.mockable)}.`)
+  }
+  const awaited = [...new Set(names.events.values())]
+  for (const name of Object.keys(options.events ?? {})) {
+    if (!awaited.includes(name)) bad(`events: no waitForEvent of workflow "${workflowId}" waits for the event "${name}". Events it waits for: ${quoteAll(awaited)}.`)
+  }
+  const t = options.realTimeoutMs
+  if (t !== undefined && !(typeof t === 'number' && t > 0)) bad(`expected \`realTimeoutMs\` as a number of milliseconds > 0, got ${String(t)}.`)
 }
 
 /**
@@ -115,7 +156,7 @@ async function driveUntil(
   executor: TestExecutor,
   realTimeoutMs: number,
   workflowId: string,
-  unanswered: string[],
+  parked: { readonly unanswered?: string | undefined },
 ): Promise<void> {
   const t0 = realNow()
   let seen = -1
@@ -134,10 +175,11 @@ async function driveUntil(
       continue
     }
     // Waiting for an event nobody will send, with no timeout to end the wait: say so now.
-    if (unanswered.length > 0 && executor.inFlight === 0 && (clock === undefined || clock.pending === 0)) {
+    const event = parked.unanswered
+    if (event !== undefined && executor.inFlight === 0 && (clock === undefined || clock.pending === 0)) {
       throw new SteplineError(
         'EVENT_NOT_AWAITED',
-        `testRun: the run of workflow "${workflowId}" waits for the event "${unanswered[0]}", which \`events\` does not answer. Add events: { '${unanswered[0]}': … } to testRun's options.`,
+        `testRun: the run of workflow "${workflowId}" waits for the event "${event}", which \`events\` does not answer. Add events: { '${event}': … } to testRun's options.`,
       )
     }
     if (now - t0 > realTimeoutMs) {
