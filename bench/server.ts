@@ -3,7 +3,8 @@
  * as `stepline serve` opens it: per-turn group commit and the journal log; a 2-step workflow)
  * and, as the baseline, to a bare node:http server that reads the body and answers 202. A third
  * server runs the same webhook and workflow on a store that keeps nothing: what the HTTP layer and
- * the engine cost without durability, the most any store could give. Each server runs in a
+ * the engine cost without durability, the most any store could give. The SQLite server is also
+ * measured with a new Idempotency-Key on every request (the store decides keys in the file). Each server runs in a
  * process of its own (bench/server-child.ts), as `stepline serve` would run. The three are
  * measured in turns (BENCH_SERVER_ROUNDS rounds, default 3, each server's slice preceded by a
  * 1 s unmeasured run against it, the order rotating each round), so that drift in this machine's
@@ -14,7 +15,7 @@
  * default 3; BENCH_SERVER_CONNECTIONS, default 64).
  */
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -130,26 +131,37 @@ export async function serverBench(): Promise<Row[]> {
     const script = join(dir, 'post.lua')
     writeFileSync(script, `wrk.method = "POST"\nwrk.body = '{"orderId":"o-1","amount":42}'\nwrk.headers["Content-Type"] = "application/json"\n`)
 
+    // An Idempotency-Key on every request, new to the store: the webhook's retry-safe form.
+    let keyedScripts = 0
+    const keyedScript = (): string => {
+      const path = join(dir, `keyed-${++keyedScripts}.lua`)
+      writeFileSync(path, `${readFileSync(script, 'utf8')}local n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(nil, nil, { ["Idempotency-Key"] = "w${keyedScripts}-" .. n })\nend\n`)
+      return path
+    }
+
     const file = join(dir, 'bench.db')
     const kinds: ServerKind[] = ['bare', 'sqlite', 'nothing']
-    const servers = kinds.map((kind) => ({ kind, server: new ChildServer(kind, file), url: '', slices: [] as WrkResult[] }))
-    for (const s of servers) s.url = `${await s.server.ready()}/webhooks/orders`
+    const processes = kinds.map((kind) => new ChildServer(kind, file))
+    // The keyed side is the SQLite server again, under the keyed script.
+    const sides = [...kinds, 'keyed'].map((name, i) => ({ name, server: processes[Math.min(i, 1)]!, url: '', script: name === 'keyed' ? keyedScript : () => script, slices: [] as WrkResult[] }))
+    for (const s of sides) s.url = `${await s.server.ready()}/webhooks/orders`
     const slice = Math.max(1, Math.round(SECONDS / ROUNDS))
     for (let round = 0; round < ROUNDS; round++) {
-      for (let i = 0; i < servers.length; i++) {
-        const s = servers[(i + round) % servers.length]!
+      for (let i = 0; i < sides.length; i++) {
+        const s = sides[(i + round) % sides.length]!
         // Connections, caches and the JIT warm again after another server had the machine.
-        await wrk(s.server, s.url, script, 1)
-        s.slices.push(await wrk(s.server, s.url, script, slice))
+        await wrk(s.server, s.url, s.script(), 1)
+        s.slices.push(await wrk(s.server, s.url, s.script(), slice))
       }
     }
-    const [bareSide, sqliteSide, nothingSide] = servers
-    const stops = await Promise.all(servers.map((s) => s.server.stop()))
+    const [bareSide, sqliteSide, nothingSide, keyedSide] = sides
+    const stops = await Promise.all(processes.map((p) => p.stop()))
     const { accepted, drainMs } = stops[kinds.indexOf('sqlite')]!
     const base = combine(bareSide!.slices)
     const step = combine(sqliteSide!.slices)
     const ceiling = combine(nothingSide!.slices)
-    const perRound = (side: typeof servers[number]): string => side.slices.map((r, i) => fmt(r.rps / bareSide!.slices[i]!.rps)).join(', ')
+    const keyed = combine(keyedSide!.slices)
+    const perRound = (side: typeof sides[number]): string => side.slices.map((r, i) => fmt(r.rps / bareSide!.slices[i]!.rps)).join(', ')
 
     // Count the runs in the file itself.
     const db = new Database(file, { readonly: true })
@@ -162,6 +174,7 @@ export async function serverBench(): Promise<Row[]> {
     return [
       { name: 'requests/s (POST small JSON → 202)', baseline: base.rps, engine: step.rps, unit: 'req/s', higherIsBetter: true, note: `bare node:http (${bareSide!.slices.map((r) => fmt(r.rps)).join(', ')} by turn) vs webhook → run on SQLite, journal log as stepline serve; ratio by turn ${perRound(sqliteSide!)}; ${conf}` },
       { name: 'requests/s, store that keeps nothing', baseline: base.rps, engine: ceiling.rps, unit: 'req/s', higherIsBetter: true, note: `the same webhook and runs without durability: the most any store could give; ratio by turn ${perRound(nothingSide!)}` },
+      { name: 'requests/s, an Idempotency-Key on each', baseline: base.rps, engine: keyed.rps, unit: 'req/s', higherIsBetter: true, note: `the SQLite server again, every request with a new key (the file decides each: one transaction per turn); ratio by turn ${perRound(keyedSide!)}; p99 ${fmt(keyed.p99Ms)} ms, ${keyed.non2xx} non-2xx` },
       { name: 'p99 latency', baseline: base.p99Ms, engine: step.p99Ms, unit: 'ms', note: `store that keeps nothing: ${fmt(ceiling.p99Ms)} ms` },
       { name: 'server CPU per request (all threads)', baseline: base.cpuPerRequestUs, engine: step.cpuPerRequestUs, unit: 'µs', note: `store that keeps nothing: ${fmt(ceiling.cpuPerRequestUs)} µs; each server in a process of its own, one at a time; wrk is another` },
       { name: 'event loop busy (main thread)', baseline: base.elu * 100, engine: step.elu * 100, unit: '%', note: `store that keeps nothing: ${fmt(ceiling.elu * 100)} %; 100 % = the main thread is the limit` },
@@ -171,7 +184,7 @@ export async function serverBench(): Promise<Row[]> {
         baseline: accepted,
         engine: completed,
         unit: 'runs',
-        note: `${completed === accepted && total === accepted ? 'completed == accepted ✓' : `MISMATCH: ${JSON.stringify(counts)}`}; wrk saw ${step.requests} in the measured turns (the warm-ups' count too); drained in ${drainMs} ms after the load`,
+        note: `${completed === accepted && total === accepted ? 'completed == accepted ✓' : `MISMATCH: ${JSON.stringify(counts)}`}; wrk saw ${step.requests + keyed.requests} in the measured turns (keyed ones too) (the warm-ups' count too); drained in ${drainMs} ms after the load`,
       },
     ]
   } finally {

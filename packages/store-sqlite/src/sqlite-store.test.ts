@@ -169,7 +169,7 @@ describe('durability', () => {
     expect(other.getSteps('r1').map((s) => s.key)).toEqual(['n0'])
   })
 
-  it('a write that must answer at once (an idempotency key, a transition) commits the pending writes first', () => {
+  it('a write that must answer at once (a transition) commits the pending writes first', () => {
     const path = file()
     const a = make(path)
     void a.createRun(run('r1'))
@@ -222,7 +222,7 @@ describe('two stores on one file', () => {
     expect(h1.id).toBe(h2.id)
     expect(await h1.result()).toBe(42)
     expect(await e2.listRuns({ workflowId: 'pay' })).toHaveLength(1)
-    const again = make(path).createRun(run('r-new', { workflowId: 'pay', idempotencyKey: 'order-1' }))
+    const again = await make(path).createRun(run('r-new', { workflowId: 'pay', idempotencyKey: 'order-1' }))
     expect(again).toMatchObject({ created: false, run: { id: h1.id } })
   })
 
@@ -248,16 +248,33 @@ describe('two stores on one file', () => {
     })
   }
 
-  it('createRun with idChosen commits at once (group commit too) and answers an id another store took with its run', async () => {
+  it('createRun with a key or idChosen: the file decides, for the inserts of one turn together, and an id another store took answers with its run', async () => {
     const path = file()
     const a = make(path)
     const b = make(path)
-    const first = a.createRun(run('r1', { idempotencyKey: 'k1' }), { idChosen: true })
-    // Not a promise: the insert committed before createRun returned.
+    // One turn: one transaction decides both; the second meets the first's row.
+    const [first, second] = await Promise.all([a.createRun(run('r1', { idempotencyKey: 'k1' }), { idChosen: true }), a.createRun(run('r1', { payload: { n: 3 } }), { idChosen: true })])
     expect(first).toEqual({ run: expect.objectContaining({ id: 'r1' }), created: true })
-    expect(b.createRun(run('r1', { payload: { n: 2 } }), { idChosen: true })).toMatchObject({ created: false, run: { id: 'r1', payload: { n: 1 }, idempotencyKey: 'k1' } })
-    expect(b.createRun(run('r1', { idempotencyKey: 'k2' }), { idChosen: true })).toMatchObject({ created: false, run: { id: 'r1', idempotencyKey: 'k1' } })
+    expect(second).toMatchObject({ created: false, run: { id: 'r1', payload: { n: 1 }, idempotencyKey: 'k1' } })
+    // Committed when the promise settled: another connection sees it.
+    expect(await b.createRun(run('r1', { payload: { n: 2 } }), { idChosen: true })).toMatchObject({ created: false, run: { id: 'r1', payload: { n: 1 }, idempotencyKey: 'k1' } })
+    expect(await b.createRun(run('r1', { idempotencyKey: 'k2' }), { idChosen: true })).toMatchObject({ created: false, run: { id: 'r1', idempotencyKey: 'k1' } })
+    expect(await b.createRun(run('r9', { idempotencyKey: 'k1' }))).toMatchObject({ created: false, run: { id: 'r1' } })
     expect(b.listRuns()).toHaveLength(1)
+  })
+
+  it('a checked insert is decided before the writes queued after it in its turn (its first step), and close decides what is pending', async () => {
+    const path = file()
+    const a = make(path)
+    const created = a.createRun(run('r1', { idempotencyKey: 'k1' }))
+    const stepped = a.recordStep('r1', step('n0'))
+    await Promise.all([created, stepped])
+    const c = make(path)
+    const late = c.createRun(run('r2', { idempotencyKey: 'k2' }))
+    c.close()
+    expect(await late).toMatchObject({ created: true })
+    expect(make(path).getSteps('r1').map((x) => x.key)).toEqual(['n0'])
+    expect(make(path).getRun('r2')).toMatchObject({ idempotencyKey: 'k2' })
   })
 
   it('transitionRun: of two stores racing to resume one parked run, exactly one wins', () => {

@@ -126,6 +126,15 @@ interface StepRow {
 }
 
 type RunPatch = Partial<Omit<RunRecord, 'id' | 'workflowId'>>
+type Created = { run: RunRecord; created: boolean }
+
+/** A run insert whose answer depends on the file (an idempotency key, an id the caller chose), waiting for its turn's commit. */
+interface Check {
+  run: RunRecord
+  params: unknown[]
+  resolve: (created: Created) => void
+  reject: (e: unknown) => void
+}
 type StepParams = unknown[]
 /**
  * A queued write: a prepared statement and its positional parameters, committed with the others
@@ -162,6 +171,7 @@ export class SqliteStore implements Store {
   #batchDone: Promise<void> | undefined
   #resolveBatch: (() => void) | undefined
   #rejectBatch: ((e: unknown) => void) | undefined
+  #checks: Check[] = []
   #closed = false
 
   constructor(options: SqliteStoreOptions = {}) {
@@ -256,9 +266,11 @@ export class SqliteStore implements Store {
   /**
    * Creates a run. Without an idempotency key the id is fresh, so nothing can conflict: with
    * group commit the insert joins the turn's commit and the promise settles once it is durable.
-   * With a key the insert commits at once, since the answer depends on what the file holds.
+   * With a key, or an id the caller chose, the file decides (another process may have taken
+   * either): with group commit the inserts of a turn are decided together at its commit, in one
+   * transaction after the pending writes; without, at once.
    */
-  createRun(run: RunRecord, options?: CreateRunOptions): { run: RunRecord; created: boolean } | Promise<{ run: RunRecord; created: boolean }> {
+  createRun(run: RunRecord, options?: CreateRunOptions): Created | Promise<Created> {
     const subject = (): string => `Run ${run.id} of workflow "${run.workflowId}": its`
     const params = [
       run.id, run.workflowId, run.planHash, run.status,
@@ -268,22 +280,52 @@ export class SqliteStore implements Store {
       run.idempotencyKey ?? null, run.attempt, run.createdAt, run.startedAt ?? null, run.endedAt ?? null,
       run.wakeAt ?? null, run.waitFor?.event ?? null, run.waitFor?.match ?? null,
     ]
-    // A key or an id the caller chose may be taken by another connection: the UNIQUE indexes decide now.
-    if (this.#groupCommit && run.idempotencyKey === undefined && options?.idChosen !== true) {
-      const created = { run, created: true }
-      return this.#queue(this.#ready().insertRun, params).then(() => created)
+    const checked = run.idempotencyKey !== undefined || options?.idChosen === true
+    if (this.#groupCommit) {
+      if (!checked) {
+        const created = { run, created: true }
+        return this.#queue(this.#ready().insertRun, params).then(() => created)
+      }
+      return new Promise<Created>((resolve, reject) => {
+        // One commit per turn for these too: each alone costs a transaction and waiting for the log's thread.
+        if (this.#checks.push({ run, params, resolve, reject }) === 1) this.#schedule(this.#flushLater)
+      })
     }
     this.#flush()
     try {
-      // Atomic across connections: the UNIQUE index decides; the loser reads the winner's row.
-      if (this.#ready().insertRun.run(...params).changes === 1) return { run, created: true }
-      const byKey = run.idempotencyKey === undefined ? undefined : (this.#ready().getRunByKey.get(run.workflowId, run.idempotencyKey) as RunRow | undefined)
-      const row = byKey ?? (this.#ready().getRun.get(run.id) as RunRow | undefined)
-      if (row === undefined) throw new Error(`run ${run.id} conflicted with a row that is gone`)
-      return { run: toRun(row), created: false }
+      return this.#insertChecked(run, params)
     } catch (e) {
       throw this.#unavailable(e)
     }
+  }
+
+  /** Atomic across connections: the UNIQUE indexes decide; the loser reads the winner's row. */
+  #insertChecked(run: RunRecord, params: unknown[]): Created {
+    if (this.#ready().insertRun.run(...params).changes === 1) return { run, created: true }
+    const byKey = run.idempotencyKey === undefined ? undefined : (this.#ready().getRunByKey.get(run.workflowId, run.idempotencyKey) as RunRow | undefined)
+    const row = byKey ?? (this.#ready().getRun.get(run.id) as RunRow | undefined)
+    if (row === undefined) throw new Error(`run ${run.id} conflicted with a row that is gone`)
+    return { run: toRun(row), created: false }
+  }
+
+  /**
+   * Decides the turn's checked inserts in one transaction, on the tables as the log left them.
+   * Before the pending writes: none of those can be about these runs (their `createRun` has not
+   * answered yet), and one that comes after in call order may be (a first step).
+   */
+  #decideChecks(): void {
+    const checks = this.#checks
+    this.#checks = []
+    let answers: Created[]
+    try {
+      this.#ready() // reopens a closed store
+      answers = this.#db.transaction(() => checks.map((c) => this.#insertChecked(c.run, c.params))).immediate()
+    } catch (e) {
+      const error = this.#unavailable(e)
+      for (const c of checks) c.reject(error)
+      return
+    }
+    for (let i = 0; i < checks.length; i++) checks[i]!.resolve(answers[i]!)
   }
 
   updateRun(id: string, patch: RunPatch): void | Promise<void> {
@@ -378,11 +420,37 @@ export class SqliteStore implements Store {
     return this.#batchDone
   }
 
-  readonly #flushLater = (): void => this.#send()
-
-  /** Commits the pending journal entries, and (with the journal log) waits until the tables show them. */
-  #flush(): void {
+  /** The turn's commit: the checked inserts first (see #decideChecks), then the pending writes. */
+  readonly #flushLater = (): void => {
+    if (this.#checks.length > 0) {
+      try {
+        this.#drainLog()
+        this.#decideChecks()
+      } catch (e) {
+        // The log could not be applied (see #closeLog): the checked inserts cannot be decided now.
+        const checks = this.#checks
+        this.#checks = []
+        for (const c of checks) c.reject(this.#unavailable(e))
+      }
+    }
     this.#send()
+  }
+
+  /**
+   * Decides the pending checked inserts, commits the pending journal entries, and (with the
+   * journal log) waits until the tables show them.
+   */
+  #flush(): void {
+    if (this.#checks.length > 0) {
+      this.#drainLog()
+      this.#decideChecks()
+    }
+    this.#send()
+    this.#drainLog()
+  }
+
+  /** With the journal log: waits until its thread applied everything written (the tables are the truth then). */
+  #drainLog(): void {
     const log = this.#log
     if (log !== undefined && !log.drain()) this.#closeLog(log)
   }
@@ -595,6 +663,7 @@ export class SqliteStore implements Store {
    */
   close(): void {
     if (this.#closed) return
+    if (this.#checks.length > 0) this.#flushLater()
     this.#send()
     if (this.#log !== undefined) this.#closeLog(this.#log)
     this.#closed = true

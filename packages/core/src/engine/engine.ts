@@ -242,10 +242,7 @@ export class Engine {
     const schema = reg.builder.options.input
     const value = schema === undefined ? payload : await validatePayload(reg.builder.id, schema, payload)
     const id = options?.runId ?? newRunId()
-    if (options?.runId !== undefined) {
-      const existing = await this.#claimRunId(id, reg.builder.id, options.idempotencyKey)
-      if (existing !== undefined) return existing
-    }
+    if (options?.runId !== undefined) this.#claimRunId(id)
     const limiter = reg.runLimiter
     const immediate = limiter === undefined || limiter.tryAcquire()
     const now = this.#services.clock.now()
@@ -280,7 +277,7 @@ export class Engine {
     if (!created.created) {
       if (immediate) limiter?.release()
       const other = created.run
-      // The id was free when claimed, then another process's start took it.
+      // A run has the id the caller chose: a retry (this workflow, the same key) gets it back.
       if (other.id === id && !isRetryOf(other, reg.builder.id, options?.idempotencyKey)) throw runExists(id, other)
       return this.handle(other.id)
     }
@@ -288,28 +285,16 @@ export class Engine {
   }
 
   /**
-   * Claims a run id the caller chose, so that no other `start` takes it meanwhile; throws
-   * `RUN_EXISTS` when a run has it, unless that run is this workflow's with the same idempotency
-   * key (a retry): then its handle. The claim ends once `createRun` settled.
+   * Claims a run id the caller chose, so that no other `start` of this engine takes it meanwhile
+   * (`RUN_EXISTS` when one has it). Whether a run in the store has it, `createRun` answers
+   * atomically (told `idChosen`); the claim ends once it settled.
    */
-  async #claimRunId(id: string, workflowId: string, idempotencyKey: string | undefined): Promise<RunHandle<unknown> | undefined> {
+  #claimRunId(id: string): void {
     if (typeof id !== 'string' || id === '') {
       throw new SteplineError('OPTIONS_INVALID', `engine.start: expected \`runId\` as a non-empty string, got ${typeof id === 'string' ? "''" : String(id)}.`)
     }
     if (this.#claiming.has(id) || this.#active.has(id)) throw runExists(id)
     this.#claiming.add(id)
-    let existing: RunRecord | undefined
-    try {
-      existing = await this.store.getRun(id)
-    } catch (e) {
-      this.#claiming.delete(id)
-      throw e
-    }
-    // A free id stays claimed until `start` created the run.
-    if (existing === undefined) return undefined
-    this.#claiming.delete(id)
-    if (isRetryOf(existing, workflowId, idempotencyKey)) return this.handle(id)
-    throw runExists(id, existing)
   }
 
   /**
