@@ -1,6 +1,6 @@
 import { execFile, execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -25,10 +25,10 @@ interface Result {
   stderr: string
 }
 
-function stepline(args: string[], env: Record<string, string> = {}, cwd = root): Promise<Result> {
+function stepline(args: string[], env: Record<string, string> = {}, cwd = root, user: { uid?: number; gid?: number } = {}): Promise<Result> {
   return new Promise((resolve) => {
     // The timeout turns a CLI that never exits into a failed test instead of a hung one.
-    execFile(process.execPath, [cli, ...args], { cwd, timeout: 15_000, env: { ...process.env, NO_COLOR: '1', FORCE_TTY: '', ...env } }, (error, stdout, stderr) => {
+    execFile(process.execPath, [cli, ...args], { cwd, timeout: 15_000, env: { ...process.env, NO_COLOR: '1', FORCE_TTY: '', ...env }, ...user }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr })
     })
   })
@@ -321,9 +321,47 @@ describe.runIf(built && serverReady())('stepline serve', () => {
       taken.close()
     }
   })
+
+  it('says a --host that is not an address of this machine, and which to pass, and exits 1', async () => {
+    // 203.0.113.1 is TEST-NET-3 (RFC 5737): never an address of this machine.
+    const r = await stepline(['serve', 'test/fixtures/cli/server', '--port', '0', '--host', '203.0.113.1', '--db', join(dir, 'host.db')])
+    expect(r.stderr).toBe(
+      'error: stepline serve: --host 203.0.113.1 is not an address of this machine, so nothing can listen on it. Pass one of its addresses: 127.0.0.1 for this machine only, 0.0.0.0 for every interface.\n',
+    )
+    expect(r.code).toBe(1)
+  })
+
+  // Root may listen on port 80: run the CLI as nobody then. Skipped where even that may (macOS, a container allowing low ports).
+  const refused = lowPortRefused()
+  if (!refused) console.warn('stepline CLI: the EACCES test is skipped because this machine lets the test user listen on port 80.')
+  it.runIf(refused)('says a port needs privileges this process lacks, and which to pick, and exits 1', async () => {
+    const at = mkdtempSync(join(tmpdir(), 'stepline-cli-eacces-'))
+    chmodSync(at, 0o777)
+    try {
+      const r = await stepline(['serve', 'test/fixtures/cli/server', '--port', '80', '--db', join(at, 'low.db')], {}, root, unprivileged)
+      expect(r.stderr).toBe(
+        'error: stepline serve: port 80 on 127.0.0.1 needs privileges this process does not have (on most systems every port below 1024 does). Pick a port from 1024 up with --port <n>, or pass --port 0 for a free one.\n',
+      )
+      expect(r.code).toBe(1)
+    } finally {
+      rmSync(at, { recursive: true, force: true })
+    }
+  })
 })
 
 if (!built) console.warn('stepline CLI: skipped because dist/cli.js is missing; run `pnpm build` first (the test command does).')
+
+const unprivileged = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
+
+/** Whether listening on port 80 fails with EACCES for the user the EACCES test runs the CLI as. */
+function lowPortRefused(): boolean {
+  const probe = "require('node:net').createServer().on('error', (e) => process.stdout.write(e.code)).listen(80, '127.0.0.1', function () { this.close() })"
+  try {
+    return execFileSync(process.execPath, ['-e', probe], { ...unprivileged }).toString() === 'EACCES'
+  } catch {
+    return false
+  }
+}
 
 function serverReady(): boolean {
   if (!built) return false

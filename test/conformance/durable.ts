@@ -228,6 +228,24 @@ export function durableTests(s: SuiteContext): void {
       expect(shipped).toBe(1)
     })
 
+    it('delivers exactly once an event without data too: a second send throws EVENT_ALREADY_DELIVERED', async () => {
+      const engine = await s.engine()
+      let release!: () => void
+      const gate = new Promise<void>((r) => (release = r))
+      const wf = workflow(uid()).waitForEvent('approval').step('ship', () => gate.then(() => 'shipped'))
+      const handle = await engine.start(wf)
+      await vi.waitFor(async () => expect((await engine.getRun(handle.id))?.status).toBe('waiting'))
+      await engine.send(handle.id, 'approval')
+      // The wait is journaled as completed with no output while the run goes on.
+      await vi.waitFor(async () => expect((await engine.getSteps(handle.id)).find((r) => r.name === 'approval')).toMatchObject({ status: 'completed', output: undefined }))
+      await expect(engine.send(handle.id, 'approval')).rejects.toMatchObject({
+        code: 'EVENT_ALREADY_DELIVERED',
+        message: expect.stringContaining(`run ${handle.id} already received "approval"`),
+      })
+      release()
+      expect(await handle.result()).toBe('shipped')
+    })
+
     it('engine.send({ match }) finds the waiting run by its match key; no match is a clear error', async () => {
       const engine = await s.engine()
       const wf = approval()

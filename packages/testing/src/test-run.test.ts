@@ -135,8 +135,19 @@ describe('testRun', () => {
   it('records events and a trace with virtual times', async () => {
     const wf = workflow('t').sleep('nap', '1m').step('after', () => 1)
     const run = await testRun(wf)
-    expect(run.events.map((e) => e.type)).toEqual(['run:started', 'step:started', 'step:completed', 'step:started', 'step:completed', 'run:completed'])
+    expect(run.events.map((e) => e.type)).toEqual(['run:started', 'step:started', 'run:parked', 'run:resumed', 'step:completed', 'step:started', 'step:completed', 'run:completed'])
     expect(run.trace.find((t) => t.step === 'after' && t.type === 'started')?.at).toBe(60_000)
+  })
+
+  it('records every event of the run, run:parked and run:resumed too', async () => {
+    const wf = workflow('parks').waitForEvent('approval').sleep('nap', '1h').step('ship', () => 'shipped')
+    const run = await testRun(wf, undefined, { events: { approval: true } })
+    expect(run.events.filter((e) => e.type === 'run:parked' || e.type === 'run:resumed').map((e) => [e.type, e.status, e.event, e.at])).toEqual([
+      ['run:parked', 'waiting', 'approval', 0],
+      ['run:resumed', undefined, undefined, 0],
+      ['run:parked', 'sleeping', undefined, 0],
+      ['run:resumed', undefined, undefined, 3_600_000],
+    ])
   })
 
   it('answers waitForEvent from `events`; a wait nobody answers is a clear error', async () => {

@@ -87,10 +87,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   } catch (error) {
     await engine.close()
     await store.close?.()
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new CommandError(`stepline serve: port ${port} on ${host} is already in use. Stop what listens there, pick another port with --port <n>, or pass --port 0 for a free one.`)
-    }
-    throw error
+    throw listenError(error, port, host)
   }
   const schedules = server.startSchedules(engine, workflows)
 
@@ -127,6 +124,24 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
   })
+}
+
+/** A failed listen that --port or --host caused, as what is wrong and how to fix it; any other error as it is. */
+function listenError(error: unknown, port: number, host: string): unknown {
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'EADDRINUSE':
+      return new CommandError(`stepline serve: port ${port} on ${host} is already in use. Stop what listens there, pick another port with --port <n>, or pass --port 0 for a free one.`)
+    case 'EACCES':
+      return new CommandError(
+        `stepline serve: port ${port} on ${host} needs privileges this process does not have (on most systems every port below 1024 does). Pick a port from 1024 up with --port <n>, or pass --port 0 for a free one.`,
+      )
+    case 'EADDRNOTAVAIL':
+      return new CommandError(
+        `stepline serve: --host ${host} is not an address of this machine, so nothing can listen on it. Pass one of its addresses: 127.0.0.1 for this machine only, 0.0.0.0 for every interface.`,
+      )
+    default:
+      return error
+  }
 }
 
 function firstWebhook(workflows: AnyWorkflow[]): { path: string; method: string } | undefined {

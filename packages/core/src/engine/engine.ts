@@ -306,6 +306,8 @@ export class Engine {
     state.replay = replay
     const run = new ActiveRun(state, reg.runLimiter, this.#hooks)
     this.#active.set(record.id, run)
+    // Before it executes: a replayed sleep that is due completes at once, and its step:completed comes after.
+    if (replay !== undefined && state.listening('run:resumed')) state.emit('run:resumed', { runId: record.id, workflowId: record.workflowId, attempt: record.attempt })
     if (slot === 'none') return run
     const wait = slot === 'held' ? undefined : reg.runLimiter?.acquire()
     run.holdsSlot = reg.runLimiter !== undefined
@@ -464,9 +466,11 @@ export class Engine {
     if (FINISHED_STATUSES.includes(run.status)) {
       throw new SteplineError('EVENT_NOT_AWAITED', `engine.send: run ${runId} is ${run.status}; it no longer waits for "${name}".`)
     }
-    const timedOut = (await this.store.getSteps(runId)).find((s) => s.kind === 'waitForEvent' && s.status !== 'running' && this.#eventOf(run.workflowId, s.nodeId) === name && s.output === undefined)
-    if (timedOut !== undefined && run.status !== 'waiting') {
-      throw new SteplineError('EVENT_NOT_AWAITED', `engine.send: run ${runId} stopped waiting for "${name}" (its wait "${timedOut.name}" ${timedOut.status === 'failed' ? 'timed out' : 'ended'}); the event was not delivered.`)
+    const ended = (await this.store.getSteps(runId)).find((s) => s.kind === 'waitForEvent' && s.status !== 'running' && this.#eventOf(run.workflowId, s.nodeId) === name)
+    // A wait that got its event leaves it in the store (`#deliver` then reports the repeat); its
+    // output says nothing, as an event may carry no data.
+    if (ended !== undefined && run.status !== 'waiting' && (await this.store.getEvent(runId, name)) === undefined) {
+      throw new SteplineError('EVENT_NOT_AWAITED', `engine.send: run ${runId} stopped waiting for "${name}" (its wait "${ended.name}" ${ended.status === 'failed' ? 'timed out' : 'ended'}); the event was not delivered.`)
     }
     await this.#deliver(run, name, data)
     return { runIds: [runId] }
@@ -603,9 +607,7 @@ export class Engine {
       void run.finish('failed', undefined, err)
       return run
     }
-    const run = this.#launch(rec, reg, 'queue', new Map(steps.map((s) => [s.key, s])))
-    if (run.state.listening('run:resumed')) run.state.emit('run:resumed', { runId: rec.id, workflowId: rec.workflowId, attempt: rec.attempt })
-    return run
+    return this.#launch(rec, reg, 'queue', new Map(steps.map((s) => [s.key, s])))
   }
 
   /**
