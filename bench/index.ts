@@ -1,5 +1,5 @@
 /**
- * All benchmarks: `pnpm bench` (or `pnpm bench core|cpu|sqlite|parked|server`), in this process
+ * All benchmarks: `pnpm bench` (or `pnpm bench core|cpu|sqlite|parked|events|server`), in this process
  * except the servers of the server bench, which run in processes of their own. Each figure is
  * printed beside a baseline measured in the same run, as a ratio; nothing here asserts a
  * wall-clock limit. `@stepline/*` load from their built dist (bench/tsconfig.json).
@@ -9,6 +9,7 @@ import { coreBench } from './core'
 import { cpuBench } from './cpu'
 import { sqliteBench } from './sqlite'
 import { parkedBench } from './parked'
+import { eventsBench } from './events'
 import { serverBench } from './server'
 import { printRows } from './util'
 
@@ -18,4 +19,5 @@ if (!only || only === 'core') printRows('core engine vs plain async (same proces
 if (!only || only === 'cpu') printRows('cpu() steps on the worker pool', await cpuBench())
 if (!only || only === 'sqlite') printRows('SQLite store (one file, WAL) vs raw better-sqlite3 and the memory store', await sqliteBench())
 if (!only || only === 'parked') printRows('parked runs (sleep) in the SQLite journal', await parkedBench())
+if (!only || only === 'events') printRows('events into waiting runs: engine.send on SQLite vs the memory store', await eventsBench())
 if (!only || only === 'server') printRows('HTTP server: webhook → run on SQLite vs bare node:http (wrk)', await serverBench())

@@ -466,11 +466,14 @@ export class Engine {
     if (FINISHED_STATUSES.includes(run.status)) {
       throw new SteplineError('EVENT_NOT_AWAITED', `engine.send: run ${runId} is ${run.status}; it no longer waits for "${name}".`)
     }
-    const ended = (await this.store.getSteps(runId)).find((s) => s.kind === 'waitForEvent' && s.status !== 'running' && this.#eventOf(run.workflowId, s.nodeId) === name)
-    // A wait that got its event leaves it in the store (`#deliver` then reports the repeat); its
-    // output says nothing, as an event may carry no data.
-    if (ended !== undefined && run.status !== 'waiting' && (await this.store.getEvent(runId, name)) === undefined) {
-      throw new SteplineError('EVENT_NOT_AWAITED', `engine.send: run ${runId} stopped waiting for "${name}" (its wait "${ended.name}" ${ended.status === 'failed' ? 'timed out' : 'ended'}); the event was not delivered.`)
+    // A run that is not waiting may have passed its wait already (a waiting one is read no further).
+    if (run.status !== 'waiting') {
+      const ended = (await this.store.getSteps(runId)).find((s) => s.kind === 'waitForEvent' && s.status !== 'running' && this.#eventOf(run.workflowId, s.nodeId) === name)
+      // A wait that got its event leaves it in the store (`#deliver` then reports the repeat); its
+      // output says nothing, as an event may carry no data.
+      if (ended !== undefined && (await this.store.getEvent(runId, name)) === undefined) {
+        throw new SteplineError('EVENT_NOT_AWAITED', `engine.send: run ${runId} stopped waiting for "${name}" (its wait "${ended.name}" ${ended.status === 'failed' ? 'timed out' : 'ended'}); the event was not delivered.`)
+      }
     }
     await this.#deliver(run, name, data)
     return { runIds: [runId] }
@@ -495,7 +498,7 @@ export class Engine {
     if (!stored) {
       throw new SteplineError('EVENT_ALREADY_DELIVERED', `engine.send: run ${run.id} already received "${name}"; an event is delivered once per run. Use another event name for another answer.`)
     }
-    if (run.status === 'waiting' && run.waitFor?.event === name) await this.#wake(run.id)
+    if (run.status === 'waiting' && run.waitFor?.event === name) await this.#wake(run.id, run)
   }
 
   /**
@@ -538,9 +541,13 @@ export class Engine {
     }
   }
 
-  /** Resumes a parked run from its journal, if this call is the one that claims it. */
-  async #wake(runId: string): Promise<void> {
-    const rec = await this.store.getRun(runId)
+  /**
+   * Resumes a parked run from its journal, if this call is the one that claims it. `read`: its
+   * record as the caller just read it (what a resume takes from it does not change while the run
+   * is parked; the transition below decides whether it is still parked).
+   */
+  async #wake(runId: string, read?: RunRecord): Promise<void> {
+    const rec = read ?? (await this.store.getRun(runId))
     if (rec === undefined) return
     const reg = this.#registry.get(rec.workflowId)
     if (reg === undefined || this.#closed) return
@@ -577,7 +584,7 @@ export class Engine {
     try {
       for (;;) {
         const due = await this.store.dueRuns(this.#services.clock.now(), 100)
-        for (const run of due) await this.#wake(run.id)
+        for (const run of due) await this.#wake(run.id, run)
         if (due.length < 100) break
       }
       await this.#armWake()
@@ -634,7 +641,7 @@ export class Engine {
       if (reg === undefined) continue
       if (rec.status === 'waiting') {
         // An event may have been sent while no engine was running.
-        if (rec.waitFor && (await this.store.getEvent(rec.id, rec.waitFor.event)) !== undefined) await this.#wake(rec.id)
+        if (rec.waitFor && (await this.store.getEvent(rec.id, rec.waitFor.event)) !== undefined) await this.#wake(rec.id, rec)
         continue
       }
       const steps = await this.store.getSteps(rec.id)
