@@ -16,6 +16,7 @@ const STOP = 2
 const STOPPED = 3
 const FAILED = 4
 const GENERATION = 5
+const LOCK = 6 // who applies now: 0 nobody, 1 this thread, 2 the store (its catchUp, a rotation)
 // Entries of a record (as journal-log.ts writes them).
 const DECLARE = 0
 const END = 1
@@ -70,10 +71,11 @@ const apply = db.transaction((bytes, upTo) => {
   if (previous !== undefined) dropMark.run(previous)
 }).immediate
 
-// Only this thread moves `applied` forward; the store resets it with a rotation, which this thread
-// sees as a new generation. Kept here, not re-read from APPLIED: a rotation between two loads could
-// pair an old WRITTEN with a new APPLIED.
-let applied = Atomics.load(flag, APPLIED)
+// How far this thread has read the log: what it applied, and what the store applied (catchUp),
+// read for the statements it declares. The store resets the log with a rotation, which this thread
+// sees as a new generation. From the header, not from APPLIED: before this thread started, the store
+// may have applied records whose statements it must learn.
+let applied = header.length
 try {
   for (;;) {
     const written = Atomics.load(flag, WRITTEN)
@@ -92,14 +94,35 @@ try {
       Atomics.wait(flag, WRITTEN, written, 100)
       continue
     }
-    const size = written - applied
-    if (buffer.length < size) buffer = Buffer.alloc(size * 2)
-    readSync(fd, buffer, 0, size, applied)
-    apply(buffer.subarray(0, size), written)
-    previous = undefined
-    applied = written
-    Atomics.store(flag, APPLIED, written)
-    Atomics.notify(flag, APPLIED)
+    const holder = Atomics.compareExchange(flag, LOCK, 0, 1)
+    if (holder !== 0) {
+      // The store applies (catchUp) or empties the log (a rotation): after it, look again.
+      Atomics.wait(flag, LOCK, holder, 100)
+      continue
+    }
+    try {
+      // A rotation may have come first: the loop's top handles it.
+      if (Atomics.load(flag, GENERATION) !== generation) continue
+      const shared = Atomics.load(flag, APPLIED)
+      if (shared > applied) {
+        // The store applied these records itself: only the statements they declare matter here.
+        declareFrom(applied, shared)
+        applied = shared
+      }
+      if (written > applied) {
+        const size = written - applied
+        if (buffer.length < size) buffer = Buffer.alloc(size * 2)
+        readSync(fd, buffer, 0, size, applied)
+        apply(buffer.subarray(0, size), written)
+        previous = undefined
+        applied = written
+        Atomics.store(flag, APPLIED, written)
+        Atomics.notify(flag, APPLIED)
+      }
+    } finally {
+      Atomics.store(flag, LOCK, 0)
+      Atomics.notify(flag, LOCK)
+    }
   }
 } catch {
   // A disk error, or a lock another process held past busyTimeoutMs: the store applies the rest.
@@ -109,6 +132,24 @@ closeSync(fd)
 db.close()
 Atomics.store(flag, STOPPED, 1)
 Atomics.notify(flag, STOPPED)
+
+/** Prepares the statements that the records between two offsets declare, running none of their writes. */
+function declareFrom(from, to) {
+  const bytes = Buffer.alloc(to - from)
+  readSync(fd, bytes, 0, bytes.length, from)
+  for (let at = 0; at < bytes.length; ) {
+    const length = bytes.readUInt32LE(at)
+    const entries = new Deserializer(bytes.subarray(at + 4, at + 4 + length))
+    entries.readHeader()
+    for (;;) {
+      const tag = entries.readUint32()
+      if (tag === END) break
+      if (tag === DECLARE) statements[entries.readUint32()] = db.prepare(entries.readValue())
+      else entries.readValue()
+    }
+    at += 4 + length
+  }
+}
 
 function readHeader() {
   const probe = Buffer.alloc(256)

@@ -337,6 +337,55 @@ describe("writes: 'log' (the journal log)", () => {
 })
 
 describe('JournalLog', () => {
+  /** Polls a connection of its own until `table` has `n` rows (the thread applied them), or 5 s pass. */
+  async function rowsBecome(path: string, n: number): Promise<number> {
+    const end = Date.now() + 5000
+    let seen = count(path, 'cache')
+    while (seen !== n && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 10))
+      seen = count(path, 'cache')
+    }
+    return seen
+  }
+
+  it('catchUp applies on the store\'s connection what the thread has not; the thread goes on with the statements those records declared', async () => {
+    const path = file()
+    sqliteStore({ path }).close()
+    const db = new Database(path)
+    const log = new JournalLog(path, { synchronous: 'normal', busyTimeoutMs: 5000 })
+    for (let round = 0; round < 50; round++) {
+      // A statement new to the log: its record declares it, and catchUp (right after) most often applies it here.
+      const stmt = db.prepare(`INSERT INTO cache (key, value, expires_at) VALUES (?, ?, ?) -- round ${round}`)
+      log.append([{ stmt, params: [`a${round}`, '1', null] }])
+      expect(log.catchUp(db)).toBe(true)
+      expect((db.prepare('SELECT count(*) AS n FROM cache').get() as { n: number }).n).toBe(round * 2 + 1)
+      // Without its declaration: only a thread that read the statement from the record above can apply it.
+      log.append([{ stmt, params: [`b${round}`, '1', null] }])
+    }
+    expect(await rowsBecome(path, 100)).toBe(100)
+    expect(log.working).toBe(true)
+    log.close(db)
+    expect(logsOf(path)).toEqual([])
+    db.close()
+  })
+
+  it('catchUp between rotations: every write applied once, the thread following each generation', async () => {
+    const path = file()
+    sqliteStore({ path }).close()
+    const db = new Database(path)
+    const log = new JournalLog(path, { synchronous: 'normal', busyTimeoutMs: 5000, rotateAtBytes: 4096 })
+    const stmt = db.prepare('INSERT INTO cache (key, value, expires_at) VALUES (?, ?, ?)')
+    for (let batch = 0; batch < 200; batch++) {
+      log.append(Array.from({ length: 10 }, (_, i) => ({ stmt, params: [`k${batch}-${i}`, JSON.stringify('x'.repeat(50)), null] })))
+      if (batch % 3 === 0) expect(log.catchUp(db)).toBe(true)
+    }
+    expect(await rowsBecome(path, 2000)).toBe(2000)
+    expect(log.working).toBe(true)
+    log.close(db)
+    expect((db.prepare('SELECT count(*) AS n FROM log_applied').get() as { n: number }).n).toBe(0)
+    db.close()
+  })
+
   it('empties the file once applied when it passes its size, and the thread follows into the new generation', () => {
     const path = file()
     const store = sqliteStore({ path })

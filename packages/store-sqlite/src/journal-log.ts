@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { closeSync, existsSync, fdatasyncSync, ftruncateSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writevSync } from 'node:fs'
+import { closeSync, existsSync, fdatasyncSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, rmSync, unlinkSync, writevSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { Deserializer, Serializer } from 'node:v8'
 import { Worker } from 'node:worker_threads'
@@ -18,6 +18,7 @@ const STOP = 2 // 1: the store asks the thread to stop once it applied everythin
 const STOPPED = 3 // 1: the thread closed its connection (or never opened one)
 const FAILED = 4 // 1: the thread could not apply the log: the store applies the rest itself
 const GENERATION = 5 // bumped on each rotation: the thread reads the new header
+const LOCK = 6 // who applies the log now: 0 nobody, 1 the thread, 2 the store (`catchUp`, a rotation)
 
 // Entries of a record (journal-log-worker.mjs reads them with the same numbers): DECLARE, then the
 // statement's id and SQL, before a statement's first use in a generation; a write is its
@@ -68,6 +69,9 @@ export class JournalLog {
   #generation = ''
   /** Ids of the statements this generation of the log has declared (a DECLARE entry each). */
   readonly #ids = new Map<object, number>()
+  /** The same statements by id: what `catchUp` runs, on the store's connection. */
+  readonly #byId: Database.Statement[] = []
+  #setMark: Database.Statement | undefined
   /** Set once `close` stopped the thread: whether it had applied everything (else the store applies the rest). */
   #drained: boolean | undefined
 
@@ -76,7 +80,8 @@ export class JournalLog {
     this.file = `${dbPath}-log-${process.pid}${ownStart === undefined ? '' : `-${ownStart}`}-${randomUUID().slice(0, 8)}`
     this.#fsync = options.synchronous === 'full'
     this.#rotateAt = options.rotateAtBytes ?? ROTATE_AT_BYTES
-    this.#fd = openSync(this.file, 'wx')
+    // Read back too: `catchUp` applies records here when the store needs the tables at once.
+    this.#fd = openSync(this.file, 'wx+')
     openLogs.add(this.file)
     this.#flag = new Int32Array(new SharedArrayBuffer(8 * 4))
     this.#startGeneration()
@@ -112,6 +117,7 @@ export class JournalLog {
       if (id === undefined) {
         id = this.#ids.size
         this.#ids.set(w.stmt, id)
+        this.#byId.push(w.stmt as Database.Statement)
         entries.writeUint32(DECLARE)
         entries.writeUint32(id)
         entries.writeValue(w.stmt.source)
@@ -140,6 +146,56 @@ export class JournalLog {
       if (applied >= this.#written) return true
       Atomics.wait(this.#flag, APPLIED, applied, 100)
     }
+  }
+
+  /**
+   * Makes the tables show everything written, as `drain` does, but without waiting for the thread
+   * to wake up and get the CPU: when the thread is not applying at that moment, the store applies
+   * the rest itself, on its own connection `db` (the records are read back from the file), in one
+   * transaction that moves the mark as the thread's do. A store that reads (a run, its journal)
+   * or answers from the file (an event, a transition) between writes, as `engine.send` does,
+   * would otherwise wait for a thread wake-up and a transaction of its own on every call. Should
+   * that apply fail, it waits for the thread instead. False when the thread failed.
+   */
+  catchUp(db: Database.Database): boolean {
+    let tried = false
+    for (;;) {
+      if (!this.working) return false
+      const applied = Atomics.load(this.#flag, APPLIED)
+      if (applied >= this.#written) return true
+      if (!tried && Atomics.compareExchange(this.#flag, LOCK, 0, 2) === 0) {
+        tried = true
+        try {
+          // Read again under the lock: the thread may have applied more meanwhile.
+          const from = Atomics.load(this.#flag, APPLIED)
+          if (from < this.#written) {
+            this.#applyHere(db, from, this.#written)
+            Atomics.store(this.#flag, APPLIED, this.#written)
+            Atomics.notify(this.#flag, APPLIED)
+          }
+        } catch {
+          // The thread applies it (or fails, and `close` applies it): wait as `drain` does.
+        } finally {
+          Atomics.store(this.#flag, LOCK, 0)
+          Atomics.notify(this.#flag, LOCK)
+        }
+        continue
+      }
+      Atomics.wait(this.#flag, APPLIED, applied, 100)
+    }
+  }
+
+  /** Applies the records between offsets `from` and `to` on `db`, with the mark, in one transaction. */
+  #applyHere(db: Database.Database, from: number, to: number): void {
+    const bytes = Buffer.allocUnsafe(to - from)
+    if (readSync(this.#fd, bytes, 0, bytes.length, from) !== bytes.length) throw new Error(`short read of ${this.file}`)
+    this.#setMark ??= db.prepare('INSERT INTO log_applied (log, offset) VALUES (?, ?) ON CONFLICT (log) DO UPDATE SET offset = excluded.offset')
+    const setMark = this.#setMark
+    const statements = this.#byId
+    db.transaction(() => {
+      for (const { body } of records(bytes, 0)) readRecord(body, () => undefined, (id, params) => statements[id]!.run(...params))
+      setMark.run(this.#generation, to)
+    }).immediate()
   }
 
   /**
@@ -177,14 +233,22 @@ export class JournalLog {
 
   /** Everything is applied: empty the file and start a new generation, which the thread follows. */
   #rotate(): void {
-    ftruncateSync(this.#fd, 0)
-    this.#written = 0
-    this.#ids.clear()
-    this.#startGeneration()
-    // Order matters to the thread: positions first, then the generation it re-reads the header on.
-    Atomics.store(this.#flag, APPLIED, this.#written)
-    Atomics.store(this.#flag, WRITTEN, this.#written)
-    Atomics.add(this.#flag, GENERATION, 1)
+    // Under the lock: the thread must not read the file (for the statements a `catchUp` applied) as it is emptied.
+    while (Atomics.compareExchange(this.#flag, LOCK, 0, 2) !== 0) Atomics.wait(this.#flag, LOCK, 1, 100)
+    try {
+      ftruncateSync(this.#fd, 0)
+      this.#written = 0
+      this.#ids.clear()
+      this.#byId.length = 0
+      this.#startGeneration()
+      // Order matters to the thread: positions first, then the generation it re-reads the header on.
+      Atomics.store(this.#flag, APPLIED, this.#written)
+      Atomics.store(this.#flag, WRITTEN, this.#written)
+      Atomics.add(this.#flag, GENERATION, 1)
+    } finally {
+      Atomics.store(this.#flag, LOCK, 0)
+      Atomics.notify(this.#flag, LOCK)
+    }
     Atomics.notify(this.#flag, WRITTEN)
   }
 

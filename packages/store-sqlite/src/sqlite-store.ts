@@ -449,10 +449,10 @@ export class SqliteStore implements Store {
     this.#drainLog()
   }
 
-  /** With the journal log: waits until its thread applied everything written (the tables are the truth then). */
+  /** With the journal log: the tables show everything written (applied here when the thread is not at it). */
   #drainLog(): void {
     const log = this.#log
-    if (log !== undefined && !log.drain()) this.#closeLog(log)
+    if (log !== undefined && !log.catchUp(this.#db)) this.#closeLog(log)
   }
 
   /** Commits the pending journal entries in one transaction (or one log append) and settles their promise. */
