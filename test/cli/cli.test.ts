@@ -333,7 +333,7 @@ describe.runIf(built && serverReady())('stepline serve', () => {
 
   // Root may listen on port 80: run the CLI as nobody then. Skipped where even that may (macOS, a container allowing low ports).
   const refused = lowPortRefused()
-  if (!refused) console.warn('stepline CLI: the EACCES test is skipped because this machine lets the test user listen on port 80.')
+  if (!refused) console.warn(`stepline CLI: the EACCES test is skipped because ${unprivileged.uid === undefined ? 'the test user' : `user ${unprivileged.uid}`} cannot read the CLI here, or may listen on port 80.`)
   it.runIf(refused)('says a port needs privileges this process lacks, and which to pick, and exits 1', async () => {
     const at = mkdtempSync(join(tmpdir(), 'stepline-cli-eacces-'))
     chmodSync(at, 0o777)
@@ -351,12 +351,16 @@ describe.runIf(built && serverReady())('stepline serve', () => {
 
 if (!built) console.warn('stepline CLI: skipped because dist/cli.js is missing; run `pnpm build` first (the test command does).')
 
-const unprivileged = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
+const unprivileged: { uid?: number; gid?: number } = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
 
-/** Whether listening on port 80 fails with EACCES for the user the EACCES test runs the CLI as. */
+/**
+ * Whether the EACCES test can run: the user it runs the CLI as can read the CLI (a checkout in a
+ * directory only its owner may enter cannot be), and listening on port 80 fails with EACCES for it.
+ */
 function lowPortRefused(): boolean {
   const probe = "require('node:net').createServer().on('error', (e) => process.stdout.write(e.code)).listen(80, '127.0.0.1', function () { this.close() })"
   try {
+    if (built) execFileSync(process.execPath, [cli, '--version'], { ...unprivileged, stdio: 'ignore' })
     return execFileSync(process.execPath, ['-e', probe], { ...unprivileged }).toString() === 'EACCES'
   } catch {
     return false
