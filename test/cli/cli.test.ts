@@ -275,6 +275,26 @@ export const chatty = workflow('chatty').step('talk', async (ctx) => {
 })
 
 describe.runIf(built && serverReady())('stepline serve', () => {
+  it("its curl hint does not offer '{}' to a webhook whose payload has a schema (it would get a 422)", async () => {
+    const at = project({
+      'typed.ts': `import { workflow } from 'stepline'\nimport { webhook } from '@stepline/server'\n` +
+        `const named = { '~standard': { version: 1, vendor: 'test', validate: (v: any) => (typeof v?.name === 'string' ? { value: v } : { issues: [{ message: 'name is required' }] }) } }\n` +
+        `export const typed = workflow<{ name: string }>('typed', { input: named, triggers: [webhook({ path: 'typed' })] }).step('hi', (ctx) => ctx.payload.name)\n`,
+    })
+    mkdirSync(join(at, 'node_modules', '@stepline'))
+    symlinkSync(join(root, 'packages/server'), join(at, 'node_modules', '@stepline', 'server'), 'dir')
+    const child = spawn(process.execPath, [cli, 'serve', 'typed.ts', '--port', '0', '--db', join(at, 'serve.db')], { cwd: at, env: { ...process.env, NO_COLOR: '1', FORCE_TTY: '' } })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => (out += d))
+    child.stderr.on('data', (d: Buffer) => (out += d))
+    try {
+      await until(() => out.includes('try: curl'), () => `no curl hint in: ${out}`)
+      expect(out).toMatch(/webhooks\/typed -H 'content-type: application\/json' -d '<JSON that matches the workflow's input schema>'/)
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+
   it('serves health and webhooks, runs the webhook run, and stops on SIGTERM', async () => {
     const child = spawn(process.execPath, [cli, 'serve', 'test/fixtures/cli/server', '--port', '0', '--db', join(dir, 'serve.db')], {
       cwd: root,
@@ -289,7 +309,7 @@ describe.runIf(built && serverReady())('stepline serve', () => {
       const url = await until(() => /on (http:\/\/\S+)/.exec(stdout)?.[1], () => `no URL in: ${stdout}${stderr}`)
       // The banner's lines may reach the pipe in more than one chunk.
       await until(() => stdout.includes('try: curl'), () => `no curl hint in: ${stdout}${stderr}`)
-      expect(stdout).toContain(`try: curl -X POST ${url}/webhooks/cli/hello`)
+      expect(stdout).toContain(`try: curl -X POST ${url}/webhooks/cli/hello -H 'content-type: application/json' -d '{}'`)
       expect((await fetch(`${url}/health`)).status).toBe(200)
       const res = await fetch(`${url}/webhooks/cli/hello`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"Ada"}' })
       expect(res.status).toBe(202)

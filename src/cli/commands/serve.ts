@@ -95,7 +95,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   console.log(c.dim(`journal ${db}${token ? ' · run API requires a bearer token' : ''}`))
   const hook = firstWebhook(workflows)
   if (hook) {
-    console.log(`try: curl -X ${hook.method} ${http.url.replace(/\/$/, '')}/webhooks/${hook.path.replace(/^\//, '')} -H 'content-type: application/json' -d '{}'`)
+    const body = hook.schema ? `'<JSON that matches the workflow's input schema>'` : `'{}'`
+    console.log(`try: curl -X ${hook.method} ${http.url.replace(/\/$/, '')}/webhooks/${hook.path.replace(/^\//, '')} -H 'content-type: application/json' -d ${body}`)
   }
 
   return new Promise<number>((resolve) => {
@@ -144,10 +145,16 @@ function listenError(error: unknown, port: number, host: string): unknown {
   }
 }
 
-function firstWebhook(workflows: AnyWorkflow[]): { path: string; method: string } | undefined {
+function firstWebhook(workflows: AnyWorkflow[]): { path: string; method: string; schema: boolean } | undefined {
   for (const wf of workflows) {
-    const triggers = (wf as unknown as { options?: { triggers?: readonly TriggerSpec[] } }).options?.triggers ?? []
-    for (const t of triggers) if (t.kind === 'webhook' && typeof t.path === 'string') return { path: t.path, method: typeof t.method === 'string' ? t.method : 'POST' }
+    const options = (wf as unknown as { options?: { triggers?: readonly TriggerSpec[]; input?: unknown } }).options
+    for (const t of options?.triggers ?? []) {
+      if (t.kind === 'webhook' && typeof t.path === 'string') {
+        // A payload schema refuses `{}` (422): the hint then says what the body must be.
+        const schema = options?.input !== undefined || (t as { schema?: unknown }).schema !== undefined
+        return { path: t.path, method: typeof t.method === 'string' ? t.method : 'POST', schema }
+      }
+    }
   }
   return undefined
 }
