@@ -65,7 +65,7 @@ describe("writes: 'log' (the journal log)", () => {
     expect(store.listRuns({ limit: 1000 })).toHaveLength(200)
     expect(store.getSteps('r199')).toMatchObject([{ key: 'a', output: { i: 199 } }])
     await store.updateRun('r199', { status: 'completed', endedAt: 5 })
-    expect(store.transitionRun('r199', ['completed'], 'failed')).toBe(true)
+    expect(await store.transitionRun('r199', ['completed'], 'failed')).toBe(true)
     expect(store.getRun('r199')).toMatchObject({ status: 'failed', endedAt: 5 })
     store.close()
     expect(logsOf(path)).toEqual([])

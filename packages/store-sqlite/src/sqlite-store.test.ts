@@ -119,7 +119,7 @@ describe('durability', () => {
     // Rewriting an entry keeps its first-write position.
     await a.recordStep('r1', step('n0', { output: 'again', attempts: 2 }))
     a.updateRun('r1', { status: 'completed', output: { ok: true }, endedAt: 5000 })
-    expect(a.putEvent({ runId: 'r1', name: 'approval', data: { yes: true }, sentAt: 7 })).toBe(true)
+    expect(await a.putEvent({ runId: 'r1', name: 'approval', data: { yes: true }, sentAt: 7 })).toBe(true)
     a.setCache('fresh', [1, 2], undefined)
     a.setCache('stale', 'x', 100)
     a.close()
@@ -131,7 +131,7 @@ describe('durability', () => {
     expect(steps[1]!.error).toBeInstanceOf(Error)
     expect(steps[1]!.error).toMatchObject({ message: 'boom', code: 'STEP_FAILED' })
     expect(steps[2]).toMatchObject({ item: [0, 3], recovered: true })
-    expect(b.putEvent({ runId: 'r1', name: 'approval', data: { yes: false }, sentAt: 8 })).toBe(false)
+    expect(await b.putEvent({ runId: 'r1', name: 'approval', data: { yes: false }, sentAt: 8 })).toBe(false)
     expect(b.getEvent('r1', 'approval')).toEqual({ runId: 'r1', name: 'approval', data: { yes: true }, sentAt: 7 })
     expect(b.getCache('fresh', 1000)).toEqual({ value: [1, 2] })
     expect(b.getCache('stale', 99)).toEqual({ value: 'x' })
@@ -169,12 +169,12 @@ describe('durability', () => {
     expect(other.getSteps('r1').map((s) => s.key)).toEqual(['n0'])
   })
 
-  it('a write that must answer at once (a transition) commits the pending writes first', () => {
+  it('a write whose answer depends on the file (a transition) is decided in its turn, after the writes before it', async () => {
     const path = file()
     const a = make(path)
     void a.createRun(run('r1'))
     void a.recordStep('r1', step('n0'))
-    expect(a.transitionRun('r1', ['running'], 'sleeping', { wakeAt: 5 })).toBe(true)
+    expect(await a.transitionRun('r1', ['running'], 'sleeping', { wakeAt: 5 })).toBe(true)
     expect(make(path).getSteps('r1').map((s) => s.key)).toEqual(['n0'])
   })
 
@@ -189,6 +189,25 @@ describe('durability', () => {
     await Promise.all(writes)
     expect(other.listRuns().map((r) => r.id).sort()).toEqual(['r1', 'r2'])
     expect(() => make(path, { groupCommit: 'sometimes' as never })).toThrow(/groupCommit/)
+  })
+
+  it("transitions and events of one turn are decided in its commit, in call order, each with its own answer", async () => {
+    const path = file()
+    const a = make(path, { groupCommit: 'immediate' })
+    const other = make(path)
+    await a.createRun(run('r1', { status: 'sleeping', wakeAt: 5 }))
+    const answers = [
+      a.transitionRun('r1', ['sleeping'], 'running', { wakeAt: undefined }),
+      a.putEvent({ runId: 'r1', name: 'ok', data: 1, sentAt: 1 }),
+      // After the first in call order: it sees the run running, and the event stored.
+      a.transitionRun('r1', ['sleeping'], 'cancelled'),
+      a.putEvent({ runId: 'r1', name: 'ok', data: 2, sentAt: 2 }),
+    ]
+    await Promise.resolve()
+    expect(other.getRun('r1')?.status).toBe('sleeping') // not committed before the turn ends
+    expect(await Promise.all(answers)).toEqual([true, true, false, false])
+    expect(other.getRun('r1')).toMatchObject({ status: 'running' })
+    expect(other.getEvent('r1', 'ok')?.data).toBe(1)
   })
 
   it("groupCommit 'immediate': a run started as the engine registers its workflows runs once (its recovery pass does not resume it)", async () => {
@@ -277,12 +296,12 @@ describe('two stores on one file', () => {
     expect(make(path).getRun('r2')).toMatchObject({ idempotencyKey: 'k2' })
   })
 
-  it('transitionRun: of two stores racing to resume one parked run, exactly one wins', () => {
+  it('transitionRun: of two stores racing to resume one parked run, exactly one wins', async () => {
     const path = file()
     const a = make(path)
     const b = make(path)
     a.createRun(run('r1', { status: 'sleeping', wakeAt: 10 }))
-    const wins = [a, b].map((s) => s.transitionRun('r1', ['sleeping', 'waiting'], 'running', { wakeAt: undefined, attempt: 2 }))
+    const wins = await Promise.all([a, b].map((s) => s.transitionRun('r1', ['sleeping', 'waiting'], 'running', { wakeAt: undefined, attempt: 2 })))
     expect(wins.sort()).toEqual([false, true])
     expect(b.getRun('r1')).toMatchObject({ status: 'running', attempt: 2, wakeAt: undefined })
   })
@@ -353,9 +372,10 @@ describe('unavailable database', () => {
     locker.exec('BEGIN EXCLUSIVE')
     try {
       const started = Date.now()
-      expect(() => store.transitionRun('r1', ['running'], 'completed')).toThrow(
-        expect.objectContaining({ code: 'STORE_UNAVAILABLE', message: expect.stringMatching(/is locked by another process \(SQLITE_BUSY\) after 50 ms: .*raise `busyTimeoutMs`/) }),
-      )
+      await expect(store.transitionRun('r1', ['running'], 'completed')).rejects.toMatchObject({
+        code: 'STORE_UNAVAILABLE',
+        message: expect.stringMatching(/is locked by another process \(SQLITE_BUSY\) after 50 ms: .*raise `busyTimeoutMs`/),
+      })
       expect(Date.now() - started).toBeGreaterThanOrEqual(40)
       await expect(store.updateRun('r1', { status: 'completed' })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
       // A group commit that cannot get the lock rejects the steps' promise with the same error.

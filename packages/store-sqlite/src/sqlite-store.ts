@@ -144,6 +144,8 @@ type StepParams = unknown[]
 interface Write {
   stmt: Database.Statement
   params: unknown[]
+  /** A write whose answer depends on the file (a transition, an event): whether it changed a row. */
+  answer?: { resolve: (changed: boolean) => void; reject: (e: unknown) => void; changed?: boolean }
 }
 
 /** The SQLite `Store`. Create it with `sqliteStore()`. */
@@ -172,6 +174,8 @@ export class SqliteStore implements Store {
   #resolveBatch: (() => void) | undefined
   #rejectBatch: ((e: unknown) => void) | undefined
   #checks: Check[] = []
+  /** Writes with an answer in the pending batch: it commits inline, since the answers come from the tables. */
+  #answers = 0
   #closed = false
 
   constructor(options: SqliteStoreOptions = {}) {
@@ -217,7 +221,10 @@ export class SqliteStore implements Store {
       throw this.#unavailable(e)
     }
     this.#commitBatch = db.transaction((batch: Write[]) => {
-      for (const w of batch) w.stmt.run(...w.params)
+      for (const w of batch) {
+        const { changes } = w.stmt.run(...w.params)
+        if (w.answer !== undefined) w.answer.changed = changes === 1
+      }
     }).immediate
     this.#listRuns.clear()
     this.#updates.clear()
@@ -339,8 +346,14 @@ export class SqliteStore implements Store {
     }
   }
 
-  transitionRun(id: string, from: readonly RunStatus[], to: RunStatus, patch: Omit<RunPatch, 'status'> = {}): boolean {
+  /**
+   * Moves a run from one of `from` to `to`, if it is still in one of them. With group commit it
+   * is decided in its turn's commit, in call order with the turn's other writes (the transitions
+   * and events of a server's concurrent requests then share one transaction); without, at once.
+   */
+  transitionRun(id: string, from: readonly RunStatus[], to: RunStatus, patch: Omit<RunPatch, 'status'> = {}): boolean | Promise<boolean> {
     const { stmt, params } = this.#update(id, { ...patch, status: to }, from)
+    if (this.#groupCommit) return this.#queueAnswer(stmt, params)
     this.#flush()
     try {
       return stmt.run(...params).changes === 1
@@ -407,9 +420,18 @@ export class SqliteStore implements Store {
     return this.#queue(this.#ready().upsertStep, params)
   }
 
+  /** Adds a write whose answer depends on the file to this turn's commit, which then goes inline (see #send). */
+  #queueAnswer(stmt: Database.Statement, params: unknown[]): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.#answers++
+      // The turn's promise itself is not waited for here: each answer settles on its own.
+      void this.#queue(stmt, params, { resolve, reject }).catch(() => undefined)
+    })
+  }
+
   /** Adds a write to this turn's commit; the promise settles once that commit is durable. */
-  #queue(stmt: Database.Statement, params: unknown[]): Promise<void> {
-    this.#batch.push({ stmt, params })
+  #queue(stmt: Database.Statement, params: unknown[], answer?: Write['answer']): Promise<void> {
+    this.#batch.push(answer === undefined ? { stmt, params } : { stmt, params, answer })
     if (this.#batchDone === undefined) {
       this.#batchDone = new Promise<void>((res, rej) => {
         this.#resolveBatch = res
@@ -459,20 +481,31 @@ export class SqliteStore implements Store {
   #send(): void {
     if (this.#batch.length === 0) return
     const batch = this.#batch
-    const resolveBatch = this.#resolveBatch!
-    const rejectBatch = this.#rejectBatch!
+    const answers = this.#answers
+    const resolve = this.#resolveBatch!
+    const reject = this.#rejectBatch!
     this.#batch = []
+    this.#answers = 0
     this.#batchDone = this.#resolveBatch = this.#rejectBatch = undefined
+    const resolveBatch = answers === 0 ? resolve : (): void => {
+      resolve()
+      for (const w of batch) w.answer?.resolve(w.answer.changed === true)
+    }
+    const rejectBatch = answers === 0 ? reject : (e: unknown): void => {
+      reject(e)
+      for (const w of batch) w.answer?.reject(e)
+    }
     let log = this.#log
-    if (log !== undefined && !log.working) {
-      // What the failed thread left must be in the tables before this commit goes there.
+    if (log !== undefined && (!log.working || answers > 0)) {
+      // What the failed thread left must be in the tables before this commit goes there; so must
+      // everything logged before a commit whose answers come from the tables.
       try {
-        this.#closeLog(log)
+        if (!log.working || !log.catchUp(this.#db)) this.#closeLog(log)
       } catch (e) {
         rejectBatch(e)
         return
       }
-      log = undefined
+      log = answers > 0 && log.working ? undefined : this.#log
     }
     if (log !== undefined) {
       try {
@@ -606,8 +639,10 @@ export class SqliteStore implements Store {
     }
   }
 
-  putEvent(event: EventRecord): boolean {
+  /** Stores an event once per (run, name); with group commit decided in its turn's commit, as `transitionRun`. */
+  putEvent(event: EventRecord): boolean | Promise<boolean> {
     const data = encode(event.data, () => `Event "${event.name}" sent to run ${event.runId}: its data`, 'data')
+    if (this.#groupCommit) return this.#queueAnswer(this.#ready().putEvent, [event.runId, event.name, data, event.sentAt])
     this.#flush()
     try {
       return this.#ready().putEvent.run(event.runId, event.name, data, event.sentAt).changes === 1
