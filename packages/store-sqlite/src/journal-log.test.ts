@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { basename, dirname } from 'node:path'
 import { Serializer } from 'node:v8'
 import Database from 'better-sqlite3'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createEngine, workflow } from '@stepline/core'
 import { JournalLog } from './journal-log'
 import { sqliteStore, type SqliteStore } from './sqlite-store'
@@ -165,6 +165,34 @@ describe("writes: 'log' (the journal log)", () => {
     } finally {
       child.kill()
     }
+  })
+
+  it('a thread that fails right after catchUp does not cost a turn its answers: transitions and events still commit on the tables and say whether they changed a row', async () => {
+    const path = file()
+    const store = make(path)
+    await fill(store, 0, 100)
+    expect(logsOf(path)).toHaveLength(1)
+    const working = Object.getOwnPropertyDescriptor(JournalLog.prototype, 'working')!.get!
+    const catchUp = JournalLog.prototype.catchUp
+    let failed = false
+    vi.spyOn(JournalLog.prototype, 'working', 'get').mockImplementation(function (this: JournalLog) {
+      return !failed && working.call(this)
+    })
+    vi.spyOn(JournalLog.prototype, 'catchUp').mockImplementation(function (this: JournalLog, db) {
+      const done = catchUp.call(this, db)
+      failed = true // the thread fails the moment after
+      return done
+    })
+    try {
+      const moved = store.transitionRun('r0', ['running'], 'completed')
+      const stored = store.putEvent({ runId: 'r1', name: 'go', data: 1, sentAt: 5 })
+      expect(await moved).toBe(true)
+      expect(await stored).toBe(true)
+    } finally {
+      vi.restoreAllMocks()
+    }
+    expect(store.getRun('r0')?.status).toBe('completed')
+    expect(store.getEvent('r1', 'go')).toMatchObject({ data: 1 })
   })
 
   it('when the thread cannot open the file, the store applies the log itself and writes inline from then on', async () => {

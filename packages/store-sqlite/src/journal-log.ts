@@ -109,27 +109,34 @@ export class JournalLog {
 
   /** Appends one commit's writes: durable on return. Throws what the file system reports (disk full). */
   append(writes: readonly LoggedWrite[]): void {
-    const entries = new Serializer()
-    entries.writeHeader()
-    for (const w of writes) {
-      // By the statement itself: its `source` is a new string from better-sqlite3 on every read.
-      let id = this.#ids.get(w.stmt)
-      if (id === undefined) {
-        id = this.#ids.size
-        this.#ids.set(w.stmt, id)
-        this.#byId.push(w.stmt as Database.Statement)
-        entries.writeUint32(DECLARE)
-        entries.writeUint32(id)
-        entries.writeValue(w.stmt.source)
+    const known = this.#byId.length
+    try {
+      const entries = new Serializer()
+      entries.writeHeader()
+      for (const w of writes) {
+        // By the statement itself: its `source` is a new string from better-sqlite3 on every read.
+        let id = this.#ids.get(w.stmt)
+        if (id === undefined) {
+          id = this.#ids.size
+          this.#ids.set(w.stmt, id)
+          this.#byId.push(w.stmt as Database.Statement)
+          entries.writeUint32(DECLARE)
+          entries.writeUint32(id)
+          entries.writeValue(w.stmt.source)
+        }
+        entries.writeUint32(id + WRITE_BASE)
+        entries.writeValue(w.params)
       }
-      entries.writeUint32(id + WRITE_BASE)
-      entries.writeValue(w.params)
+      entries.writeUint32(END)
+      const body = entries.releaseBuffer()
+      const length = Buffer.allocUnsafe(4)
+      length.writeUInt32LE(body.byteLength)
+      this.#write([length, body])
+    } catch (e) {
+      // The record is not in the file, nor are its declarations: the next record to use these statements declares them.
+      for (const stmt of this.#byId.splice(known)) this.#ids.delete(stmt)
+      throw e
     }
-    entries.writeUint32(END)
-    const body = entries.releaseBuffer()
-    const length = Buffer.allocUnsafe(4)
-    length.writeUInt32LE(body.byteLength)
-    this.#write([length, body])
     Atomics.store(this.#flag, WRITTEN, this.#written)
     Atomics.notify(this.#flag, WRITTEN)
     if (this.#written >= this.#rotateAt && this.drain()) this.#rotate()

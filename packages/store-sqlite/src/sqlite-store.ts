@@ -505,7 +505,8 @@ export class SqliteStore implements Store {
         rejectBatch(e)
         return
       }
-      log = answers > 0 && log.working ? undefined : this.#log
+      // With answers, inline even should the thread fail right after catchUp: the log would answer none of them.
+      log = answers > 0 ? undefined : this.#log
     }
     if (log !== undefined) {
       try {
