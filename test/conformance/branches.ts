@@ -190,9 +190,10 @@ export function branchTests(s: SuiteContext): void {
       deepSmall: 'skipped',
     }
 
-    it('after a finished .if(), ctx.steps still has the steps of the taken and the skipped branches', async () => {
+    /** Crashes the run at `where`, recovers it in a second engine: the result it then reaches. */
+    async function crashAndRecover(where: Parameters<typeof crashing>[0]): Promise<unknown> {
       const store = await s.store()
-      const { wf, entered, resume } = crashing('after')
+      const { wf, entered, resume } = crashing(where)
       const engineA = await s.engine({ store })
       const crashed = await engineA.start(wf, { big: true })
       await entered
@@ -200,20 +201,15 @@ export function branchTests(s: SuiteContext): void {
       const engineB = await s.engine({ store, workflows: [wf], recover: false })
       const [handle] = await engineB.recover()
       expect(handle?.id).toBe(crashed.id)
-      expect(await handle!.result()).toEqual(expected)
+      return handle!.result()
+    }
+
+    it('after a finished .if(), ctx.steps still has the steps of the taken and the skipped branches', async () => {
+      expect(await crashAndRecover('after')).toEqual(expected)
     })
 
     it('resumed inside a taken branch, ctx.steps has the skipped branch’s steps (nested ones too)', async () => {
-      const store = await s.store()
-      const { wf, entered, resume } = crashing('inside')
-      const engineA = await s.engine({ store })
-      const crashed = await engineA.start(wf, { big: true })
-      await entered
-      resume()
-      const engineB = await s.engine({ store, workflows: [wf], recover: false })
-      const [handle] = await engineB.recover()
-      expect(handle?.id).toBe(crashed.id)
-      expect(await handle!.result()).toEqual(expected)
+      expect(await crashAndRecover('inside')).toEqual(expected)
     })
   })
 }

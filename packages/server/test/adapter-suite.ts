@@ -249,3 +249,13 @@ export async function rawExchange(url: string, request: string): Promise<string>
   await once(socket, 'close')
   return out
 }
+
+/** Sends the headers and a part of a small sized body, then leaves. */
+export async function leaveMidBody(url: string, path: string): Promise<void> {
+  const socket = connect(Number(new URL(url).port), '127.0.0.1')
+  await once(socket, 'connect')
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`)
+  await new Promise((r) => setTimeout(r, 50))
+  socket.destroy()
+  await new Promise((r) => setTimeout(r, 100))
+}

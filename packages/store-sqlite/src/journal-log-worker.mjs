@@ -55,18 +55,7 @@ let buffer = Buffer.alloc(1 << 20)
 
 // `bytes` holds whole records: the store moves WRITTEN only past a record it wrote whole.
 const apply = db.transaction((bytes, upTo) => {
-  for (let at = 0; at < bytes.length; ) {
-    const length = bytes.readUInt32LE(at)
-    const entries = new Deserializer(bytes.subarray(at + 4, at + 4 + length))
-    entries.readHeader()
-    for (;;) {
-      const tag = entries.readUint32()
-      if (tag === END) break
-      if (tag === DECLARE) statements[entries.readUint32()] = db.prepare(entries.readValue())
-      else statements[tag - WRITE_BASE].run(...entries.readValue())
-    }
-    at += 4 + length
-  }
+  readRecords(bytes, (id, params) => statements[id].run(...params))
   setMark.run(header.generation, upTo)
   if (previous !== undefined) dropMark.run(previous)
 }).immediate
@@ -135,8 +124,14 @@ Atomics.notify(flag, STOPPED)
 
 /** Prepares the statements that the records between two offsets declare, running none of their writes. */
 function declareFrom(from, to) {
-  const bytes = Buffer.alloc(to - from)
-  readSync(fd, bytes, 0, bytes.length, from)
+  const size = to - from
+  if (buffer.length < size) buffer = Buffer.alloc(size * 2)
+  readSync(fd, buffer, 0, size, from)
+  readRecords(buffer.subarray(0, size), () => undefined)
+}
+
+/** Reads whole records: prepares the statements they declare, hands each write to `write`. */
+function readRecords(bytes, write) {
   for (let at = 0; at < bytes.length; ) {
     const length = bytes.readUInt32LE(at)
     const entries = new Deserializer(bytes.subarray(at + 4, at + 4 + length))
@@ -145,7 +140,7 @@ function declareFrom(from, to) {
       const tag = entries.readUint32()
       if (tag === END) break
       if (tag === DECLARE) statements[entries.readUint32()] = db.prepare(entries.readValue())
-      else entries.readValue()
+      else write(tag - WRITE_BASE, entries.readValue())
     }
     at += 4 + length
   }

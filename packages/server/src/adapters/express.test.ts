@@ -1,9 +1,8 @@
 import type { Server } from 'node:http'
 import { once } from 'node:events'
-import { connect } from 'node:net'
 import express from 'express'
 import { describe, expect, it } from 'vitest'
-import { adapterSuite, webhookSuite, stubHandler, urlOf, type Echo, type Served } from '../../test/adapter-suite'
+import { adapterSuite, leaveMidBody, webhookSuite, stubHandler, urlOf, type Echo, type Served } from '../../test/adapter-suite'
 import { toExpress, type ExpressAdapterOptions } from './express'
 import type { FetchHandler } from '../handler'
 
@@ -131,13 +130,3 @@ describe('toExpress', () => {
     }
   })
 })
-
-/** Sends the headers and a part of a small sized body, then leaves. */
-async function leaveMidBody(url: string, path: string): Promise<void> {
-  const socket = connect(Number(new URL(url).port), '127.0.0.1')
-  await once(socket, 'connect')
-  socket.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`)
-  await new Promise((r) => setTimeout(r, 50))
-  socket.destroy()
-  await new Promise((r) => setTimeout(r, 100))
-}

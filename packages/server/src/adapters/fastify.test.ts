@@ -1,8 +1,6 @@
-import { once } from 'node:events'
-import { connect } from 'node:net'
 import Fastify from 'fastify'
 import { describe, expect, it } from 'vitest'
-import { adapterSuite, webhookSuite, stubHandler, type Served } from '../../test/adapter-suite'
+import { adapterSuite, leaveMidBody, webhookSuite, stubHandler, type Served } from '../../test/adapter-suite'
 import { fastifyStepline, toFastify } from './fastify'
 import type { FetchHandler } from '../handler'
 
@@ -99,13 +97,3 @@ describe('fastifyStepline', () => {
     }
   })
 })
-
-/** Sends the headers and a part of a small sized body, then leaves. */
-async function leaveMidBody(url: string, path: string): Promise<void> {
-  const socket = connect(Number(new URL(url).port), '127.0.0.1')
-  await once(socket, 'connect')
-  socket.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`)
-  await new Promise((r) => setTimeout(r, 50))
-  socket.destroy()
-  await new Promise((r) => setTimeout(r, 100))
-}
