@@ -12,7 +12,7 @@ const run = await engine.start(slow)
 run.on('step:started', (e) => console.log(`started ${e.step}`))
 run.on('run:cancelled', (e) => console.log(`cancelled: ${e.error.message}`))
 
-await run.cancel('customer withdrew') // or engine.cancel(run.id, 'customer withdrew')
+console.log(await run.cancel('customer withdrew')) // true (or engine.cancel(run.id, 'customer withdrew')); false once it has ended
 const outcome = await run.outcome()
 console.log(outcome.status) // 'cancelled'
 

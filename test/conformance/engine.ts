@@ -34,6 +34,25 @@ export function engineTests(s: SuiteContext): void {
       expect(laterSteps).toBe(0)
     })
 
+    it('cancel answers whether this call ended the run: true once, false for a second cancel (even one made at once) and for a finished run', async () => {
+      const engine = await s.engine()
+      const entered = deferred()
+      const wf = workflow(uid()).step('waits', async (ctx) => {
+        entered.resolve()
+        await forever(ctx.signal)
+      })
+      const handle = await engine.start(wf)
+      await entered.promise
+      expect(await Promise.all([handle.cancel('first'), engine.cancel(handle.id, 'second')])).toEqual([true, false])
+      expect(await handle.cancel()).toBe(false)
+      expect(await engine.cancel(handle.id)).toBe(false)
+      expect(await rejectionOf(handle.result())).toMatchObject({ code: 'RUN_CANCELLED', message: expect.stringContaining('first') })
+      const done = await engine.start(workflow(uid()).step('quick', () => 1))
+      await done.result()
+      expect(await engine.cancel(done.id)).toBe(false)
+      expect((await engine.getRun(done.id))?.status).toBe('completed')
+    })
+
     it('no further step starts even when the in-flight step ignores its signal and finishes later', async () => {
       const engine = await s.engine()
       const entered = deferred()

@@ -111,6 +111,20 @@ describe('run API', () => {
     expect((await post('/runs/nope/cancel')).status).toBe(404)
   })
 
+  it('POST /runs/:id/cancel: of two cancels sent at once, one gets 202 and the other 409 (a live run and a parked one)', async () => {
+    const live = await engine.start(slow)
+    await new Promise((r) => setTimeout(r, 20))
+    const parked = await engine.start(approve, { orderId: 'o-1' })
+    await waitForStatus(engine, parked.id, 'waiting')
+    for (const id of [live.id, parked.id]) {
+      const answers = await Promise.all([post(`/runs/${id}/cancel`, { reason: 'first' }), post(`/runs/${id}/cancel`, { reason: 'second' })])
+      expect(answers.map((r) => r.status).sort()).toEqual([202, 409])
+      const conflict = answers.find((r) => r.status === 409)!
+      expect(await conflict.json()).toMatchObject({ error: { code: 'RUN_FINISHED', message: `Run ${id} has already ended (cancelled); there is nothing to cancel.` } })
+      expect((await engine.getRun(id))?.status).toBe('cancelled')
+    }
+  })
+
   it('POST /runs/:id/cancel: 409 RUN_FINISHED for a run that ended between the check and the cancel', async () => {
     const store = memoryStore()
     let endsMeanwhile = false

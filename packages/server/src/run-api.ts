@@ -63,7 +63,7 @@ export async function getRun(runId: string, { engine }: RunApiContext): Promise<
 
 /**
  * `POST /runs/:id/cancel` (optional body `{ reason }`): 202, 404 for an unknown run, 409 when it
- * has already ended.
+ * has already ended (a second cancel of one run gets 409, even when both were sent at once).
  * @example
  * POST /runs/mip8k2x1c4f0a9zq3k7w1/cancel  {"reason":"customer withdrew"}
  */
@@ -73,10 +73,10 @@ export async function cancelRun(runId: string, request: Request, { engine, hub, 
   const run = await engine.getRun(runId)
   if (run === undefined) throw notFound(runId)
   if (FINISHED_STATUSES.includes(run.status)) throw finished(runId, run.status)
-  await engine.cancel(runId, reason)
+  const cancelled = await engine.cancel(runId, reason)
   const after = await engine.getRun(runId)
-  // It ended on its own between the read above and the cancel, which then changed nothing.
-  if (after !== undefined && after.status !== 'cancelled' && FINISHED_STATUSES.includes(after.status)) throw finished(runId, after.status)
+  // It ended between the read above and the cancel (on its own, or by another cancel), which then changed nothing.
+  if (!cancelled) throw finished(runId, after?.status ?? run.status)
   // A parked run is cancelled in the store, where the engine emits no event: tell its streams.
   if (after?.status === 'cancelled') hub.publish(runId, 'run:cancelled', { runId, workflowId: after.workflowId, error: after.error })
   return json(202, { runId, status: after?.status ?? 'cancelled' })

@@ -26,7 +26,7 @@ export interface RunHooks {
   /** The status of the run if this engine executes it now. */
   activeStatus(runId: string): RunStatus | undefined
   /** Cancels a run that is not in memory (parked). */
-  cancel(runId: string, reason?: string): Promise<void>
+  cancel(runId: string, reason?: string): Promise<boolean>
 }
 import type { PlanNode } from '../plan/types'
 import type { HandleSource, RunHandle, RunOutcome } from './handle'
@@ -176,9 +176,12 @@ export class ActiveRun implements RunHandle<unknown> {
     return this.finish('completed', output, undefined)
   }
 
-  async cancel(reason?: string): Promise<void> {
+  /** True when this call ended the run; false when it had ended already. */
+  async cancel(reason?: string): Promise<boolean> {
     if (this.#parked) return this.#hooks.cancel(this.state.id, reason)
-    return this.finish('cancelled', undefined, new CancelledError(this.state.id, reason))
+    if (this.state.done) return false
+    await this.finish('cancelled', undefined, new CancelledError(this.state.id, reason))
+    return true
   }
 
   /**

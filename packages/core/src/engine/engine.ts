@@ -385,11 +385,14 @@ export class Engine {
 
   /**
    * Cancels a run. One this engine executes stops at once (in-flight steps see `ctx.signal`
-   * abort); one only in the store is marked cancelled there. Throws `RUN_NOT_FOUND` for an unknown id.
+   * abort); one only in the store is marked cancelled there. Resolves `true` when this call
+   * ended the run, `false` when it had already ended (completed, failed, or cancelled by an
+   * earlier call, here or in another process sharing the store). Throws `RUN_NOT_FOUND` for an
+   * unknown id.
    * @example
-   * await engine.cancel(run.id, 'customer withdrew')
+   * if (!(await engine.cancel(run.id, 'customer withdrew'))) console.log('too late: it had ended')
    */
-  async cancel(runId: string, reason?: string): Promise<void> {
+  async cancel(runId: string, reason?: string): Promise<boolean> {
     // A run between its transition to running and memory (one store call) is cancelled once it
     // is there: cancelled in the store meanwhile, it would be resumed and finish as if not.
     while (this.#claiming.has(runId)) await new Promise((r) => realSetImmediate(r))
@@ -401,6 +404,7 @@ export class Engine {
     const err = new CancelledError(runId, reason)
     const done = await this.store.transitionRun(runId, ['queued', 'running', 'sleeping', 'waiting'], 'cancelled', { endedAt, error: serializeError(err) })
     if (done) this.#resolveWaiters(runId, new Outcome(runId, rec.workflowId, 'cancelled', undefined, err, [], [], rec.startedAt ?? rec.createdAt, endedAt))
+    return done
   }
 
   /** The outcome of a run that left memory: from whoever ends it next, or from the store if it ended already. */

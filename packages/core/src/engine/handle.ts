@@ -29,8 +29,12 @@ export interface RunHandle<TOutput = unknown> {
   result(): Promise<TOutput>
   /** Resolves when the run ends, whatever the end; never rejects. */
   outcome(): Promise<RunOutcome<TOutput>>
-  /** Cancels the run: no further step starts and in-flight steps see `ctx.signal` abort. */
-  cancel(reason?: string): Promise<void>
+  /**
+   * Cancels the run: no further step starts and in-flight steps see `ctx.signal` abort. Resolves
+   * `true` when this call ended the run, `false` when it had already ended (completed, failed,
+   * or cancelled by an earlier call).
+   */
+  cancel(reason?: string): Promise<boolean>
   /** Listens to this run's events only. */
   on<E extends keyof EngineEvents>(event: E, listener: EngineEvents[E]): this
   off<E extends keyof EngineEvents>(event: E, listener: EngineEvents[E]): this
@@ -40,7 +44,7 @@ export interface RunHandle<TOutput = unknown> {
 export interface HandleSource<TOutput> {
   status(): RunStatus
   outcome(): Promise<RunOutcome<TOutput>>
-  cancel(reason?: string): Promise<void>
+  cancel(reason?: string): Promise<boolean>
   emitter(): EventEmitter<EngineEvents>
 }
 
@@ -69,7 +73,7 @@ export class RunHandleImpl<TOutput> implements RunHandle<TOutput> {
     return this.#source.outcome()
   }
 
-  cancel(reason?: string): Promise<void> {
+  cancel(reason?: string): Promise<boolean> {
     return this.#source.cancel(reason)
   }
 

@@ -34,7 +34,7 @@ export class StoredRun implements HandleSource<unknown> {
     }
   }
 
-  cancel(reason?: string): Promise<void> {
+  cancel(reason?: string): Promise<boolean> {
     return this.#engine.cancel(this.#id, reason)
   }
 
