@@ -375,6 +375,29 @@ export function engineTests(s: SuiteContext): void {
   })
 
   describe('close', () => {
+    it('closeSignal aborts as soon as close() is called (reason ENGINE_CLOSED), before the run in flight ends', async () => {
+      const engine = await s.engine()
+      const release = deferred()
+      const entered = deferred()
+      const wf = workflow(uid()).step('work', async () => {
+        entered.resolve()
+        await release.promise
+        return 'done'
+      })
+      const handle = await engine.start(wf)
+      await entered.promise
+      expect(engine.closeSignal.aborted).toBe(false)
+      let endedAtAbort: string | undefined
+      engine.closeSignal.addEventListener('abort', () => (endedAtAbort = handle.status))
+      const closing = engine.close()
+      expect(engine.closeSignal.aborted).toBe(true)
+      expect(engine.closeSignal.reason).toMatchObject({ code: 'ENGINE_CLOSED' })
+      expect(endedAtAbort).toBe('running')
+      release.resolve()
+      await closing
+      expect(await handle.result()).toBe('done')
+    })
+
     it('waits for a start still creating its run, and for that run to end', async () => {
       const store = await s.store()
       const slowCreate = storeWith(store, {

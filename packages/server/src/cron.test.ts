@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { SteplineError, createEngine, memoryStore, workflow, type Engine, type Store, type TriggerSpec } from '@stepline/core'
 import { fakeClock, type FakeClock } from '@stepline/testing'
@@ -159,10 +161,47 @@ describe('startSchedules', () => {
     const errors: unknown[] = []
     const s = startSchedules(engine, [ticking()], { clock, onError: (e) => errors.push(e) })
     await s.settled()
+    expect(clock.pending).toBe(1)
     await engine.close()
+    // At once, not at the next tick: a timer left armed would keep the process alive until then.
+    expect(s.next()).toEqual([])
+    expect(clock.pending).toBe(0)
     await advance(clock, 6 * MIN, s)
     expect(s.next()).toEqual([])
     expect(errors).toEqual([])
+    expect(await runsOf(engine)).toEqual([])
+  })
+
+  it('a process whose engine closed exits though schedules.stop() was never called (real timers)', async () => {
+    const script = `
+      import { createEngine, workflow } from '@stepline/core'
+      import { schedule, startSchedules } from '@stepline/server'
+      const daily = workflow('daily', { triggers: [schedule('0 9 * * *')] }).step('s', () => 1)
+      const engine = createEngine()
+      startSchedules(engine, [daily])
+      setTimeout(() => void engine.close(), 50)
+    `
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: fileURLToPath(new URL('.', import.meta.url)), timeout: 10_000, encoding: 'utf8' })
+    expect(child.error).toBeUndefined()
+    expect(child.status).toBe(0)
+  })
+
+  it('refuses to start on a closed engine (ENGINE_CLOSED)', async () => {
+    const clock = fakeClock()
+    const engine = engineOn(memoryStore(), clock)
+    await engine.close()
+    expect(() => startSchedules(engine, [ticking()], { clock })).toThrow(expect.objectContaining({ code: 'ENGINE_CLOSED', message: expect.stringContaining('start the schedules on an open engine') }))
+    expect(clock.pending).toBe(0)
+  })
+
+  it('stop() after the engine closed, or twice, is harmless', async () => {
+    const clock = fakeClock()
+    const engine = engineOn(memoryStore(), clock)
+    const s = await begin(engine, [ticking()], clock)
+    s.stop()
+    await engine.close()
+    s.stop()
+    expect(clock.pending).toBe(0)
   })
 
   it('two engines sharing a memory store start each tick once', async () => {

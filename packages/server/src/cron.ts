@@ -17,7 +17,7 @@ export interface ScheduleRunnerOptions {
 
 /** The schedules `startSchedules` armed. */
 export interface Schedules {
-  /** Cancels every timer; no tick starts a run afterwards. Runs already started go on. */
+  /** Cancels every timer; no tick starts a run afterwards. Runs already started go on. `engine.close()` stops them too. */
   stop(): void
   /** The next tick of every schedule, soonest first. */
   next(): Array<{ workflowId: string; index: number; cron: string; at: Date }>
@@ -70,6 +70,9 @@ export function startSchedules(engine: Engine, workflows: readonly AnyWorkflow[]
     ((error: unknown, tick: { workflowId: string; at: Date }) => console.error(`[stepline] schedule of "${tick.workflowId}" at ${tick.at.toISOString()}: could not start a run:`, error))
   const store = engine.store
   let stopped = false
+  // An engine-like object from elsewhere may have no closeSignal: such one stops at its first tick after close.
+  const closed = (engine as Partial<Engine>).closeSignal
+  if (closed?.aborted === true) throw new SteplineError('ENGINE_CLOSED', 'startSchedules: the engine is closed; start the schedules on an open engine.')
 
   // Everything is checked before anything is armed: a bad pattern starts no schedule at all.
   const armed: Armed[] = []
@@ -164,9 +167,11 @@ export function startSchedules(engine: Engine, workflows: readonly AnyWorkflow[]
     })
   }
 
+  const onClose = (): void => schedules.stop()
   const schedules: Schedules = {
     stop() {
       stopped = true
+      closed?.removeEventListener('abort', onClose)
       for (const s of armed) {
         s.cancel?.()
         s.cancel = undefined
@@ -188,6 +193,8 @@ export function startSchedules(engine: Engine, workflows: readonly AnyWorkflow[]
       }
     },
   }
+  // A closed engine starts nothing: its schedules stop then, not at their next tick (which would keep the process alive until then).
+  closed?.addEventListener('abort', onClose, { once: true })
   return schedules
 }
 

@@ -130,6 +130,7 @@ export class Engine {
   /** While `close` waits: called each time a run leaves memory (it ended or parked). */
   #left: (() => void) | undefined
   #closing: Promise<void> | undefined
+  readonly #closeController = new AbortController()
   #recovery: Promise<RunHandle<unknown>[]> = Promise.resolve([])
   #recoverySoon = false
 
@@ -214,6 +215,17 @@ export class Engine {
   /** The engine's time source (the `clock` option, or the system clock): schedules share it. */
   get clock(): Clock {
     return this.#services.clock
+  }
+
+  /**
+   * Aborts when `close()` is called, before the runs in flight have ended: what you started
+   * alongside this engine (a poller, a queue consumer) can stop with it. Schedules started with
+   * `startSchedules` stop on it, so a closed engine leaves no timer keeping the process alive.
+   * @example
+   * engine.closeSignal.addEventListener('abort', () => consumer.stop(), { once: true })
+   */
+  get closeSignal(): AbortSignal {
+    return this.#closeController.signal
   }
 
   /** The compiled plan of a registered workflow. */
@@ -700,6 +712,7 @@ export class Engine {
     this.#closed = true
     this.#wakeTimer?.cancel()
     this.#wakeTimer = undefined
+    this.#closeController.abort(new SteplineError('ENGINE_CLOSED', 'The engine was closed.'))
     // A claimed run (being created, woken, resumed, parking) is active or parked once its store call
     // lands: wait for that. An active run is waited for until it ends or parks (it then stays
     // parked in the store: waiting for its outcome would wait for a wake-up this engine no longer does).
