@@ -1,10 +1,11 @@
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
-import { describe, expect, it } from 'vitest'
-import { createEngine } from '@stepline/core'
+import { describe, expect, it, vi } from 'vitest'
+import { createEngine, workflow } from '@stepline/core'
 import { adapterSuite, rawExchange, stubHandler, urlOf, webhookSuite, type Served } from '../test/adapter-suite'
 import { createHandler, type FetchHandler } from './handler'
 import { serve, toNodeListener } from './node'
+import { webhook } from './triggers'
 
 async function start(handler: FetchHandler): Promise<Served & { server: Server }> {
   const listener = toNodeListener(handler)
@@ -203,4 +204,61 @@ describe('toNodeListener', () => {
       await served.close()
     }
   })
+
+  describe('answers written together at the end of a turn', () => {
+    const order = workflow<{ n: number }>('order', { triggers: [webhook({ path: 'orders' })] }).step('double', (ctx) => ctx.payload.n * 2)
+
+    it('answers of requests that arrive together each reach their own client, and pipelined ones come back in order', async () => {
+      const engine = createEngine()
+      const served = await start(createHandler({ engine, workflows: [order] }))
+      try {
+        const answers = await Promise.all(
+          Array.from({ length: 40 }, (_, n) => fetch(`${served.url}/webhooks/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n }) })),
+        )
+        expect(answers.map((r) => r.status)).toEqual(Array(40).fill(202))
+        const ids = await Promise.all(answers.map(async (r) => ((await r.json()) as { runId: string }).runId))
+        expect(new Set(ids).size).toBe(40)
+        const payloads = await Promise.all(ids.map(async (id) => (await engine.getRun(id))?.payload))
+        expect(payloads).toEqual(Array.from({ length: 40 }, (_, n) => ({ n })))
+
+        // Three requests in one write on one connection: three answers, in the order asked.
+        const post = (n: number): string => `POST /webhooks/orders HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${`{"n":${n}}`.length}\r\n\r\n{"n":${n}}`
+        const raw = await rawExchange(served.url, post(1) + post(2) + post(3).replace('Host: localhost', 'Host: localhost\r\nConnection: close') + '')
+        const runIds = [...raw.matchAll(/\{"runId":"([^"]+)"\}/g)].map((m) => m[1]!)
+        expect(raw.match(/HTTP\/1\.1 202/g)).toHaveLength(3)
+        expect(await Promise.all(runIds.map(async (id) => (await engine.getRun(id))?.payload))).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }])
+      } finally {
+        await served.close()
+        await engine.close()
+      }
+    })
+
+    it('a client that leaves while its answer waits for the end of the turn: nothing is written to it, nothing is logged, the server serves on', async () => {
+      const engine = createEngine()
+      const listener = toNodeListener(createHandler({ engine, workflows: [order] }))
+      const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined)
+      let destroyed = 0
+      const server = createServer((req, res) => {
+        // Queued before the answer's write (same turn, first in line): the connection is gone when it comes.
+        if (req.headers['x-leave'] === '1') setImmediate(() => (res.destroy(), destroyed++))
+        listener(req, res)
+      })
+      server.listen(0, '127.0.0.1')
+      await once(server, 'listening')
+      try {
+        const gone = await fetch(`${urlOf(server)}/webhooks/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-leave': '1' }, body: '{"n":1}' }).catch((e: Error) => e)
+        expect(gone).toBeInstanceOf(Error)
+        expect(destroyed).toBe(1)
+        const res = await fetch(`${urlOf(server)}/webhooks/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"n":2}' })
+        expect(res.status).toBe(202)
+        expect(logged).not.toHaveBeenCalled()
+      } finally {
+        logged.mockRestore()
+        server.closeAllConnections()
+        await new Promise((r) => server.close(r))
+        await engine.close()
+      }
+    })
+  })
 })
+

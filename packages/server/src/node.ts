@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net'
 import { nodeCallOf } from './adapters/light-request'
 import { requestUrl, toRequest, writeReply, type Translated } from './adapters/node-http'
 import { createHandler, type FetchHandler, type HandlerOptions } from './handler'
-import { errorReply, type Reply } from './respond'
+import { errorReply, JsonReply, type Reply } from './respond'
+import { writeReplySoon } from './adapters/reply-batch'
 
 /**
  * Options of `serve`: the handler's options plus where to listen.
@@ -57,7 +58,9 @@ export function toNodeListener(handler: FetchHandler): (req: IncomingMessage, re
         // A malformed request (an HttpError) answers as it says; anything else is a 500 that tells nothing.
         reply = errorReply(e, logError)
       }
-      const writing = writeReply(res, reply, req.method, translated?.bodyCancelled() ?? false)
+      const closeAfter = translated?.bodyCancelled() ?? false
+      if (reply instanceof JsonReply) return writeReplySoon(res, reply, req.method, closeAfter, logError)
+      const writing = writeReply(res, reply, req.method, closeAfter)
       if (writing !== undefined) await writing
     } catch (e) {
       logError(e)
