@@ -22,7 +22,7 @@ export type ToChild = { cmd: 'mark' } | { cmd: 'read' } | { cmd: 'stop' }
 export type FromChild =
   | { kind: 'ready'; url: string }
   | { kind: 'usage'; cpuUs: number; elu: number; accepted: number }
-  | { kind: 'stopped'; accepted: number; drainMs: number }
+  | { kind: 'stopped'; accepted: number; unanswered: number; drainMs: number }
 
 /** A store that keeps nothing: every write succeeds at once, every read finds nothing. */
 function storeThatKeepsNothing(): Store {
@@ -70,10 +70,16 @@ if (kind === 'bare') {
   listener = toNodeListener(createHandler({ engine, workflows: [order] }))
 }
 
-// Every server counts its 202s on the Node response, the bare one too, so all pay the same for it.
+// Every server counts its 202s on the Node response, the bare one too, so all pay the same for it;
+// and the requests whose client left before its answer was written (wrk closes its connections
+// at the end of a run): such a request may have started a run that nobody heard of.
 let accepted = 0
+let unanswered = 0
 const server = createServer((req, res) => {
-  res.once('finish', () => res.statusCode === 202 && accepted++)
+  res.once('close', () => {
+    if (!res.writableFinished) unanswered++
+    else if (res.statusCode === 202) accepted++
+  })
   listener(req, res)
 })
 server.listen(0, '127.0.0.1', () => send({ kind: 'ready', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }))
@@ -107,6 +113,6 @@ async function stop(): Promise<void> {
     await engine.close()
     await (store as { close?: () => Promise<void> | void }).close?.()
   }
-  send({ kind: 'stopped', accepted, drainMs: Date.now() - t0 })
+  send({ kind: 'stopped', accepted, unanswered, drainMs: Date.now() - t0 })
   process.disconnect()
 }
