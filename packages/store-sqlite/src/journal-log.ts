@@ -139,7 +139,25 @@ export class JournalLog {
     }
     Atomics.store(this.#flag, WRITTEN, this.#written)
     Atomics.notify(this.#flag, WRITTEN)
-    if (this.#written >= this.#rotateAt && this.drain()) this.#rotate()
+    if (this.#written >= this.#rotateAt && this.drain()) {
+      try {
+        this.#rotate()
+      } catch {
+        // The record is durable (and applied): this append succeeded. A log that could not be
+        // emptied and started again (the new header refused by a full disk) is left for good.
+        this.#retire()
+      }
+    }
+  }
+
+  /**
+   * Stops using a log whose every record is applied: the thread stops, and `working` turns false,
+   * so that the store closes the log (dropping the file) and commits inline from then on.
+   */
+  #retire(): void {
+    this.#stop(5000)
+    closeSync(this.#fd)
+    this.#drained = true
   }
 
   /**
@@ -238,7 +256,11 @@ export class JournalLog {
     while (Atomics.load(this.#flag, STOPPED) === 0 && Date.now() < end) Atomics.wait(this.#flag, STOPPED, 0, 50)
   }
 
-  /** Everything is applied: empty the file and start a new generation, which the thread follows. */
+  /**
+   * Everything is applied: empty the file and start a new generation, which the thread follows.
+   * Should the new header not be written, the file is left empty (nothing in it mattered any
+   * more) and the thread still on the old generation, with positions that no write moves again.
+   */
   #rotate(): void {
     // Under the lock: the thread must not read the file (for the statements a `catchUp` applied) as it is emptied.
     while (Atomics.compareExchange(this.#flag, LOCK, 0, 2) !== 0) Atomics.wait(this.#flag, LOCK, 1, 100)
