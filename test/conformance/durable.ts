@@ -100,6 +100,30 @@ export function durableTests(s: SuiteContext): void {
       expect(await wFailed).toMatchObject({ code: 'RUN_TIMEOUT' })
     })
 
+    it('a run woken inside an .if() branch keeps that branch’s steps in its summary’s critical path', async () => {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      const wf = workflow(uid())
+        .step('first', () => 'v')
+        .if('big', () => true)
+        .step('review', () => 'ok')
+        .sleep('nap', '2h')
+        .step('ship', (ctx) => `${ctx.last} ${ctx.steps.review.output}`)
+        .else()
+        .step('skip', () => 'no')
+        .endIf()
+      const handle = await engine.start(wf)
+      const outcome = handle.outcome()
+      await settle()
+      expect((await engine.getRun(handle.id))?.status).toBe('sleeping')
+      await vi.advanceTimersByTimeAsync(2 * HOUR)
+      await settle()
+      const o = await outcome
+      expect(o.output).toBe('ok ok')
+      expect(o.summary.criticalPath).toEqual(['first', 'review', 'nap', 'ship'])
+      expect(o.summary.steps).toBe(3)
+    })
+
     it('sleepUntil waits until the time a function of ctx gives', async () => {
       vi.useFakeTimers()
       const engine = await s.engine()
@@ -112,6 +136,18 @@ export function durableTests(s: SuiteContext): void {
       await vi.advanceTimersByTimeAsync(5 * HOUR)
       await settle()
       expect(await result).toBeGreaterThanOrEqual(at)
+    })
+
+    it('sleepUntil whose function returns no time fails the node with a PlanError: journaled failed, step:failed reported', async () => {
+      const engine = await s.engine()
+      const events: string[] = []
+      engine.on('step:started', (e) => events.push(`started ${e.step}`))
+      engine.on('step:failed', (e) => events.push(`failed ${e.step}`))
+      const wf = workflow(uid()).sleepUntil('until', () => 'not a date')
+      const handle = await engine.start(wf)
+      expect(await rejectionOf(handle.result())).toMatchObject({ name: 'PlanError' })
+      expect(events).toEqual(['started until', 'failed until'])
+      expect((await engine.getSteps(handle.id)).map((r) => [r.name, r.status])).toEqual([['until', 'failed']])
     })
 
     it('a short sleep inside a forEach body waits in memory without parking', async () => {
@@ -198,6 +234,23 @@ export function durableTests(s: SuiteContext): void {
   })
 
   describe('parked runs: waitForEvent', () => {
+    it('a match function that throws fails the wait: journaled failed, step:failed reported, nothing parked', async () => {
+      const engine = await s.engine()
+      const events: string[] = []
+      engine.on('step:started', (e) => events.push(`started ${e.step}`))
+      engine.on('step:failed', (e) => events.push(`failed ${e.step}`))
+      const bad = new Error('no order id')
+      const wf = workflow(uid()).waitForEvent('approval', {
+        match: (): string => {
+          throw bad
+        },
+      })
+      const handle = await engine.start(wf)
+      expect(await rejectionOf(handle.result())).toBe(bad)
+      expect(events).toEqual(['started approval', 'failed approval'])
+      expect((await engine.getSteps(handle.id)).map((r) => [r.name, r.status])).toEqual([['approval', 'failed']])
+    })
+
     const approval = () =>
       workflow<{ orderId: string }>(uid())
         .step('submit', (ctx) => ctx.payload.orderId)

@@ -225,6 +225,25 @@ export function forEachTests(s: SuiteContext): void {
       expect(branches.sort()).toEqual([[[0], 10], [[1], 20]])
     })
 
+    it('an items function that throws fails the node: journaled failed, step:failed follows step:started', async () => {
+      const engine = await s.engine()
+      const events: string[] = []
+      engine.on('step:started', (e) => events.push(`started ${e.step}`))
+      engine.on('step:failed', (e) => events.push(`failed ${e.step}`))
+      const bad = new Error('cannot list items')
+      const wf = workflow(uid()).forEach(
+        'each',
+        async (): Promise<number[]> => {
+          throw bad
+        },
+        (item, flow) => flow.step('one', () => item),
+      )
+      const handle = await engine.start(wf)
+      expect(rootCause(await rejectionOf(handle.result()))).toBe(bad)
+      expect(events).toEqual(['started each', 'failed each'])
+      expect((await engine.getSteps(handle.id)).map((r) => [r.name, r.status])).toEqual([['each', 'failed']])
+    })
+
     it('an empty items array gives []', async () => {
       const engine = await s.engine()
       let bodyRan = false

@@ -174,6 +174,25 @@ export function onErrorTests(s: SuiteContext): void {
       expect(seen).toBeInstanceOf(RaceError)
     })
 
+    it('after an .if(): ctx.last in the handler is the branch node’s input, not an output from inside the branch', async () => {
+      const engine = await s.engine()
+      let seen: unknown
+      const wf = workflow(uid())
+        .step('price', () => ({ total: 5000 }))
+        .if('large', (ctx) => ctx.last.total > 1000)
+        .step('review', () => 'reviewed')
+        .step('approve', (): string => {
+          throw new Error('approver away')
+        })
+        .endIf()
+        .onError((ctx) => {
+          seen = ctx.last
+          return 'fallback'
+        })
+      expect(await engine.run(wf)).toBe('fallback')
+      expect(seen).toEqual({ total: 5000 })
+    })
+
     it('after forEach: recovers an item failure', async () => {
       const engine = await s.engine()
       let message = ''

@@ -217,6 +217,36 @@ export function parallelRaceTests(s: SuiteContext): void {
       ])
     })
 
+    it('a loser that fails after the race was won, while the run goes on, is neither journaled nor reported', async () => {
+      const engine = await s.engine()
+      const failed: string[] = []
+      engine.on('step:failed', (e) => failed.push(e.step))
+      const loserDone = deferred()
+      const wf = workflow(uid())
+        .race('quote', [
+          async () => 'fast',
+          async () => {
+            await sleep(5) // ignores ctx.signal
+            loserDone.resolve()
+            throw new Error('late failure')
+          },
+        ])
+        .step('after', async (ctx) => {
+          await loserDone.promise
+          await tick(5)
+          return ctx.last
+        })
+      const handle = await engine.start(wf)
+      expect(await handle.result()).toBe('fast')
+      expect(failed).toEqual([])
+      expect((await engine.getSteps(handle.id)).map((r) => [r.name, r.status])).toEqual([
+        ['quote[0]', 'completed'],
+        ['quote', 'completed'],
+        ['after', 'completed'],
+      ])
+      expect((await handle.outcome()).summary.steps).toBe(2)
+    })
+
     it('a branch that fails fast does not win over a later success', async () => {
       const engine = await s.engine()
       const wf = workflow(uid()).race('quote', [

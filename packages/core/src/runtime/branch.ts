@@ -14,7 +14,10 @@ export async function runBranch(run: RunState, node: BranchNode, fns: Fns, frame
   if (old) return old.output
   const startedAt = run.services.clock.now()
   const decisionKey = `${keyOf(node.id, frame)}:when`
-  let taken = run.replay?.get(decisionKey)?.output as number | undefined
+  const decided = run.replay?.get(decisionKey)
+  let taken = decided?.output as number | undefined
+  // The summary finds the case taken through this entry, replayed or not.
+  if (decided !== undefined) run.records.push(decided)
   if (taken === undefined) {
     taken = node.otherwise ? node.cases.length : -1
     for (let i = 0; i < node.cases.length; i++) {

@@ -20,12 +20,18 @@ export async function runForEach(run: RunState, node: ForEachNode, fns: Fns, fra
   if (old) return old.output
   const startedAt = run.services.clock.now()
   startedEvent(run, node, frame)
-  let items: unknown = fns[node.items]!(new StepContext(run, frame, frame.scope, 1, node.name))
-  if (items instanceof Promise) items = await items
-  if (!Array.isArray(items)) {
-    const err = new PlanError(run.workflowId, node.name, `forEach "${node.name}" in workflow "${run.workflowId}": expected its items function to return an array, got ${items === null ? 'null' : typeof items}. Return an array (e.g. ctx.last.items).`)
-    if (node.onError === undefined) await recordFailure(run, node, frame, 'forEach', keyOf(node.id, frame), startedAt, err, 1)
-    throw err
+  let items: unknown
+  try {
+    items = fns[node.items]!(new StepContext(run, frame, frame.scope, 1, node.name))
+    if (items instanceof Promise) items = await items
+    if (!Array.isArray(items)) {
+      throw new PlanError(run.workflowId, node.name, `forEach "${node.name}" in workflow "${run.workflowId}": expected its items function to return an array, got ${items === null ? 'null' : typeof items}. Return an array (e.g. ctx.last.items).`)
+    }
+  } catch (error) {
+    // The node has reported its start: a failure to list its items is the node's failure too.
+    if (frame.scope.aborted && isAbortLike(error, frame.scope.reason)) throw frame.scope.reason
+    if (node.onError === undefined) await recordFailure(run, node, frame, 'forEach', keyOf(node.id, frame), startedAt, error, 1)
+    throw error
   }
   const list = items as readonly unknown[]
   const n = list.length

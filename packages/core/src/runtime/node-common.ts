@@ -119,3 +119,15 @@ export function beginFanOut(run: RunState, node: PlanNode, frame: Frame): { done
 export function branchAborted(kind: string, name: string, why: string): SteplineError {
   return new SteplineError('BRANCH_ABORTED', `${kind} "${name}": ${why}`)
 }
+
+/** The scopes of races that were won: what their losers end with later is discarded. */
+const wonRaces = new WeakSet<AbortScope>()
+
+export function markRaceWon(scope: AbortScope): void {
+  wonRaces.add(scope)
+}
+
+/** True when `scope` is a race's and another branch won it. */
+export function lostRace(scope: AbortScope): boolean {
+  return wonRaces.has(scope)
+}

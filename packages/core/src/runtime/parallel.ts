@@ -2,7 +2,7 @@ import type { AnyFn } from '../builder/ops'
 import { ParallelError, RaceError } from '../errors'
 import type { ParallelNode, RaceNode } from '../plan/types'
 import { keyOf, type Frame } from './frame'
-import { armTimeout, beginFanOut, branchAborted, finishNode } from './node-common'
+import { armTimeout, beginFanOut, branchAborted, finishNode, markRaceWon } from './node-common'
 import type { RunState } from './run-state'
 import { isAbortLike, recordFailure, runLeaf } from './step'
 
@@ -118,6 +118,7 @@ export async function runRace(run: RunState, node: RaceNode, fns: Fns, frame: Fr
             if (settled) return
             settled = true
             disarm?.()
+            markRaceWon(scope)
             scope.abort(branchAborted('Race', node.name, `branch ${String(node.branches[i]!.key)} won`))
             resolve(v)
           },
@@ -133,6 +134,8 @@ export async function runRace(run: RunState, node: RaceNode, fns: Fns, frame: Fr
       }
     })
   } catch (e) {
+    // Every branch failed (nothing aborted the scope): it still hears its parent until detached.
+    scope.dispose()
     if (frame.scope.aborted) throw frame.scope.reason
     if (node.onError === undefined) await recordFailure(run, node, frame, 'race', keyOf(node.id, frame), startedAt, e, 1)
     throw e

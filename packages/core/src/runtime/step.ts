@@ -6,6 +6,7 @@ import { AbortScope } from './abort-scope'
 import { delay } from './clock'
 import { StepContext } from './context'
 import { keyOf, type Frame } from './frame'
+import { lostRace } from './node-common'
 import type { RunState } from './run-state'
 
 type Fns = readonly (AnyFn | undefined)[]
@@ -187,6 +188,8 @@ function finish(
 async function fail(
   run: RunState, node: Leaf, frame: Frame, kind: StepKind, key: string, startedAt: number, error: unknown, attempts: number,
 ): Promise<never> {
+  // A race's loser failing after the race was won is discarded like its late success: not journaled, not reported.
+  if (kind === 'fn' && lostRace(frame.scope)) throw frame.scope.reason
   const err = new StepError(node.name, error, attempts, isSteplineError(error, 'STEP_TIMEOUT') ? 'STEP_TIMEOUT' : 'STEP_FAILED')
   // A node with `.onError` writes its entry once the handler has decided.
   if (node.onError === undefined) await recordFailure(run, node, frame, kind, key, startedAt, error, attempts)

@@ -47,8 +47,17 @@ export async function runSleep(run: RunState, node: SleepNode, fns: Fns, frame: 
   const now = clock.now()
   const was = pending(run, node, frame)
   const startedAt = was?.startedAt ?? now
-  if (was === undefined) startedEvent(run, node, frame)
-  const wakeAt = was?.wakeAt ?? sleepTarget(run, node, fns, frame, now)
+  let wakeAt = was?.wakeAt
+  if (wakeAt === undefined) {
+    startedEvent(run, node, frame)
+    try {
+      wakeAt = sleepTarget(run, node, fns, frame, now)
+    } catch (error) {
+      // The node has reported its start: a time it cannot compute is the node's failure.
+      if (node.onError === undefined) await recordFailure(run, node, frame, 'sleep', keyOf(node.id, frame), startedAt, error, 1)
+      throw error
+    }
+  }
   if (wakeAt > now) {
     // At the top of a run nothing else is in flight: park it, holding no timer and no memory.
     if (frame.itemKey === '' && wakeAt - now >= run.services.parkAfterMs) {
@@ -73,7 +82,15 @@ export async function runWait(run: RunState, node: WaitForEventNode, fns: Fns, f
   if (was === undefined) {
     startedEvent(run, node, frame)
     if (node.timeoutMs !== undefined) wakeAt = now + node.timeoutMs
-    if (node.match !== undefined) match = String(fns[node.match]!(new StepContext(run, frame, frame.scope, 1, node.name)))
+    if (node.match !== undefined) {
+      try {
+        match = String(fns[node.match]!(new StepContext(run, frame, frame.scope, 1, node.name)))
+      } catch (error) {
+        // The node has reported its start: a match key it cannot compute is the node's failure.
+        if (node.onError === undefined) await recordFailure(run, node, frame, 'waitForEvent', keyOf(node.id, frame), startedAt, error, 1)
+        throw error
+      }
+    }
   }
   let event = store.getEvent(run.id, node.event)
   if (event instanceof Promise) event = await event

@@ -53,11 +53,14 @@ function execute(run: RunState, node: PlanNode, fns: Fns, frame: Frame): unknown
 /** Node-level `.onError`: the handler's return value becomes the node's output. */
 async function recoverable(run: RunState, node: PlanNode, fns: Fns, frame: Frame): Promise<unknown> {
   const startedAt = run.services.clock.now()
+  const input = frame.last
   try {
     return await execute(run, node, fns, frame)
   } catch (error) {
     // Parking, cancels and run timeouts stop the run; they are not the node's failure to recover.
     if (error instanceof Parked || frame.scope.aborted) throw error
+    // An `.if()` runs its case in this frame, so `frame.last` may now be an output from inside it.
+    frame.last = input
     const cause = node.kind === 'step' && error instanceof StepError ? toError(error.cause) : toError(error)
     const ctx = new StepContext(run, frame, frame.scope, 1, node.name)
     ctx.error = cause
