@@ -63,6 +63,12 @@ describe('cpu() steps on the worker pool', () => {
     expect(steps[0]?.output).toMatchObject({ payload: undefined })
   })
 
+  it('runs a CommonJS task module compiled from TypeScript (exports.default)', async () => {
+    const engine = engineWith()
+    const wf = workflow<number>('cpu-cjs').step('score', cpu<string>(new URL('./fixtures/cpu/compiled.cjs', import.meta.url)))
+    expect(await engine.run(wf, 5)).toBe('compiled:5')
+  })
+
   it('loads a TypeScript task module through tsx inside the worker', async () => {
     const engine = engineWith()
     const wf = workflow<string>('cpu-ts').step('shout', cpu<string>(new URL('./fixtures/cpu/typed.task.ts', import.meta.url)))
@@ -177,10 +183,105 @@ describe('cpu() module checks at register()', () => {
     expect(() => engine.register(workflow('not-fn').step('score', task('notAFunction')))).toThrow(/has an export that is a number, not a function, "notAFunction"/)
   })
 
+  it('a module that calls process.exit while loading fails at register at once', () => {
+    const engine = engineWith()
+    const wf = workflow('exits').step('score', cpu(new URL('./fixtures/cpu/exits-on-load.mjs', import.meta.url)))
+    const t0 = performance.now()
+    expect(() => engine.register(wf)).toThrow(/its cpu module .*exits-on-load\.mjs cannot be loaded: it called process\.exit\(0\) while loading/)
+    expect(performance.now() - t0).toBeLessThan(5000)
+  })
+
   it('the inline executor refuses cpu steps with a clear message', async () => {
     const engine = engineWith({ executor: inlineExecutor() })
     await expect(engine.run(workflow('inline-cpu').step('sq', task('square')), 2)).rejects.toThrow(
       /Step "sq" is a cpu\(\) step, which the inline executor cannot run/,
     )
+  })
+})
+
+describe('cpu() faults crossing the thread', () => {
+  const faults = new URL('./fixtures/cpu/faults.mjs', import.meta.url)
+  const fault = <T = unknown>(name: string) => cpu<T>(faults, { export: name })
+
+  it('a NonRetriableError thrown in the worker skips the remaining retries', async () => {
+    const engine = engineWith()
+    const wf = workflow('cpu-non-retriable').step('lookup', fault('nonRetriable'), { retry: { attempts: 3, delay: 1 } })
+    const err = await engine.run(wf).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(StepError)
+    expect((err as StepError).attempts).toBe(1)
+    const cause = (err as StepError).cause as Error
+    expect(isSteplineError(cause, 'NON_RETRIABLE')).toBe(true)
+    expect(cause.message).toMatch(/^Step "lookup" \(cpu module .*faults\.mjs, export "nonRetriable"\) failed in a worker thread: order does not exist \(attempt 1\)$/)
+    expect(isSteplineError(cause.cause, 'NON_RETRIABLE')).toBe(true)
+  })
+
+  it('a thrown error keeps its name, code and cause across the thread', async () => {
+    const engine = engineWith()
+    const err = await engine.run(workflow('cpu-error-shape').step('fetch', fault('withCode'))).catch((e: unknown) => e)
+    const wrapped = (err as StepError).cause as Error
+    expect(isSteplineError(wrapped, 'CPU_TASK_FAILED')).toBe(true)
+    const original = wrapped.cause as Error & { code?: string }
+    expect(original).toBeInstanceOf(Error)
+    expect(original).toMatchObject({ name: 'HttpError', code: 'HTTP_503', message: 'upstream unavailable' })
+    expect(original.stack).toMatch(/withCode/)
+    expect(original.cause).toMatchObject({ message: 'socket hang up', code: 'ECONNRESET' })
+  })
+
+  it('an AbortError the task throws itself fails the attempt like any error, and is retried', async () => {
+    const engine = engineWith()
+    const wf = workflow('cpu-own-abort').step('fetch', fault('ownAbort'), { retry: { attempts: 2, delay: 1 } })
+    const err = await engine.run(wf).catch((e: unknown) => e)
+    expect((err as StepError).attempts).toBe(2)
+    const cause = (err as StepError).cause as Error
+    expect(isSteplineError(cause, 'CPU_TASK_FAILED')).toBe(true)
+    expect(cause.cause).toMatchObject({ name: 'AbortError', message: 'This operation was aborted' })
+  })
+
+  it('an output that cannot be cloned fails the step saying so, and the pool goes on', async () => {
+    const engine = engineWith({ workers: { max: 1 } })
+    const err = await engine.run(workflow('cpu-bad-output').step('score', fault('returnsFunction'))).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(StepError)
+    expect(((err as StepError).cause as Error).message).toMatch(
+      /^Step "score" \(cpu module .*faults\.mjs, export "returnsFunction"\): what it returned \(or threw\) could not be sent back from the worker thread: .*could not be cloned/,
+    )
+    expect(await engine.run(workflow<number>('cpu-after-bad-output').step('sq', task<number>('square')), 3)).toBe(9)
+  })
+
+  it('an input that cannot be cloned fails the step saying which values must be clonable', async () => {
+    const engine = engineWith()
+    const wf = workflow('cpu-bad-input').step('make', () => ({ n: 1, fmt: () => 'x' })).step('score', fault('sum'))
+    const err = await engine.run(wf).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(StepError)
+    expect(((err as StepError).cause as Error).message).toMatch(
+      /^Step "score" \(cpu module .*faults\.mjs, export "sum"\): its input \(`last`, and the payload and step outputs it asks for\) could not be sent to a worker thread: .*could not be cloned/,
+    )
+  })
+
+  it('a retried cpu step gets its buffer again: an attempt that failed did not take it', async () => {
+    const engine = engineWith()
+    const wf = workflow('cpu-retry-buffer')
+      .step('make', () => new Uint8Array(1024).fill(1))
+      .step('sum', fault<number>('sumOnSecondAttempt'), { retry: { attempts: 2, delay: 1 } })
+    expect(await engine.run(wf)).toBe(1024)
+  })
+
+  it('parallel cpu branches given the same buffer each get it', async () => {
+    const engine = engineWith()
+    const wf = workflow('cpu-par-buffer')
+      .step('make', () => new Uint8Array(1024).fill(2))
+      .parallel('both', [fault<number>('sum'), fault<number>('sum')])
+    expect(await engine.run(wf)).toEqual([2048, 2048])
+  })
+
+  it('a forEach over views of one buffer gives every item its bytes', async () => {
+    const engine = engineWith()
+    const wf = workflow('cpu-views')
+      .step('make', () => new Uint8Array(4096).fill(1))
+      .forEach('parts', (ctx) => [0, 1, 2, 3].map((i) => ctx.last.subarray(i * 1024, (i + 1) * 1024)), fault<number>('sum'), { concurrency: 2 })
+    expect(await engine.run(wf)).toEqual([1024, 1024, 1024, 1024])
+    const chunked = workflow('cpu-views-chunked')
+      .step('make', () => new Uint8Array(4096).fill(1))
+      .forEach('parts', (ctx) => [0, 1, 2, 3].map((i) => ctx.last.subarray(i * 1024, (i + 1) * 1024)), fault<number>('sum'), { chunkSize: 2 })
+    expect(await engine.run(chunked)).toEqual([1024, 1024, 1024, 1024])
   })
 })

@@ -15,13 +15,18 @@ const CHECKER = `
 const { workerData } = require('node:worker_threads')
 const { port, shared, url } = workerData
 const flag = new Int32Array(shared)
-const done = (msg) => { port.postMessage(msg); Atomics.store(flag, 0, 1); Atomics.notify(flag, 0) }
+let sent = false
+const done = (msg) => { if (sent) return; sent = true; port.postMessage(msg); Atomics.store(flag, 0, 1); Atomics.notify(flag, 0) }
+// A module that ends the thread while it loads would otherwise leave the caller waiting 30 s.
+process.once('exit', (code) => done({ ok: false, error: 'it called process.exit(' + code + ') while loading' }))
 const ts = /\.[cm]?ts$/.test(url)
 ;(ts ? import('tsx/esm/api').then((m) => m.register()) : Promise.resolve()).then(() => import(url)).then(
   (mod) => {
     const exports = {}
     for (const k of Object.keys(mod)) exports[k] = typeof mod[k]
     if (mod.default && typeof mod.default === 'object') for (const k of Object.keys(mod.default)) exports[k] ??= typeof mod.default[k]
+    // As the worker does: CommonJS compiled from TypeScript sets exports.default to the handler.
+    if (typeof mod.default?.default === 'function') exports.default = 'function'
     done({ ok: true, exports })
   },
   (e) => done({ ok: false, error: String(e && e.message || e) }),

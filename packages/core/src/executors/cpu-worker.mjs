@@ -32,7 +32,7 @@ function buffersOf(value, out = [], depth = 0) {
     if (!out.includes(value) && value.byteLength > 0) out.push(value)
   } else if (ArrayBuffer.isView(value)) {
     const b = value.buffer
-    if (b instanceof ArrayBuffer && !out.includes(b) && b.byteLength > 0) out.push(b)
+    if (b instanceof ArrayBuffer && value.byteLength === b.byteLength && !out.includes(b) && b.byteLength > 0) out.push(b)
   } else if (Array.isArray(value)) {
     for (const v of value) buffersOf(v, out, depth + 1)
   } else if (Object.getPrototypeOf(value) === Object.prototype) {
@@ -40,6 +40,38 @@ function buffersOf(value, out = [], depth = 0) {
   }
   return out
 }
+
+// Errors cross as plain data in the shape of `serializeError` in errors.ts (which this worker
+// cannot import either), marker included: structured clone keeps only an Error's message and
+// stack, and a NonRetriableError that lost its `code` would be retried.
+function serialized(e, depth = 0) {
+  if (!(e instanceof Error)) return { __stepline_error__: true, name: 'Error', message: messageOf(e) }
+  const out = { __stepline_error__: true, name: e.name, message: e.message, stack: e.stack }
+  if (typeof e.code === 'string') out.code = e.code
+  if (typeof e.step === 'string') out.step = e.step
+  // Bounded: a cause chain can loop.
+  if (e.cause !== undefined && depth < 8) out.cause = serialized(e.cause, depth + 1)
+  if (Array.isArray(e.errors) && depth < 8) out.errors = e.errors.map((x) => serialized(x, depth + 1))
+  return out
+}
+
+/** As `messageOf` in errors.ts. */
+function messageOf(e) {
+  if (typeof e === 'string') return e
+  try {
+    return JSON.stringify(e) ?? String(e)
+  } catch {
+    return String(e)
+  }
+}
+
+// piscina posts the result itself. When structured clone refuses it (a function in the output),
+// the DataCloneError ends this thread and reaches the pool as `{}`: a DOMException's name and
+// message are not own properties, so the error serialisation skips them. Make them own.
+process.on('uncaughtExceptionMonitor', (e) => {
+  if (e?.name !== 'DataCloneError') return
+  Object.defineProperties(e, { name: { value: e.name, enumerable: true }, message: { value: e.message, enumerable: true } })
+})
 
 function moved(result) {
   const buffers = buffersOf(result)
@@ -51,17 +83,22 @@ function moved(result) {
 /** One task: `{ m: module, e: export, input }`, or a chunk: `{ m, e, inputs: [...] }`. */
 export default async function run(task) {
   const key = `${task.m}#${task.e}`
-  // The common case costs a map lookup and no extra await: the handler is loaded already.
-  const handler = handlers.get(key) ?? (await load(task.m, task.e, key))
-  if (task.inputs === undefined) {
-    task.input.steps ??= {}
-    const out = handler(task.input)
-    return moved(out instanceof Promise ? await out : out)
+  try {
+    // The common case costs a map lookup and no extra await: the handler is loaded already.
+    const handler = handlers.get(key) ?? (await load(task.m, task.e, key))
+    if (task.inputs === undefined) {
+      task.input.steps ??= {}
+      const out = handler(task.input)
+      return moved(out instanceof Promise ? await out : out)
+    }
+    const out = new Array(task.inputs.length)
+    for (let i = 0; i < task.inputs.length; i++) {
+      task.inputs[i].steps ??= {}
+      out[i] = await handler(task.inputs[i])
+    }
+    return moved(out)
+  } catch (e) {
+    // A thrown string or plain object clones as it is; only Errors lose fields on the way.
+    throw e instanceof Error ? serialized(e) : e
   }
-  const out = new Array(task.inputs.length)
-  for (let i = 0; i < task.inputs.length; i++) {
-    task.inputs[i].steps ??= {}
-    out[i] = await handler(task.inputs[i])
-  }
-  return moved(out)
 }

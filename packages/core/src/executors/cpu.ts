@@ -82,8 +82,11 @@ export function modulePath(ref: CpuRef): string {
 
 /**
  * ArrayBuffers inside `value` (directly, or behind typed arrays and plain objects/arrays),
- * once each: what a `postMessage` can transfer instead of copying. cpu-worker.mjs applies the
- * same rule to results; change both together.
+ * once each: what a `postMessage` can transfer instead of copying. A typed array that views
+ * only part of its buffer is copied instead: moving the buffer would take the bytes of every
+ * other view of it (the next `forEach` item's `subarray`, a pooled Node `Buffer`'s neighbours;
+ * Node 21+ refuses to move the pool). cpu-worker.mjs applies the same rule to results; change
+ * both together.
  */
 export function transferablesOf(value: unknown, out: ArrayBuffer[] = [], depth = 0): ArrayBuffer[] {
   if (value === null || typeof value !== 'object' || depth > 8) return out
@@ -91,7 +94,7 @@ export function transferablesOf(value: unknown, out: ArrayBuffer[] = [], depth =
     if (!out.includes(value) && value.byteLength > 0) out.push(value)
   } else if (ArrayBuffer.isView(value)) {
     const b = value.buffer
-    if (b instanceof ArrayBuffer && !out.includes(b) && b.byteLength > 0) out.push(b)
+    if (b instanceof ArrayBuffer && value.byteLength === b.byteLength && !out.includes(b) && b.byteLength > 0) out.push(b)
   } else if (Array.isArray(value)) {
     for (const v of value) transferablesOf(v, out, depth + 1)
   } else if (Object.getPrototypeOf(value) === Object.prototype) {

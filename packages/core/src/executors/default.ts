@@ -1,4 +1,4 @@
-import { SteplineError, messageOf } from '../errors'
+import { NonRetriableError, SteplineError, deserializeError, isSteplineError, messageOf, type SerializedError } from '../errors'
 import type { StepNode } from '../plan/types'
 import { modulePath, type CpuInput } from './cpu'
 import { CpuPool, type PoolStats, type WorkerOptions } from './pool'
@@ -25,7 +25,11 @@ export class DefaultExecutor implements Executor {
 
   execute(node: StepNode, fn: (ctx: any) => unknown, ctx: any): unknown {
     if (node.cpu === undefined) return fn(ctx)
-    return this.pool.run(node.cpu, cpuInput(node, ctx), ctx.signal).catch((e: unknown) => {
+    // A buffer moved to a worker is gone from this thread, so move `last`'s buffers only when
+    // no other task gets them after this one: not from a parallel/race branch (its siblings
+    // share `last`), nor from an attempt that may be retried.
+    const move = node.kind === 'step' && ctx.attempt >= (node.retry?.attempts ?? 1)
+    return this.pool.run(node.cpu, cpuInput(node, ctx), ctx.signal, move).catch((e: unknown) => {
       throw cpuFailure(node, e)
     })
   }
@@ -66,11 +70,34 @@ export function cpuInput(node: StepNode, ctx: { payload: unknown; last: unknown;
 
 /** Names the step and module; aborts (timeout, cancel) pass through unchanged. */
 function cpuFailure(node: StepNode, e: unknown): unknown {
+  const where = `Step "${node.name}" (cpu module ${modulePath(node.cpu!)}, export "${node.cpu!.export}")`
+  // What the task threw comes as data (cpu-worker.mjs), even when it is named AbortError.
+  if (isSerialized(e)) return taskFailure(where, deserializeError(e))
   const name = (e as { name?: unknown } | null)?.name
   if (name === 'AbortError') return e
-  return new SteplineError(
-    'CPU_TASK_FAILED',
-    `Step "${node.name}" (cpu module ${modulePath(node.cpu!)}, export "${node.cpu!.export}") failed in a worker thread: ${messageOf(e)}`,
-    { cause: e },
-  )
+  if (name === 'DataCloneError') {
+    const message = String((e as { message?: unknown }).message)
+    // The pool's postMessage on this thread threw a DOMException: the input. One from the
+    // worker arrives as plain data (cpu-worker.mjs): the result.
+    return new SteplineError(
+      'CPU_TASK_FAILED',
+      e instanceof DOMException
+        ? `${where}: its input (\`last\`, and the payload and step outputs it asks for) could not be sent to a worker thread: ${message} Inputs go by structured clone: no functions or symbols, and no buffer an earlier cpu task was given (it moved there).`
+        : `${where}: what it returned (or threw) could not be sent back from the worker thread: ${message} Return what structured clone can copy: no functions, symbols or class instances' methods.`,
+      { cause: e },
+    )
+  }
+  return taskFailure(where, e)
+}
+
+function taskFailure(where: string, cause: unknown): SteplineError {
+  const message = `${where} failed in a worker thread: ${messageOf(cause)}`
+  // Retries look at this error's code, so a NonRetriableError from the task must stay one.
+  if (isSteplineError(cause, 'NON_RETRIABLE')) return new NonRetriableError(message, { cause })
+  return new SteplineError('CPU_TASK_FAILED', message, { cause })
+}
+
+/** An error the worker sent as `serializeError` data (see cpu-worker.mjs). */
+function isSerialized(e: unknown): e is SerializedError {
+  return typeof e === 'object' && e !== null && (e as Record<string, unknown>).__stepline_error__ === true
 }

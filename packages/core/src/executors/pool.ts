@@ -60,10 +60,10 @@ export class CpuPool {
     return this.#pool
   }
 
-  /** Runs one task; `last`'s ArrayBuffers are transferred to the worker. */
-  run(ref: CpuRef, input: CpuInput, signal?: AbortSignal): Promise<unknown> {
+  /** Runs one task; `last`'s ArrayBuffers are transferred to the worker unless `move` is false. */
+  run(ref: CpuRef, input: CpuInput, signal?: AbortSignal, move = true): Promise<unknown> {
     const pool = this.#get()
-    return pool.run({ m: ref.module, e: ref.export, input }, { transferList: transferablesOf(input.last), signal: signal ?? null })
+    return pool.run({ m: ref.module, e: ref.export, input }, { transferList: move ? transferablesOf(input.last) : [], signal: signal ?? null })
   }
 
   /** Runs one chunk of items as a single task; results come back in input order. */
