@@ -91,6 +91,8 @@ function checkKeys(where: Where, raw: unknown, allowed: readonly string[], what:
 
 function show(v: unknown): string {
   if (typeof v === 'string') return `'${v}'`
+  // JSON.stringify writes NaN and ±Infinity as null, which would misreport what came.
+  if (typeof v === 'number') return String(v)
   if (typeof v === 'function') return 'a function'
   try {
     return JSON.stringify(v) ?? String(v)
@@ -107,8 +109,12 @@ export function durationOption(where: Where, option: string, value: unknown): nu
   return n
 }
 
-export function positiveInt(where: Where, option: string, value: unknown): number {
-  if (value === Infinity) return Infinity
+/**
+ * A whole number ≥ 1. `Infinity` only where `unlimited` says it means "no limit" (the caller then
+ * leaves the option out of the plan: JSON cannot hold Infinity).
+ */
+export function positiveInt(where: Where, option: string, value: unknown, unlimited = false): number {
+  if (unlimited && value === Infinity) return Infinity
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
     fail(where, `expected \`${option}\` as a whole number ≥ 1, got ${show(value)}.`)
   }
@@ -138,6 +144,7 @@ export function normalizeStepOptions(where: Where, raw: StepOptions | undefined)
   if (raw.retry !== undefined) out.retry = normalizeRetry(where, raw.retry)
   if (raw.cache !== undefined) {
     if (typeof raw.cache !== 'object' || raw.cache === null) fail(where, `expected \`cache\` as { key: (ctx) => string, ttl? }, got ${show(raw.cache)}.`)
+    checkKeys(where, raw.cache, ['key', 'ttl'], '`cache`')
     checkFn(where, '`cache.key`', raw.cache.key)
     out.cache = raw.cache.ttl === undefined ? {} : { ttlMs: durationOption(where, 'cache.ttl', raw.cache.ttl) }
   }
@@ -147,6 +154,7 @@ export function normalizeStepOptions(where: Where, raw: StepOptions | undefined)
 function normalizeRetry(where: Where, raw: NonNullable<StepOptions['retry']>): Omit<RetryPlan, 'retryIf'> {
   const r = typeof raw === 'number' ? { attempts: raw } : raw
   if (typeof r !== 'object' || r === null) fail(where, `expected \`retry\` as { attempts, backoff?, delay? } or a number of attempts, got ${show(raw)}.`)
+  checkKeys(where, r, ['attempts', 'backoff', 'delay', 'maxDelay', 'jitter', 'retryIf'], '`retry`')
   const attempts = positiveInt(where, 'retry.attempts', r.attempts)
   const backoff = r.backoff ?? 'exponential'
   if (backoff !== 'fixed' && backoff !== 'exponential') {
@@ -181,7 +189,9 @@ export function normalizeParallelOptions(
     fail(where, '.race() has no `maxConcurrency`; every branch starts at once. Remove the option, or use .parallel() to bound concurrency.')
   }
   checkKeys(where, raw, kind === 'race' ? ['timeout'] : ['maxConcurrency', 'timeout'], `.${kind}()`)
-  if (raw.maxConcurrency !== undefined) out.maxConcurrency = positiveInt(where, 'maxConcurrency', raw.maxConcurrency)
+  if (raw.maxConcurrency !== undefined && positiveInt(where, 'maxConcurrency', raw.maxConcurrency, true) !== Infinity) {
+    out.maxConcurrency = raw.maxConcurrency
+  }
   if (raw.timeout !== undefined) out.timeoutMs = durationOption(where, 'timeout', raw.timeout)
   return out
 }

@@ -270,6 +270,26 @@ describe('if / elseIf / else / endIf', () => {
       .endIf()
   })
 
+  test('an .elseIf() condition sees only the steps from before the .if()', () => {
+    // Conditions run before any branch does: the earlier branches' steps are not in ctx.steps yet.
+    workflow<Order>('w')
+      .step('n', () => 1)
+      .if('big', () => false)
+      .step('review', () => 'r')
+      .elseIf('medium', (ctx) => {
+        expectTypeOf(ctx.steps).toEqualTypeOf<{ n: StepInfo<number> }>()
+        // @ts-expect-error "review" has not run or been skipped when this condition is called
+        void ctx.steps.review
+        return true
+      })
+      .step('light', (ctx) => {
+        // Inside the branch the skipped ones are journaled: `review` is there (output undefined).
+        expectTypeOf(ctx.steps.review.output).toEqualTypeOf<string | undefined>()
+        return 'l'
+      })
+      .endIf()
+  })
+
   test('steps declared inside branches have output T | undefined', () => {
     workflow<Order>('w')
       .step('n', () => 1)
@@ -425,6 +445,26 @@ describe('onError', () => {
         return null
       })
   })
+  test('the handler does not see the failed node in ctx.steps', () => {
+    // The failed node has no entry yet while its handler runs; ctx.error holds what it failed with.
+    workflow('w')
+      .step('n', () => 1)
+      .step('charge', () => 'id')
+      .onError((ctx) => {
+        expectTypeOf(ctx.steps).toEqualTypeOf<{ n: StepInfo<number> }>()
+        // @ts-expect-error "charge" is the node being recovered
+        void ctx.steps.charge
+        return null
+      })
+      .step('after', (ctx) => {
+        expectTypeOf(ctx.steps.charge.output).toEqualTypeOf<string | null>()
+        return null
+      })
+    // An erased workflow keeps `any` steps in its handlers.
+    const erased: AnyWorkflow = workflow<number>('chain')
+    erased.onError((ctx) => expectTypeOf(ctx.steps.anything.output).toBeAny())
+  })
+
   test('after endIf the handler sees the pre-if output', () => {
     workflow('w')
       .step('n', () => 1)
@@ -479,6 +519,54 @@ describe('names', () => {
     const wf = workflow('w').if('c', () => true).step('a', () => 1).else()
     // @ts-expect-error "a" is already used in the .if() branch
     wf.step('a', () => 2)
+  })
+
+  test('.if() and .elseIf() names are reserved inside the branch', () => {
+    const wf = workflow('w').if('large', () => true)
+    // @ts-expect-error "large" is the .if()'s name
+    wf.step('large', () => 1)
+    const wf2 = wf.step('a', () => 1).elseIf('medium', () => true)
+    // @ts-expect-error "medium" is the .elseIf()'s name
+    wf2.step('medium', () => 2)
+    // @ts-expect-error "large" is the outer .if()'s name
+    wf2.if('large', () => true)
+  })
+
+  test('after .endIf() the .if() name is in ctx.steps with the branch output, and reserved', () => {
+    const wf = workflow<number>('w')
+      .if('large', (ctx) => ctx.last > 10)
+      .step('review', () => 'reviewed' as const)
+      .endIf()
+      .step('after', (ctx) => {
+        expectTypeOf(ctx.steps.large.output).toEqualTypeOf<'reviewed' | number>()
+        return null
+      })
+    // @ts-expect-error "large" is already used by the .if()
+    wf.step('large', () => 1)
+    // Recovering the branch node changes its output in ctx.steps too.
+    workflow<number>('w')
+      .if('large', () => true)
+      .step('review', () => 'r')
+      .else()
+      .step('auto', () => 'a')
+      .endIf()
+      .onError(() => false)
+      .step('after', (ctx) => {
+        expectTypeOf(ctx.steps.large.output).toEqualTypeOf<string | boolean>()
+        return null
+      })
+    // A nested .if() may not have run: its output is T | undefined.
+    workflow<number>('w')
+      .if('outer', () => true)
+      .if('inner', () => true)
+      .step('x', () => 'x')
+      .endIf()
+      .endIf()
+      .step('after', (ctx) => {
+        expectTypeOf(ctx.steps.inner.output).toEqualTypeOf<string | number | undefined>()
+        expectTypeOf(ctx.steps.outer.output).toEqualTypeOf<string | number>()
+        return null
+      })
   })
 
   test('an erased workflow accepts any name', () => {

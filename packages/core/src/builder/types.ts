@@ -86,19 +86,44 @@ type ReplaceOutput<TSteps, $Name extends string, $Extra> = [$Name] extends [neve
     ? Simplify<Omit<TSteps, $Name> & { [K in $Name]: StepInfo<outputOf<TSteps[K]> | $Extra> }>
     : TSteps
 
+/** `ctx.steps` in an `.onError()` handler: the failed node has no entry until the handler returns. */
+type WithoutStep<TSteps, $Name extends string> = [$Name] extends [never]
+  ? TSteps
+  : IsAny<TSteps> extends true // erased (`AnyWorkflow`): keep what it has
+    ? TSteps
+    : Simplify<Omit<TSteps, $Name>>
+
 type outputOf<T> = T extends StepInfo<infer O> ? O : never
 
-/** One open `.if()` while building: the output before it, the union of closed branches, whether `.else()` came. */
-export interface IfFrame<TBefore, TAcc, TElse extends boolean> {
+/**
+ * One open `.if()` while building: the output before it, the union of closed branches, whether
+ * `.else()` came, the `.if()`'s name (it names the branch node in `ctx.steps` after `.endIf()`)
+ * and the `.if()`/`.elseIf()` names, reserved while the branch is open.
+ */
+export interface IfFrame<
+  TBefore,
+  TAcc,
+  TElse extends boolean,
+  TName extends string = never,
+  TNames extends string = TName,
+  TStepsBefore = unknown,
+> {
   before: TBefore
   acc: TAcc
   hasElse: TElse
+  name: TName
+  names: TNames
+  /** `ctx.steps` before the `.if()`: what an `.elseIf()` condition sees (no branch has run yet). */
+  stepsBefore: TStepsBefore
 }
-export type AnyFrame = IfFrame<any, any, boolean>
+export type AnyFrame = IfFrame<any, any, boolean, any, any, any>
 
-type NameCheck<$Name extends string, TSteps> = string extends keyof TSteps
+/** `ctx.last` after `.endIf()`: the branches' outputs, plus the output before `.if()` without `.else()`. */
+type EndIfOutput<F extends AnyFrame, TLast> = F['acc'] | TLast | (F['hasElse'] extends true ? never : F['before'])
+
+type NameCheck<$Name extends string, TSteps, TOpen extends AnyFrame[] = []> = string extends keyof TSteps
   ? unknown // erased (`AnyWorkflow`) or index-signature steps: names cannot be checked
-  : $Name extends keyof TSteps
+  : $Name extends keyof TSteps | TOpen[number]['names']
   ? TypeError<`the name "${$Name}" is already used in this workflow; pick another`>
   : unknown
 
@@ -147,7 +172,7 @@ export interface Workflow<
    * workflow('w').step('double', (ctx) => ctx.payload.n * 2, { retry: { attempts: 3 }, timeout: '2s' })
    */
   step<const $Name extends string, $Out>(
-    name: $Name & NameCheck<$Name, TSteps>,
+    name: $Name & NameCheck<$Name, TSteps, TOpen>,
     fn: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => $Out,
     options?: StepOptions<Ctx<TInput, TSteps, TLast, TItem>>,
   ): Workflow<TInput, AddStep<TSteps, $Name, Awaited<$Out>, TOpen>, Awaited<$Out>, TOpen, TItem, $Name, TLast>
@@ -157,7 +182,7 @@ export interface Workflow<
    * .step('score', cpu<number>(new URL('./score.task.js', import.meta.url)))
    */
   step<const $Name extends string, $Out>(
-    name: $Name & NameCheck<$Name, TSteps>,
+    name: $Name & NameCheck<$Name, TSteps, TOpen>,
     task: CpuTask<$Out>,
     options?: StepOptions<Ctx<TInput, TSteps, TLast, TItem>>,
   ): Workflow<TInput, AddStep<TSteps, $Name, $Out, TOpen>, $Out, TOpen, TItem, $Name, TLast>
@@ -173,7 +198,7 @@ export interface Workflow<
     options?: ParallelOptions,
   ): Workflow<TInput, TSteps, ParallelOutput<$B>, TOpen, TItem, never, TLast>
   parallel<const $Name extends string, const $B extends BranchesOf<Ctx<TInput, TSteps, TLast, TItem>>>(
-    name: $Name & NameCheck<$Name, TSteps>,
+    name: $Name & NameCheck<$Name, TSteps, TOpen>,
     branches: $B,
     options?: ParallelOptions,
   ): Workflow<TInput, AddStep<TSteps, $Name, ParallelOutput<$B>, TOpen>, ParallelOutput<$B>, TOpen, TItem, $Name, TLast>
@@ -189,7 +214,7 @@ export interface Workflow<
     options?: RaceOptions,
   ): Workflow<TInput, TSteps, RaceOutput<$B>, TOpen, TItem, never, TLast>
   race<const $Name extends string, const $B extends BranchesOf<Ctx<TInput, TSteps, TLast, TItem>>>(
-    name: $Name & NameCheck<$Name, TSteps>,
+    name: $Name & NameCheck<$Name, TSteps, TOpen>,
     branches: $B,
     options?: RaceOptions,
   ): Workflow<TInput, AddStep<TSteps, $Name, RaceOutput<$B>, TOpen>, RaceOutput<$B>, TOpen, TItem, $Name, TLast>
@@ -201,9 +226,9 @@ export interface Workflow<
    * .if('large', (ctx) => ctx.last.total > 1000).step('review', review).endIf()
    */
   if<const $Name extends string>(
-    name: $Name & NameCheck<$Name, TSteps>,
+    name: $Name & NameCheck<$Name, TSteps, TOpen>,
     condition: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => unknown,
-  ): Workflow<TInput, TSteps, TLast, [IfFrame<TLast, never, false>, ...TOpen], TItem, never, TLast>
+  ): Workflow<TInput, TSteps, TLast, [IfFrame<TLast, never, false, $Name, $Name, TSteps>, ...TOpen], TItem, never, TLast>
 
   /**
    * Another condition, tried when the ones before were false.
@@ -214,13 +239,13 @@ export interface Workflow<
     name: TOpen extends [infer F extends AnyFrame, ...any[]]
       ? F['hasElse'] extends true
         ? TypeError<'.elseIf() cannot follow .else(); close it with .endIf() first'>
-        : $Name & NameCheck<$Name, TSteps>
+        : $Name & NameCheck<$Name, TSteps, TOpen>
       : TypeError<'.elseIf() needs an open .if()'>,
     condition: TOpen extends [infer F extends AnyFrame, ...any[]]
-      ? (ctx: Ctx<TInput, TSteps, F['before'], TItem>) => unknown
+      ? (ctx: Ctx<TInput, F['stepsBefore'], F['before'], TItem>) => unknown
       : never,
   ): TOpen extends [infer F extends AnyFrame, ...infer R extends AnyFrame[]]
-    ? Workflow<TInput, TSteps, F['before'], [IfFrame<F['before'], F['acc'] | TLast, false>, ...R], TItem, never, F['before']>
+    ? Workflow<TInput, TSteps, F['before'], [IfFrame<F['before'], F['acc'] | TLast, false, F['name'], F['names'] | $Name, F['stepsBefore']>, ...R], TItem, never, F['before']>
     : never
 
   /**
@@ -236,7 +261,7 @@ export interface Workflow<
         : unknown
       : TypeError<'.else() needs an open .if(); start the branch with .if(name, condition)'>,
   ): TOpen extends [infer F extends AnyFrame, ...infer R extends AnyFrame[]]
-    ? Workflow<TInput, TSteps, F['before'], [IfFrame<F['before'], F['acc'] | TLast, true>, ...R], TItem, never, F['before']>
+    ? Workflow<TInput, TSteps, F['before'], [IfFrame<F['before'], F['acc'] | TLast, true, F['name'], F['names'], F['stepsBefore']>, ...R], TItem, never, F['before']>
     : never
 
   /**
@@ -250,11 +275,12 @@ export interface Workflow<
   ): TOpen extends [infer F extends AnyFrame, ...infer R extends AnyFrame[]]
     ? Workflow<
         TInput,
-        TSteps,
-        F['acc'] | TLast | (F['hasElse'] extends true ? never : F['before']),
+        // The branch node is journaled under the `.if()`'s name, so `ctx.steps` has it at run time.
+        AddStep<TSteps, F['name'], EndIfOutput<F, TLast>, R>,
+        EndIfOutput<F, TLast>,
         R,
         TItem,
-        never,
+        F['name'],
         F['before']
       >
     : never
@@ -274,7 +300,7 @@ export interface Workflow<
     options?: ForEachOptions,
   ): Workflow<TInput, TSteps, $BodyLast[], TOpen, TItem, never, TLast>
   forEach<const $Name extends string, $Item, $BodyLast>(
-    name: $Name & NameCheck<$Name, TSteps>,
+    name: $Name & NameCheck<$Name, TSteps, TOpen>,
     items: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => MaybePromise<readonly $Item[]>,
     body: ((
       item: $Item,
@@ -290,7 +316,7 @@ export interface Workflow<
    * .race('quote', [primary, backup]).onError((ctx) => ({ fallback: true, reason: ctx.error.message }))
    */
   onError<$R>(
-    handler: (ctx: ErrorCtx<TInput, TSteps, TPrevIn, TItem>) => $R,
+    handler: (ctx: ErrorCtx<TInput, WithoutStep<TSteps, TPrev>, TPrevIn, TItem>) => $R,
   ): Workflow<TInput, ReplaceOutput<TSteps, TPrev, Awaited<$R>>, TLast | Awaited<$R>, TOpen, TItem, TPrev, TPrevIn>
 
   /**
@@ -299,7 +325,7 @@ export interface Workflow<
    * .sleep('cool-down', '10m')
    */
   sleep<const $Name extends string>(
-    name: $Name & NameCheck<$Name, TSteps>,
+    name: $Name & NameCheck<$Name, TSteps, TOpen>,
     duration: Duration,
   ): Workflow<TInput, AddStep<TSteps, $Name, TLast, TOpen>, TLast, TOpen, TItem, $Name, TLast>
 
@@ -310,7 +336,7 @@ export interface Workflow<
    * .sleepUntil('till-monday', (ctx) => nextMonday(ctx.payload.tz))
    */
   sleepUntil<const $Name extends string>(
-    name: $Name & NameCheck<$Name, TSteps>,
+    name: $Name & NameCheck<$Name, TSteps, TOpen>,
     until: Date | number | string | ((ctx: Ctx<TInput, TSteps, TLast, TItem>) => Date | number | string),
   ): Workflow<TInput, AddStep<TSteps, $Name, TLast, TOpen>, TLast, TOpen, TItem, $Name, TLast>
 
@@ -322,7 +348,7 @@ export interface Workflow<
    * .waitForEvent<'approval', { approved: boolean }>('approval', { timeout: '1d', match: (ctx) => ctx.payload.orderId })
    */
   waitForEvent<const $Name extends string, $Data = unknown>(
-    name: $Name & NameCheck<$Name, TSteps>,
+    name: $Name & NameCheck<$Name, TSteps, TOpen>,
     options?: {
       /** The event name to wait for; default: the node's name. */
       event?: string

@@ -171,6 +171,27 @@ describe('parallel and race', () => {
     expect(() => w().race('r', { a: noop, b: 'x' })).toThrow(`Step "r" in workflow "order": expected branch b to be a function or a cpu() task, got 'x'.`)
   })
 
+  test('an empty or blank name is rejected', () => {
+    expect(() => w().parallel('', [noop])).toThrow(
+      `Workflow "order": expected the name of a parallel as a non-empty string, got ''. Give every parallel a name: .parallel('name', …).`,
+    )
+    expect(() => w().race(' ', [noop])).toThrow(`expected the name of a race as a non-empty string, got ' '.`)
+    expect(() => w().forEach('', () => [1], (_i: unknown, flow: any) => flow.step('one', noop))).toThrow(
+      `expected the name of a forEach as a non-empty string, got ''.`,
+    )
+  })
+
+  test('a hole in the branches array', () => {
+    // eslint-disable-next-line no-sparse-arrays
+    expect(() => w().parallel('p', [noop, , noop])).toThrow('Step "p" in workflow "order": expected branch 1 to be a function or a cpu() task, got undefined.')
+  })
+
+  test('maxConcurrency: Infinity means no limit and stays out of the plan', () => {
+    const plan = w().parallel('p', [noop], { maxConcurrency: Infinity }).plan()
+    expect(plan.nodes[0]).not.toHaveProperty('maxConcurrency')
+    expect(JSON.parse(JSON.stringify(plan))).toStrictEqual(plan)
+  })
+
   test('maxConcurrency on race', () => {
     const e = planError(() => w().race('quote', [noop, noop], { maxConcurrency: 1 }))
     expect(e.message).toBe(
@@ -273,6 +294,26 @@ describe('step options', () => {
       `Workflow "order": expected the name of a step as a non-empty string, got function. Give every step a name: .step('name', …).`,
     )
     expect(() => w().step('  ', noop)).toThrow(`Workflow "order": expected the name of a step as a non-empty string, got '  '.`)
+  })
+
+  test('unknown keys inside retry and cache are rejected, not ignored', () => {
+    expect(() => w().step('charge', noop, { retry: { attempts: 3, backof: 'fixed' } })).toThrow(
+      'Step "charge" in workflow "order": unknown option `backof`. `retry` options are `attempts`, `backoff`, `delay`, `maxDelay`, `jitter`, `retryIf`.',
+    )
+    expect(() => w().step('charge', noop, { cache: { key: noop, tll: '10m' } })).toThrow(
+      'Step "charge" in workflow "order": unknown option `tll`. `cache` options are `key`, `ttl`.',
+    )
+  })
+
+  test('Infinity is out of range for counts; NaN and Infinity are shown as such', () => {
+    expect(() => w().step('charge', noop, { retry: Infinity })).toThrow(
+      'Step "charge" in workflow "order": expected `retry.attempts` as a whole number ≥ 1, got Infinity.',
+    )
+    expect(() => w().step('charge', noop, { retry: { attempts: Infinity } })).toThrow('got Infinity.')
+    expect(() => w().forEach('each', noop, noop, { concurrency: Infinity })).toThrow('expected `concurrency` as a whole number ≥ 1, got Infinity.')
+    expect(() => w().forEach('each', noop, noop, { chunkSize: Infinity })).toThrow('expected `chunkSize` as a whole number ≥ 1, got Infinity.')
+    expect(() => w().sleep('cool-down', Number.NaN)).toThrow('or a number of milliseconds, got NaN.')
+    expect(() => w().step('charge', noop, { timeout: -Infinity })).toThrow('or a number of milliseconds, got -Infinity.')
   })
 
   test('valid options are accepted', () => {
@@ -387,6 +428,13 @@ describe('workflow()', () => {
     expect(e.message).toBe(`Workflow "order": expected \`timeout\` as a duration like '30s', '5m' or a number of milliseconds, got 'soon'.`)
     expect(e.step).toBeUndefined()
     expect(() => workflow('order', { concurrency: -1 })).toThrow('Workflow "order": expected `concurrency` as a whole number ≥ 1, got -1.')
+  })
+
+  test('concurrency: Infinity means no limit and stays out of the plan', () => {
+    const plan = workflow('order', { concurrency: Infinity }).step('a', noop).plan()
+    expect(plan.options).not.toHaveProperty('concurrency')
+    expect(JSON.parse(JSON.stringify(plan))).toStrictEqual(plan)
+    expect(plan.hash).toBe(workflow('order').step('a', noop).plan().hash)
   })
 
   test('triggers that are not trigger objects', () => {

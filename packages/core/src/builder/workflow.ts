@@ -121,6 +121,7 @@ export class WorkflowBuilder {
   #fanOut(t: 'parallel' | 'race', a: unknown, b: unknown, c: unknown): WorkflowBuilder {
     const named = typeof a === 'string'
     const name = named ? a : undefined
+    if (named) this.#checkName(t, name)
     const branches = (named ? b : a) as unknown
     const rawOptions = (named ? c : b) as any
     const where = this.#where(name ?? this.#autoName(t))
@@ -142,7 +143,8 @@ export class WorkflowBuilder {
       if (fns.length === 0) {
         throw new PlanError(this.id, where.step, `Step "${where.step}" in workflow "${this.id}": .${t}() has no branches. Give it at least one function, or remove it.`)
       }
-      fns.forEach((fn, i) => checkBody(where, `branch ${String(keys[i])}`, fn))
+      // An index loop, not forEach: a hole in the array (`[f, , g]`) must fail here too.
+      for (let i = 0; i < fns.length; i++) checkBody(where, `branch ${String(keys[i] ?? i)}`, fns[i])
     }
     const options = this.#checks() ? normalizeParallelOptions(where, rawOptions, t) : {}
     return this.#with({ t, name, branches: fns, keys, shape, options })
@@ -198,6 +200,7 @@ export class WorkflowBuilder {
   forEach(a: unknown, b: unknown, c?: unknown, d?: unknown): WorkflowBuilder {
     const named = typeof a === 'string'
     const name = named ? a : undefined
+    if (named) this.#checkName('forEach', name)
     const items = (named ? b : a) as AnyFn
     const body = (named ? c : b) as AnyFn | CpuTask
     const rawOptions = (named ? d : c) as any
@@ -307,7 +310,7 @@ function checkWorkflowOptions(id: string, options: WorkflowOptions<any>): void {
   if (options.input !== undefined && typeof (options.input as any)?.['~standard']?.validate !== 'function') {
     bad('expected `input` to be a Standard Schema (zod 4, valibot, arktype, …), got an object without `~standard.validate`.')
   }
-  if (options.concurrency !== undefined) positiveInt(where, 'concurrency', options.concurrency)
+  if (options.concurrency !== undefined) positiveInt(where, 'concurrency', options.concurrency, true)
   if (options.timeout !== undefined) durationOption(where, 'timeout', options.timeout)
   if (options.onError !== undefined) checkFn(where, '`onError`', options.onError)
   if (options.triggers !== undefined) {

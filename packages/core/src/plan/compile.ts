@@ -40,7 +40,8 @@ export function compileWorkflow(builder: WorkflowBuilder): CompiledWorkflow {
   if (open !== undefined) throw unclosedIf(state.workflowId, open)
   const o = builder.options
   const options: PlanOptions = { hasInputSchema: o.input !== undefined }
-  if (o.concurrency !== undefined) options.concurrency = o.concurrency
+  // Infinity is "no limit", the same as leaving it out (and JSON would turn it into null).
+  if (o.concurrency !== undefined && o.concurrency !== Infinity) options.concurrency = o.concurrency
   if (o.timeout !== undefined) options.timeoutMs = toMs(o.timeout)!
   if (o.onError !== undefined) {
     options.onError = fns.length

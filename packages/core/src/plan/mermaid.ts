@@ -14,7 +14,18 @@ export function toMermaid(plan: Plan): string {
   return lines.join('\n')
 }
 
-const esc = (s: string): string => s.replace(/"/g, '#quot;')
+/**
+ * Makes a name safe inside a quoted Mermaid label: quotes and angle brackets (read as HTML) become
+ * entity codes, a `#word;` the user wrote is kept literal, and a line break (which would end the
+ * statement) becomes `<br>`.
+ */
+const esc = (s: string): string =>
+  s
+    .replace(/#(?=\w+;)/g, '#35;')
+    .replace(/"/g, '#quot;')
+    .replace(/</g, '#lt;')
+    .replace(/>/g, '#gt;')
+    .replace(/\r\n|\r|\n/g, '<br>')
 const key = (id: string): string => `n_${id.replace(/[^A-Za-z0-9]/g, '_')}`
 
 /** Renders nodes in order from the given entry points; returns the exits of the last node. */

@@ -269,6 +269,16 @@ describe('toMermaid', () => {
     expect(chart).toContain('n_n0["say #quot;hi#quot;"]')
   })
 
+  test('escapes newlines, angle brackets and entity-like text in names', () => {
+    const chart = workflow('w').step('a<b>\n"c" #quot;', () => 1).parallel('p\r\nq', { 'k<1>': () => 1 }).toMermaid()
+    const lines = chart.split('\n')
+    expect(lines).toContain('  n_n0["a#lt;b#gt;<br>#quot;c#quot; #35;quot;"]')
+    expect(lines).toContain('  n_n1_fork{{"parallel p<br>q"}}')
+    expect(lines).toContain('  n_n1_b0["p<br>q[k#lt;1#gt;]"]')
+    // Generated names keep their `#`: only an entity-like `#name;` is escaped.
+    expect(workflow('w').parallel([() => 1]).toMermaid()).toContain('{{"parallel parallel#1"}}')
+  })
+
   test('a small workflow', () => {
     const chart = workflow('small')
       .step('a', () => 1)
