@@ -289,7 +289,10 @@ describe.runIf(built && serverReady())('stepline serve', () => {
     child.stderr.on('data', (d: Buffer) => (out += d))
     try {
       await until(() => out.includes('try: curl'), () => `no curl hint in: ${out}`)
-      expect(out).toMatch(/webhooks\/typed -H 'content-type: application\/json' -d '<JSON that matches the workflow's input schema>'/)
+      expect(out).toMatch(/webhooks\/typed -H 'content-type: application\/json' -d '<JSON matching the input schema>'/)
+      // Pasteable into a shell: its single quotes pair up.
+      const hint = out.split('\n').find((l) => l.includes('try: curl'))!
+      expect(hint.split("'").length % 2).toBe(1)
     } finally {
       child.kill('SIGKILL')
     }

@@ -95,7 +95,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   console.log(c.dim(`journal ${db}${token ? ' · run API requires a bearer token' : ''}`))
   const hook = firstWebhook(workflows)
   if (hook) {
-    const body = hook.schema ? `'<JSON that matches the workflow's input schema>'` : `'{}'`
+    const body = hook.schema ? `'<JSON matching the input schema>'` : `'{}'`
     console.log(`try: curl -X ${hook.method} ${http.url.replace(/\/$/, '')}/webhooks/${hook.path.replace(/^\//, '')} -H 'content-type: application/json' -d ${body}`)
   }
 
