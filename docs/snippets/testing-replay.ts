@@ -9,7 +9,7 @@ const pricing = workflow<{ total: number }>('pricing')
   .endIf()
   .step('invoice', (ctx) => ctx.steps.quote.output.total - ctx.steps.quote.output.discount)
 
-// Record a run with any engine and any store (memory, SQLite, Postgres): the run and its journal.
+// Record a run with any engine and any store (memory, SQLite, your own): the run and its journal.
 async function record(payload: { total: number }): Promise<RecordedRun> {
   const engine = createEngine()
   const handle = await engine.start(pricing, payload)

@@ -14,7 +14,7 @@ export type { ConformanceTarget, SuiteContext } from './helpers'
 
 /**
  * The behaviour contract of DESIGN.md "The builder", run against one store + executor.
- * Every store (memory, SQLite, Postgres) and executor (inline, pool) calls this with its own
+ * Every store (memory, SQLite, a store of your own) and executor (inline, pool) calls this with its own
  * target, so they all pass the very same tests.
  * @example
  * defineConformanceSuite({ name: 'memory', createStore: () => memoryStore() })

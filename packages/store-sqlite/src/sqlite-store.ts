@@ -27,7 +27,7 @@ const realSetImmediate = globalThis.setImmediate
  * A durable store in one SQLite file: runs survive a process crash and resume with
  * `engine.recover()`. Several processes may share the file to start runs and send events, and
  * idempotency keys hold across them; but one process executes the runs: recovery on start
- * takes over every unfinished run it finds (the Postgres store's leases are for many workers).
+ * takes over every unfinished run it finds.
  * @example
  * const engine = createEngine({ store: sqliteStore({ path: './.stepline/orders.db' }) })
  */

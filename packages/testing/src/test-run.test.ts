@@ -247,7 +247,7 @@ describe('testRun: mistakes in the test are clear errors', () => {
   })
 })
 
-/** A memory store whose every answer comes a macrotask later, as a durable store's does (SQLite with group commits, Postgres). */
+/** A memory store whose every answer comes a macrotask later, as a durable store's does (SQLite with group commits). */
 function deferredStore(): Store {
   const inner = memoryStore()
   return new Proxy(inner, {

@@ -11,7 +11,7 @@ export interface Activity {
 /**
  * The store as the engine sees it in `testRun`: the same store, but each call that answers with
  * a promise counts as work in flight, so that virtual time does not move while a durable store
- * (SQLite, Postgres, any async store) is still writing what the run did. Calls answered
+ * (SQLite, any async store) is still writing what the run did. Calls answered
  * synchronously are passed through untouched.
  */
 export function trackStore(store: Store, activity: Activity): Store {

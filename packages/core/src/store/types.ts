@@ -90,7 +90,7 @@ export interface CreateRunOptions {
 export type MaybePromise<T> = T | Promise<T>
 
 /**
- * The run journal. The runtime only talks to this; memory, SQLite and Postgres implement it.
+ * The run journal. The runtime only talks to this; memory and SQLite implement it, and so can a store of your own.
  * Sync results are allowed and preferred where the backend is in-process: the runtime awaits
  * only what is a promise.
  */
