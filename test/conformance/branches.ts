@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { workflow, type EngineEventPayload } from '@stepline/core'
-import { deferred, forever, sleep, uid, type SuiteContext } from './helpers'
+import { deferred, forever, rejectionOf, sleep, uid, type SuiteContext } from './helpers'
 
 export function branchTests(s: SuiteContext): void {
   /** The workflow of the DESIGN example, with every branch recording that it ran. */
@@ -142,6 +142,52 @@ export function branchTests(s: SuiteContext): void {
         .endIf()
       expect(await engine.run(wf, { n: 1 })).toBe('yes')
       expect(await engine.run(wf, { n: 2 })).toEqual({ n: 2 })
+    })
+  })
+
+  describe('if: a condition that throws', () => {
+    it('fails the .if() node: journaled failed, step:failed reported, no case runs and nothing is skipped', async () => {
+      const engine = await s.engine()
+      const events: string[] = []
+      engine.on('step:failed', (e) => events.push(`failed ${e.step}`))
+      engine.on('step:skipped', (e) => events.push(`skipped ${e.step}`))
+      const bug = new Error('condition bug')
+      const ran: string[] = []
+      const wf = workflow(uid())
+        .step('first', () => 1)
+        .if('big', () => false)
+        .step('review', () => ran.push('review'))
+        .elseIf('medium', (): boolean => {
+          throw bug
+        })
+        .step('light', () => ran.push('light'))
+        .else()
+        .step('auto', () => ran.push('auto'))
+        .endIf()
+      const handle = await engine.start(wf)
+      expect(await rejectionOf(handle.result())).toBe(bug)
+      expect(ran).toEqual([])
+      expect(events).toEqual(['failed big'])
+      const steps = await engine.getSteps(handle.id)
+      expect(steps.map((r) => [r.name, r.kind, r.status])).toEqual([
+        ['first', 'step', 'completed'],
+        ['big', 'branch', 'failed'],
+      ])
+      expect(steps[1]!.error?.message).toBe('condition bug')
+    })
+
+    it('an async condition that rejects fails the node too, and .onError recovers it', async () => {
+      const engine = await s.engine()
+      const wf = workflow(uid())
+        .if('big', async (): Promise<boolean> => {
+          throw new Error('lookup down')
+        })
+        .step('review', () => 'review')
+        .endIf()
+        .onError((ctx) => `recovered: ${ctx.error.message}`)
+      const handle = await engine.start(wf)
+      expect(await handle.result()).toBe('recovered: lookup down')
+      expect((await engine.getSteps(handle.id)).map((r) => [r.name, r.status, r.recovered])).toEqual([['big', 'completed', true]])
     })
   })
 

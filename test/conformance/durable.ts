@@ -124,6 +124,23 @@ export function durableTests(s: SuiteContext): void {
       expect(o.summary.steps).toBe(3)
     })
 
+    it('the summary of a resumed run spans the whole run: wallMs counts the time it was parked', async () => {
+      vi.useFakeTimers()
+      const engine = await s.engine()
+      const wf = workflow(uid()).step('before', () => 'v').sleep('nap', '2h').step('after', (ctx) => ctx.last)
+      const handle = await engine.start(wf)
+      const outcome = handle.outcome()
+      await settle()
+      expect((await engine.getRun(handle.id))?.status).toBe('sleeping')
+      await vi.advanceTimersByTimeAsync(2 * HOUR)
+      await settle()
+      const o = await outcome
+      const row = (await engine.getRun(handle.id))!
+      expect(o.summary.wallMs).toBeGreaterThanOrEqual(2 * HOUR)
+      expect(o.summary.wallMs).toBe(row.endedAt! - row.startedAt!)
+      expect(o.summary.criticalPath).toEqual(['before', 'nap', 'after'])
+    })
+
     it('sleepUntil waits until the time a function of ctx gives', async () => {
       vi.useFakeTimers()
       const engine = await s.engine()

@@ -627,6 +627,57 @@ export function engineTests(s: SuiteContext): void {
       await handle.result()
       expect(names).toEqual(['run:started', 'step:started a', 'step:completed a', 'step:started b', 'step:completed b', 'run:completed'])
     })
+
+    it('step:completed follows the journal write, for steps as for containers, when the store writes asynchronously', async () => {
+      const inner = await s.store()
+      const durable = new Set<string>()
+      const store = storeWith(inner, {
+        recordStep: async (runId, rec) => {
+          await tick(1)
+          await inner.recordStep(runId, rec)
+          durable.add(rec.key)
+        },
+      })
+      const engine = await s.engine({ store })
+      const seen: [string, boolean][] = []
+      engine.on('step:completed', (e) => seen.push([e.step, durable.has(e.key)]))
+      let tries = 0
+      const wf = workflow(uid())
+        .step('sync', () => 1)
+        .step('async', async () => 2)
+        .step('retried', () => {
+          if (++tries === 1) throw new Error('once')
+          return 3
+        }, { retry: { attempts: 2, delay: 1 } })
+        .parallel('fan', [() => 4, async () => 5])
+        .race('quote', [async () => 6])
+      const handle = await engine.start(wf)
+      expect(await handle.result()).toBe(6)
+      expect(seen.map(([name]) => name)).toEqual(['sync', 'async', 'retried', 'fan[0]', 'fan[1]', 'fan', 'quote[0]', 'quote'])
+      expect(seen.filter(([, written]) => !written)).toEqual([])
+    })
+
+    it('a step whose journal write is still pending when the run is cancelled reports nothing after run:cancelled', async () => {
+      const inner = await s.store()
+      const writing = deferred()
+      const store = storeWith(inner, {
+        recordStep: async (runId, rec) => {
+          writing.resolve()
+          await tick(20)
+          await inner.recordStep(runId, rec)
+        },
+      })
+      const engine = await s.engine({ store })
+      const events: string[] = []
+      engine.on('step:completed', (e) => events.push(`step:completed ${e.step}`))
+      engine.on('run:cancelled', () => events.push('run:cancelled'))
+      const wf = workflow(uid()).step('a', () => 1).step('b', () => 2)
+      const handle = await engine.start(wf)
+      await writing.promise
+      expect(await handle.cancel()).toBe(true)
+      await tick(40)
+      expect(events).toEqual(['run:cancelled'])
+    })
   })
 
   describe('summary', () => {

@@ -61,6 +61,27 @@ export function forEachTests(s: SuiteContext): void {
       expect(progress.every((e) => e.runId === handle.id && typeof e.itemsPerSecond === 'number')).toBe(true)
     })
 
+    it('chunkSize: a chunk cut short by another item’s failure is not counted in run:progress', async () => {
+      const engine = await s.engine()
+      const progress: number[] = []
+      engine.on('run:progress', (e) => progress.push(e.done))
+      const ran: number[] = []
+      const wf = workflow(uid()).forEach(
+        'each',
+        () => [0, 1, 2, 3],
+        (item, flow) => {
+          // Fails as the item starts, while item 0 (of the other chunk) has just finished.
+          if (item === 2) throw new Error('cannot build item 2')
+          return flow.step('x', () => (ran.push(item), item))
+        },
+        { concurrency: 2, chunkSize: 2 },
+      )
+      const handle = await engine.start(wf)
+      expect(rootCause(await rejectionOf(handle.result()))).toMatchObject({ message: 'cannot build item 2' })
+      expect(ran).toEqual([0])
+      expect(progress).toEqual([])
+    })
+
     it('chunkSize groups items: one progress event per chunk, output still ordered and complete', async () => {
       const engine = await s.engine()
       const progress: number[] = []

@@ -168,6 +168,34 @@ export function parallelRaceTests(s: SuiteContext): void {
       expect(errorChain(err).some((e) => e instanceof StepTimeoutError)).toBe(true)
       expect(aborted.sort()).toEqual([0, 1])
     })
+
+    it('after a node timeout, a branch that later fails for its own reason is neither journaled nor reported', async () => {
+      const engine = await s.engine()
+      const failed: string[] = []
+      engine.on('step:failed', (e) => failed.push(e.step))
+      const branchDone = deferred()
+      const wf = workflow(uid())
+        .parallel('fetch', [
+          async () => {
+            await sleep(30) // ignores ctx.signal
+            branchDone.resolve()
+            throw new Error('late failure of its own')
+          },
+        ], { timeout: 5 })
+        .onError(() => 'fallback')
+        .step('after', async (ctx) => {
+          await branchDone.promise
+          await tick(5)
+          return ctx.last
+        })
+      const handle = await engine.start(wf)
+      expect(await handle.result()).toBe('fallback')
+      expect(failed).toEqual([])
+      expect((await engine.getSteps(handle.id)).map((r) => [r.name, r.status])).toEqual([
+        ['fetch', 'completed'],
+        ['after', 'completed'],
+      ])
+    })
   })
 
   describe('race', () => {
@@ -295,6 +323,79 @@ export function parallelRaceTests(s: SuiteContext): void {
       expect(err.code).toBe('RACE_FAILED')
       expect((err as AggregateError).errors.map(rootCause)).toEqual(errs)
       expect((await engine.getRun(handle.id))?.status).toBe('failed')
+    })
+
+    it('two synchronous branches: the first wins, the second does not start; one branch journaled and reported', async () => {
+      const engine = await s.engine()
+      const events: string[] = []
+      engine.on('step:started', (e) => events.push(`started ${e.step}`))
+      engine.on('step:completed', (e) => events.push(`completed ${e.step}`))
+      const ran: string[] = []
+      const wf = workflow(uid())
+        .race('quote', [() => (ran.push('a'), 'a'), () => (ran.push('b'), 'b')])
+        .step('after', (ctx) => ctx.last)
+      const handle = await engine.start(wf)
+      expect(await handle.result()).toBe('a')
+      expect(ran).toEqual(['a'])
+      expect(events).toEqual(['started quote', 'started quote[0]', 'completed quote[0]', 'completed quote', 'started after', 'completed after'])
+      expect((await engine.getSteps(handle.id)).map((r) => [r.name, r.status])).toEqual([
+        ['quote[0]', 'completed'],
+        ['quote', 'completed'],
+        ['after', 'completed'],
+      ])
+      expect((await handle.outcome()).summary.steps).toBe(2)
+    })
+
+    it('two branches that succeed in the same tick: exactly one is journaled and reported, and it is the output', async () => {
+      const engine = await s.engine()
+      const completed: string[] = []
+      engine.on('step:completed', (e) => completed.push(e.step))
+      const go = deferred()
+      const wf = workflow(uid())
+        .race('quote', [async () => (await go.promise, 'a'), async () => (await go.promise, 'b')])
+        .step('after', (ctx) => ctx.last)
+      const handle = await engine.start(wf)
+      await tick(2)
+      go.resolve()
+      const out = await handle.result()
+      await tick(5)
+      const branches = completed.filter((n) => n.startsWith('quote['))
+      expect(branches).toHaveLength(1)
+      expect(out).toBe(branches[0] === 'quote[0]' ? 'a' : 'b')
+      const journal = (await engine.getSteps(handle.id)).map((r) => [r.name, r.status])
+      expect(journal).toEqual([
+        [branches[0], 'completed'],
+        ['quote', 'completed'],
+        ['after', 'completed'],
+      ])
+    })
+
+    it('after a race timeout, a branch that later fails for its own reason is neither journaled nor reported', async () => {
+      const engine = await s.engine()
+      const failed: string[] = []
+      engine.on('step:failed', (e) => failed.push(e.step))
+      const branchDone = deferred()
+      const wf = workflow(uid())
+        .race('quote', [
+          async () => {
+            await sleep(30) // ignores ctx.signal
+            branchDone.resolve()
+            throw new Error('late failure of its own')
+          },
+        ], { timeout: 5 })
+        .onError(() => 'fallback')
+        .step('after', async (ctx) => {
+          await branchDone.promise
+          await tick(5)
+          return ctx.last
+        })
+      const handle = await engine.start(wf)
+      expect(await handle.result()).toBe('fallback')
+      expect(failed).toEqual([])
+      expect((await engine.getSteps(handle.id)).map((r) => [r.name, r.status])).toEqual([
+        ['quote', 'completed'],
+        ['after', 'completed'],
+      ])
     })
   })
 }

@@ -292,6 +292,77 @@ export function stepTests(s: SuiteContext): void {
       const gaps = times.slice(1).map((t, i) => t - times[i]!)
       gaps.forEach((g, i) => expect(g).toBeGreaterThanOrEqual(Math.floor(delays.half![i]!) - 1))
     })
+
+    it('a retryIf that throws fails the step with that error: no retry, journaled failed, step:failed reported', async () => {
+      const engine = await s.engine()
+      const events: string[] = []
+      engine.on('step:started', (e) => events.push(`started ${e.step}`))
+      engine.on('step:retrying', (e) => events.push(`retrying ${e.step}`))
+      engine.on('step:failed', (e) => events.push(`failed ${e.step}`))
+      const bug = new Error('retryIf has a bug')
+      const wf = workflow(uid()).step('charge', () => {
+        throw new Error('declined')
+      }, {
+        retry: {
+          attempts: 3,
+          delay: 1,
+          retryIf: () => {
+            throw bug
+          },
+        },
+      })
+      const handle = await engine.start(wf)
+      const err = await rejectionOf(handle.result())
+      expect(err).toBeInstanceOf(StepError)
+      expect(err).toMatchObject({ code: 'STEP_FAILED', step: 'charge', attempts: 1 })
+      expect(err.cause).toBe(bug)
+      expect(events).toEqual(['started charge', 'failed charge'])
+      const steps = await engine.getSteps(handle.id)
+      expect(steps.map((r) => [r.name, r.status, r.attempts])).toEqual([['charge', 'failed', 1]])
+      expect(steps[0]!.error?.message).toContain('retryIf has a bug')
+    })
+  })
+
+  describe('cache', () => {
+    it('a cache.key that throws fails the step without running it: journaled failed, step:failed reported', async () => {
+      const engine = await s.engine()
+      const events: string[] = []
+      engine.on('step:started', (e) => events.push(`started ${e.step}`))
+      engine.on('step:failed', (e) => events.push(`failed ${e.step}`))
+      const bug = new Error('no currency')
+      let ran = 0
+      const wf = workflow(uid()).step('rate', () => ++ran, {
+        cache: {
+          key: (): string => {
+            throw bug
+          },
+        },
+      })
+      const handle = await engine.start(wf)
+      const err = await rejectionOf(handle.result())
+      expect(err).toBeInstanceOf(StepError)
+      expect(err).toMatchObject({ code: 'STEP_FAILED', step: 'rate', attempts: 0 })
+      expect(err.cause).toBe(bug)
+      expect(ran).toBe(0)
+      expect(events).toEqual(['started rate', 'failed rate'])
+      expect((await engine.getSteps(handle.id)).map((r) => [r.name, r.status])).toEqual([['rate', 'failed']])
+    })
+
+    it('a cache.key that throws under .onError is recovered like a failed step', async () => {
+      const engine = await s.engine()
+      const wf = workflow(uid())
+        .step('rate', () => 1, {
+          cache: {
+            key: (): string => {
+              throw new Error('no currency')
+            },
+          },
+        })
+        .onError((ctx) => `fallback: ${ctx.error.message}`)
+      const handle = await engine.start(wf)
+      expect(await handle.result()).toBe('fallback: no currency')
+      expect((await engine.getSteps(handle.id)).map((r) => [r.name, r.status, r.recovered])).toEqual([['rate', 'completed', true]])
+    })
   })
 
   describe('timeout', () => {

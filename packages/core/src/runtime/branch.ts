@@ -5,6 +5,7 @@ import { StepContext } from './context'
 import { keyOf, type Frame } from './frame'
 import { finishNode, kindOf, replayed } from './node-common'
 import type { RunState } from './run-state'
+import { isAbortLike, recordFailure } from './step'
 import { runSequence } from './walker'
 
 type Fns = readonly (AnyFn | undefined)[]
@@ -20,14 +21,21 @@ export async function runBranch(run: RunState, node: BranchNode, fns: Fns, frame
   if (decided !== undefined) run.records.push(decided)
   if (taken === undefined) {
     taken = node.otherwise ? node.cases.length : -1
-    for (let i = 0; i < node.cases.length; i++) {
-      const c = node.cases[i]!
-      let v: unknown = fns[c.when]!(new StepContext(run, frame, frame.scope, 1, c.name))
-      if (v instanceof Promise) v = await v
-      if (v) {
-        taken = i
-        break
+    try {
+      for (let i = 0; i < node.cases.length; i++) {
+        const c = node.cases[i]!
+        let v: unknown = fns[c.when]!(new StepContext(run, frame, frame.scope, 1, c.name))
+        if (v instanceof Promise) v = await v
+        if (v) {
+          taken = i
+          break
+        }
       }
+    } catch (error) {
+      // A condition that throws is the node's failure: no case runs, none is skipped.
+      if (frame.scope.aborted && isAbortLike(error, frame.scope.reason)) throw frame.scope.reason
+      if (node.onError === undefined) await recordFailure(run, node, frame, 'branch', keyOf(node.id, frame), startedAt, error, 1)
+      throw error
     }
     const at = run.services.clock.now()
     const takenName = taken === -1 ? '(none)' : taken === node.cases.length ? 'else' : node.cases[taken]!.name

@@ -114,7 +114,9 @@ export async function runForEach(run: RunState, node: ForEachNode, fns: Fns, fra
           return
         }
       }
-      for (let i = start; i < end && !chunked && failure === undefined; i++) {
+      for (let i = start; i < end && !chunked; i++) {
+        // Another item failed: this chunk stops unfinished, and is not counted as done.
+        if (failure !== undefined) return
         try {
           results[i] = await runItem(i)
         } catch (error) {

@@ -22,7 +22,8 @@ export async function finishNode(run: RunState, node: PlanNode, frame: Frame, st
   frame.steps[node.name] = rec
   const w = run.record(rec)
   if (w !== undefined) await w
-  if (run.listening('step:completed')) {
+  // The run may have ended while the entry was written: no event follows the run's last.
+  if (!run.done && run.listening('step:completed')) {
     run.emit('step:completed', {
       runId: run.id, workflowId: run.workflowId, step: node.name, nodeId: node.id, key, item: frame.itemPath,
       attempt: 1, output, durationMs: rec.durationMs,
@@ -92,13 +93,17 @@ export function startedEvent(run: RunState, node: PlanNode, frame: Frame): void 
   }
 }
 
-/** Arms a node-level timeout that aborts `scope`; returns its disarm function. */
-export function armTimeout(run: RunState, node: PlanNode & { timeoutMs?: number }, scope: AbortScope, onTimeout: (e: Error) => void): (() => void) | undefined {
+/**
+ * Arms a node-level timeout that closes `scope` (a race already won is left alone); returns its
+ * disarm function.
+ */
+export function armTimeout(run: RunState, node: PlanNode & { timeoutMs?: number }, scope: FanOutScope, onTimeout: (e: Error) => void): (() => void) | undefined {
   if (node.timeoutMs === undefined) return undefined
   const ms = node.timeoutMs
   return run.services.clock.setTimer(() => {
+    if (scope.closed) return
     const e = new StepTimeoutError(node.name, ms)
-    scope.abort(e)
+    scope.close(e)
     onTimeout(e)
   }, ms)
 }
@@ -107,12 +112,12 @@ export function armTimeout(run: RunState, node: PlanNode & { timeoutMs?: number 
  * Starts a `parallel` or `race`: its journal entry when an earlier attempt finished it,
  * otherwise its start time, the scope its branches are aborted through and their frame.
  */
-export function beginFanOut(run: RunState, node: PlanNode, frame: Frame): { done: StepRecord } | { startedAt: number; scope: AbortScope; branchFrame: Frame } {
+export function beginFanOut(run: RunState, node: PlanNode, frame: Frame): { done: StepRecord } | { startedAt: number; scope: FanOutScope; branchFrame: Frame } {
   const done = replayed(run, node, frame)
   if (done) return { done }
   const startedAt = run.services.clock.now()
   startedEvent(run, node, frame)
-  const scope = new AbortScope(frame.scope)
+  const scope = new FanOutScope(frame.scope, node.kind === 'race' ? node.name : undefined)
   return { startedAt, scope, branchFrame: { ...frame, scope } }
 }
 
@@ -120,14 +125,23 @@ export function branchAborted(kind: string, name: string, why: string): Stepline
   return new SteplineError('BRANCH_ABORTED', `${kind} "${name}": ${why}`)
 }
 
-/** The scopes of races that were won: what their losers end with later is discarded. */
-const wonRaces = new WeakSet<AbortScope>()
+/**
+ * The scope of a `parallel`'s or `race`'s branches. It is `closed` once the node's result no
+ * longer waits for them (a race won, a node timeout): whatever a branch ends with after that,
+ * success or failure, is discarded (not journaled, not reported), as the node has moved on.
+ */
+export class FanOutScope extends AbortScope {
+  /** The race's name; undefined for a `parallel`. */
+  readonly race: string | undefined
+  closed = false
 
-export function markRaceWon(scope: AbortScope): void {
-  wonRaces.add(scope)
-}
+  constructor(parent: AbortScope, race: string | undefined) {
+    super(parent)
+    this.race = race
+  }
 
-/** True when `scope` is a race's and another branch won it. */
-export function lostRace(scope: AbortScope): boolean {
-  return wonRaces.has(scope)
+  close(reason: unknown): void {
+    this.closed = true
+    this.abort(reason)
+  }
 }

@@ -2,7 +2,7 @@ import type { AnyFn } from '../builder/ops'
 import { ParallelError, RaceError } from '../errors'
 import type { ParallelNode, RaceNode } from '../plan/types'
 import { keyOf, type Frame } from './frame'
-import { armTimeout, beginFanOut, branchAborted, finishNode, markRaceWon } from './node-common'
+import { armTimeout, beginFanOut, branchAborted, finishNode } from './node-common'
 import type { RunState } from './run-state'
 import { isAbortLike, recordFailure, runLeaf } from './step'
 
@@ -108,18 +108,23 @@ export async function runRace(run: RunState, node: RaceNode, fns: Fns, frame: Fr
       })
       for (let i = 0; i < n; i++) {
         let out: unknown
-        try {
-          out = runLeaf(run, node.branches[i]!, fns, branchFrame, 'fn')
-        } catch (e) {
-          out = Promise.reject(e)
+        // A branch before it won synchronously (or the run was aborted): this one does not start.
+        if (scope.aborted) out = Promise.reject(scope.reason)
+        else {
+          try {
+            out = runLeaf(run, node.branches[i]!, fns, branchFrame, 'fn')
+          } catch (e) {
+            out = Promise.reject(e)
+          }
         }
         Promise.resolve(out).then(
           (v) => {
             if (settled) return
             settled = true
             disarm?.()
-            markRaceWon(scope)
-            scope.abort(branchAborted('Race', node.name, `branch ${String(node.branches[i]!.key)} won`))
+            // The winner closed the scope as it reached its journal entry (see `finish`); a
+            // branch replayed from the journal did not.
+            if (!scope.closed) scope.close(branchAborted('Race', node.name, `branch ${String(node.branches[i]!.key)} won`))
             resolve(v)
           },
           (e) => {

@@ -6,7 +6,7 @@ import { AbortScope } from './abort-scope'
 import { delay } from './clock'
 import { StepContext } from './context'
 import { keyOf, type Frame } from './frame'
-import { lostRace } from './node-common'
+import { FanOutScope, branchAborted } from './node-common'
 import type { RunState } from './run-state'
 
 type Fns = readonly (AnyFn | undefined)[]
@@ -89,7 +89,12 @@ async function runLeafInFull(run: RunState, node: Leaf, fns: Fns, frame: Frame, 
   if (run.listening('step:started')) startedEvent(run, node, frame, key)
   let cacheKey: string | undefined
   if (node.cache !== undefined) {
-    cacheKey = `${run.workflowId}\u0000${node.name}\u0000${String(fns[node.cache.key]!(new StepContext(run, frame, frame.scope, 1, node.name)))}`
+    try {
+      cacheKey = `${run.workflowId}\u0000${node.name}\u0000${String(fns[node.cache.key]!(new StepContext(run, frame, frame.scope, 1, node.name)))}`
+    } catch (error) {
+      // The step has reported its start: a cache key it cannot compute is its failure (no attempt made).
+      return fail(run, node, frame, kind, key, startedAt, error, 0)
+    }
     let hit = run.services.store.getCache(cacheKey, startedAt)
     if (isThenable(hit)) hit = await hit
     if (hit !== undefined) return finish(run, node, frame, kind, key, startedAt, hit.value, 0, true)
@@ -116,9 +121,16 @@ async function attempts(
       if (frame.scope.aborted && isAbortLike(lastError, frame.scope.reason)) throw frame.scope.reason
       const failed = lastError
       lastError = NO_ERROR
-      if (frame.scope.aborted || !(attempt < maxAttempts && retryable(node.retry!, failed, new StepContext(run, frame, frame.scope, attempt, node.name), fns))) {
-        return fail(run, node, frame, kind, key, startedAt, failed, attempt)
+      let again = false
+      if (!frame.scope.aborted && attempt < maxAttempts) {
+        try {
+          again = retryable(node.retry!, failed, new StepContext(run, frame, frame.scope, attempt, node.name), fns)
+        } catch (retryIfError) {
+          // A `retryIf` that throws ends the step: it fails with what `retryIf` threw.
+          return fail(run, node, frame, kind, key, startedAt, retryIfError, attempt)
+        }
       }
+      if (!again) return fail(run, node, frame, kind, key, startedAt, failed, attempt)
       const delayMs = backoff(node.retry!, attempt)
       if (run.listening('step:retrying')) {
         run.emit('step:retrying', {
@@ -175,21 +187,36 @@ function finish(
   }
   // Branches of a parallel/race are journaled but are not named steps of `ctx.steps`.
   if (kind !== 'fn') frame.steps[node.name] = rec
-  const written = run.record(rec)
-  if (run.listening('step:completed')) {
-    run.emit('step:completed', {
-      runId: run.id, workflowId: run.workflowId, step: node.name, nodeId: node.id, key, item: frame.itemPath,
-      attempt: attempts, output, durationMs: rec.durationMs, cached,
-    })
+  else if (frame.scope instanceof FanOutScope && frame.scope.race !== undefined) {
+    // The race is decided here, before the write and not when it settles: of branches finishing
+    // in the same tick, only the first is journaled, whether the store writes synchronously or not.
+    frame.scope.close(branchAborted('Race', frame.scope.race, `branch ${String((node as BranchFn).key)} won`))
   }
-  return written === undefined ? output : written.then(() => output)
+  const written = run.record(rec)
+  if (written === undefined) {
+    if (run.listening('step:completed')) completedEvent(run, node, frame, key, output, rec.durationMs, attempts, cached)
+    return output
+  }
+  // As for every node: `step:completed` once the entry is durable (a listener may read the journal).
+  return written.then(() => {
+    if (!run.done && run.listening('step:completed')) completedEvent(run, node, frame, key, output, rec.durationMs, attempts, cached)
+    return output
+  })
+}
+
+function completedEvent(run: RunState, node: Leaf, frame: Frame, key: string, output: unknown, durationMs: number, attempts: number, cached: boolean): void {
+  run.emit('step:completed', {
+    runId: run.id, workflowId: run.workflowId, step: node.name, nodeId: node.id, key, item: frame.itemPath,
+    attempt: attempts, output, durationMs, cached,
+  })
 }
 
 async function fail(
   run: RunState, node: Leaf, frame: Frame, kind: StepKind, key: string, startedAt: number, error: unknown, attempts: number,
 ): Promise<never> {
-  // A race's loser failing after the race was won is discarded like its late success: not journaled, not reported.
-  if (kind === 'fn' && lostRace(frame.scope)) throw frame.scope.reason
+  // A branch failing after its node moved on (a race won, a node timeout) is discarded like a
+  // late success: not journaled, not reported.
+  if (kind === 'fn' && frame.scope instanceof FanOutScope && frame.scope.closed) throw frame.scope.reason
   const err = new StepError(node.name, error, attempts, isSteplineError(error, 'STEP_TIMEOUT') ? 'STEP_TIMEOUT' : 'STEP_FAILED')
   // A node with `.onError` writes its entry once the handler has decided.
   if (node.onError === undefined) await recordFailure(run, node, frame, kind, key, startedAt, error, attempts)
@@ -207,7 +234,8 @@ export async function recordFailure(
   }
   if (kind !== 'fn') frame.steps[node.name] = rec
   await run.record(rec)
-  // A race loser (or a branch past its node's timeout) failing after the run ended: journaled, but no event follows the run's last.
+  // The run ended before this failure (run.record dropped the entry) or while it was written:
+  // no event follows the run's last.
   if (run.done) return
   if (run.listening('step:failed')) {
     run.emit('step:failed', {

@@ -4,7 +4,7 @@ import type { PoolStats } from '../executors/pool'
 
 /** How a run spent its time. */
 export interface RunSummary {
-  /** From start to end of the run. */
+  /** From the run's first start to its end: time parked (or down, before a recovery) included. */
   wallMs: number
   /** Time of every step and branch added up (can exceed `wallMs` when work overlapped). */
   stepMs: number
