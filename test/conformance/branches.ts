@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { workflow, type EngineEventPayload } from '@stepline/core'
-import { deferred, forever, rejectionOf, sleep, uid, type SuiteContext } from './helpers'
+import { deferred, forever, rejectionOf, sleep, storeWith, tick, uid, type SuiteContext } from './helpers'
 
 export function branchTests(s: SuiteContext): void {
   /** The workflow of the DESIGN example, with every branch recording that it ran. */
@@ -142,6 +142,40 @@ export function branchTests(s: SuiteContext): void {
         .endIf()
       expect(await engine.run(wf, { n: 1 })).toBe('yes')
       expect(await engine.run(wf, { n: 2 })).toEqual({ n: 2 })
+    })
+  })
+
+  describe('if: a run cancelled while a skipped step is journaled', () => {
+    it('a skipped step whose journal write is pending when the run is cancelled reports nothing after run:cancelled', async () => {
+      const inner = await s.store()
+      const writing = deferred()
+      const release = deferred()
+      const store = storeWith(inner, {
+        recordStep: async (runId, rec) => {
+          if (rec.status === 'skipped') {
+            writing.resolve()
+            await release.promise
+          }
+          await inner.recordStep(runId, rec)
+        },
+      })
+      const engine = await s.engine({ store })
+      const events: string[] = []
+      engine.on('step:skipped', (e) => events.push(`step:skipped ${e.step}`))
+      engine.on('step:completed', (e) => events.push(`step:completed ${e.step}`))
+      engine.on('run:cancelled', () => events.push('run:cancelled'))
+      const wf = workflow(uid())
+        .if('big', () => false)
+        .step('review', () => 'reviewed')
+        .step('second', () => 'second')
+        .endIf()
+        .step('next', () => 1)
+      const handle = await engine.start(wf)
+      await writing.promise
+      expect(await handle.cancel()).toBe(true)
+      release.resolve()
+      await tick(10)
+      expect(events).toEqual(['run:cancelled'])
     })
   })
 

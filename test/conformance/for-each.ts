@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { workflow, type EngineEventPayload } from '@stepline/core'
-import { inFlight, rejectionOf, rootCause, sleep, uid, type SuiteContext } from './helpers'
+import { cpu, createEngine, workflow, type EngineEventPayload, type Executor } from '@stepline/core'
+import { deferred, inFlight, rejectionOf, rootCause, sleep, storeWith, tick, uid, type SuiteContext } from './helpers'
 
 export function forEachTests(s: SuiteContext): void {
   describe('forEach', () => {
@@ -81,6 +81,44 @@ export function forEachTests(s: SuiteContext): void {
       expect(ran).toEqual([0])
       expect(progress).toEqual([])
     })
+
+    for (const body of ['plain', 'cpu chunks'] as const) {
+      it(`an item (${body}) whose journal write is pending when the run is cancelled reports nothing after run:cancelled`, async () => {
+        const inner = await s.store()
+        const writing = deferred()
+        const release = deferred()
+        const store = storeWith(inner, {
+          recordStep: async (runId, rec) => {
+            if (rec.key.endsWith('@0')) {
+              writing.resolve()
+              await release.promise
+            }
+            await inner.recordStep(runId, rec)
+          },
+        })
+        // The cpu chunk path needs an executor with executeChunk: one that squares on this thread.
+        const chunks: Executor = {
+          name: 'chunks',
+          execute: (_node, fn, ctx) => fn(ctx),
+          executeChunk: async (_node, inputs) => inputs.map((input) => (input.last as number) ** 2),
+        }
+        const engine = body === 'plain' ? await s.engine({ store }) : createEngine({ store, executor: chunks })
+        const events: string[] = []
+        engine.on('step:completed', (e) => events.push(`step:completed ${e.step}`))
+        engine.on('run:progress', (e) => events.push(`run:progress ${e.done}`))
+        engine.on('run:cancelled', () => events.push('run:cancelled'))
+        const wf =
+          body === 'plain'
+            ? workflow(uid()).forEach('each', () => [0, 1], (n, flow) => flow.step('square', () => n * n))
+            : workflow(uid()).forEach('each', () => [0, 1], cpu<number>(new URL('../fixtures/cpu/tasks.mjs', import.meta.url), { export: 'square' }), { chunkSize: 2 })
+        const handle = await engine.start(wf)
+        await writing.promise
+        expect(await handle.cancel()).toBe(true)
+        release.resolve()
+        await tick(10)
+        expect(events).toEqual(['run:cancelled'])
+      })
+    }
 
     it('chunkSize groups items: one progress event per chunk, output still ordered and complete', async () => {
       const engine = await s.engine()

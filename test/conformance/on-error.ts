@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ParallelError, RaceError, workflow } from '@stepline/core'
-import { deferred, rejectionOf, rootCause, sleep, tick, uid, type SuiteContext } from './helpers'
+import { deferred, rejectionOf, rootCause, sleep, storeWith, tick, uid, type SuiteContext } from './helpers'
 
 export function onErrorTests(s: SuiteContext): void {
   describe('onError', () => {
@@ -79,6 +79,37 @@ export function onErrorTests(s: SuiteContext): void {
       expect(afterRan).toBe(false)
       expect((await engine.getRun(handle.id))?.status).toBe('failed')
       expect((await engine.getSteps(handle.id)).find((r) => r.name === 'charge')?.status).toBe('failed')
+    })
+
+    it('a recovered node whose journal write is pending when the run is cancelled reports nothing after run:cancelled', async () => {
+      const inner = await s.store()
+      const writing = deferred()
+      const release = deferred()
+      const store = storeWith(inner, {
+        recordStep: async (runId, rec) => {
+          if (rec.recovered) {
+            writing.resolve()
+            await release.promise
+          }
+          await inner.recordStep(runId, rec)
+        },
+      })
+      const engine = await s.engine({ store })
+      const events: string[] = []
+      engine.on('step:completed', (e) => events.push(`step:completed ${e.step}`))
+      engine.on('run:cancelled', () => events.push('run:cancelled'))
+      const wf = workflow(uid())
+        .step('charge', () => {
+          throw new Error('declined')
+        })
+        .onError(() => 'fallback')
+        .step('next', () => 1)
+      const handle = await engine.start(wf)
+      await writing.promise
+      expect(await handle.cancel()).toBe(true)
+      release.resolve()
+      await tick(10)
+      expect(events).toEqual(['run:cancelled'])
     })
 
     it('a handler that returns after its run was cancelled: its value is discarded, nothing is reported after run:cancelled', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
 import { ParallelError, RaceError, StepTimeoutError, workflow } from '@stepline/core'
-import { deferred, errorChain, forever, inFlight, rejectionOf, rootCause, sleep, tick, uid, type SuiteContext } from './helpers'
+import { deferred, errorChain, forever, inFlight, rejectionOf, rootCause, sleep, storeWith, tick, uid, type SuiteContext } from './helpers'
 
 export function parallelRaceTests(s: SuiteContext): void {
   describe('parallel', () => {
@@ -368,6 +368,67 @@ export function parallelRaceTests(s: SuiteContext): void {
         ['quote', 'completed'],
         ['after', 'completed'],
       ])
+    })
+
+    it('a race resumed after its winner was journaled but not the race: that branch wins, no branch runs again', async () => {
+      const store = await s.store()
+      const raceWrite = deferred()
+      // Engine A "crashes" while it writes the race's own entry: the write never lands.
+      const crashing = storeWith(store, {
+        recordStep: (runId, rec) => {
+          if (rec.kind !== 'race') return store.recordStep(runId, rec)
+          raceWrite.resolve()
+          return forever()
+        },
+      })
+      let crash = true
+      const ran: string[] = []
+      const wf = workflow(uid())
+        .race('quote', [
+          // Slow on engine A (it loses), synchronous on engine B: run again, it would win.
+          (ctx) => (ran.push('a'), crash ? forever(ctx.signal) : 'a'),
+          async () => (ran.push('b'), await sleep(2), 'b'),
+        ])
+        .step('after', (ctx) => ctx.last)
+      const engineA = await s.engine({ store: crashing })
+      const crashed = await engineA.start(wf)
+      await raceWrite.promise
+      crash = false
+      ran.length = 0
+      const engineB = await s.engine({ store, workflows: [wf], recover: false })
+      const [handle] = await engineB.recover()
+      expect(handle?.id).toBe(crashed.id)
+      expect(await handle!.result()).toBe('b')
+      expect(ran).toEqual([])
+      expect((await engineB.getSteps(crashed.id)).map((r) => [r.name, r.status, r.output])).toEqual([
+        ['quote[1]', 'completed', 'b'],
+        ['quote', 'completed', 'b'],
+        ['after', 'completed', 'b'],
+      ])
+    })
+
+    it('a race whose winner cannot be journaled fails with the store’s error, not a RaceError of the aborted losers', async () => {
+      const inner = await s.store()
+      const down = new Error('journal unavailable')
+      const store = storeWith(inner, {
+        recordStep: (runId, rec) => (rec.name === 'quote[1]' ? Promise.reject(down) : inner.recordStep(runId, rec)),
+      })
+      const engine = await s.engine({ store })
+      const wf = workflow(uid()).race('quote', [
+        (ctx) => forever(ctx.signal),
+        async () => 'b',
+        async () => {
+          await sleep(1000) // ignores ctx.signal: the race does not wait for it
+          return 'c'
+        },
+      ])
+      const handle = await engine.start(wf)
+      const t0 = Date.now()
+      const err = await rejectionOf(handle.result())
+      expect(Date.now() - t0).toBeLessThan(500)
+      expect(err).not.toBeInstanceOf(RaceError)
+      expect(errorChain(err)).toContain(down)
+      expect(errorChain(err).some((e) => (e as { code?: unknown }).code === 'BRANCH_ABORTED')).toBe(false)
     })
 
     it('after a race timeout, a branch that later fails for its own reason is neither journaled nor reported', async () => {

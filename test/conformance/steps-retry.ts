@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
 import { NonRetriableError, StepError, StepTimeoutError, workflow, type EngineEventPayload } from '@stepline/core'
-import { errorChain, forever, rejectionOf, sleep, uid, type SuiteContext } from './helpers'
+import { deferred, errorChain, forever, rejectionOf, sleep, storeWith, tick, uid, type SuiteContext } from './helpers'
 
 export function stepTests(s: SuiteContext): void {
   describe('step', () => {
@@ -363,6 +363,62 @@ export function stepTests(s: SuiteContext): void {
       expect(await handle.result()).toBe('fallback: no currency')
       expect((await engine.getSteps(handle.id)).map((r) => [r.name, r.status, r.recovered])).toEqual([['rate', 'completed', true]])
     })
+
+    for (const found of [true, false]) {
+      it(`a run cancelled while the cache is read (${found ? 'hit' : 'miss'}) neither runs the step nor reports it after run:cancelled`, async () => {
+        const inner = await s.store()
+        const reading = deferred()
+        const release = deferred()
+        const store = storeWith(inner, {
+          getCache: async () => {
+            reading.resolve()
+            await release.promise
+            return found ? { value: 'cached' } : undefined
+          },
+        })
+        const engine = await s.engine({ store })
+        const events: string[] = []
+        engine.on('step:completed', (e) => events.push(`step:completed ${e.step}`))
+        engine.on('step:failed', (e) => events.push(`step:failed ${e.step}`))
+        engine.on('run:cancelled', () => events.push('run:cancelled'))
+        let ran = 0
+        const wf = workflow(uid()).step('rate', () => ++ran, { cache: { key: () => 'eur' } })
+        const handle = await engine.start(wf)
+        await reading.promise
+        expect(await handle.cancel()).toBe(true)
+        release.resolve()
+        await tick(10)
+        expect(ran).toBe(0)
+        expect(events).toEqual(['run:cancelled'])
+      })
+    }
+
+    for (const how of ['throws', 'rejects'] as const) {
+      it(`a cache lookup that ${how} (store error) fails the step without running it: journaled failed, step:failed reported`, async () => {
+        const inner = await s.store()
+        const down = new Error('cache unavailable')
+        const store = storeWith(inner, {
+          getCache: () => {
+            if (how === 'throws') throw down
+            return Promise.reject(down)
+          },
+        })
+        const engine = await s.engine({ store })
+        const events: string[] = []
+        engine.on('step:started', (e) => events.push(`started ${e.step}`))
+        engine.on('step:failed', (e) => events.push(`failed ${e.step}`))
+        let ran = 0
+        const wf = workflow(uid()).step('rate', () => ++ran, { cache: { key: () => 'eur' } })
+        const handle = await engine.start(wf)
+        const err = await rejectionOf(handle.result())
+        expect(err).toBeInstanceOf(StepError)
+        expect(err).toMatchObject({ code: 'STEP_FAILED', step: 'rate', attempts: 0 })
+        expect(err.cause).toBe(down)
+        expect(ran).toBe(0)
+        expect(events).toEqual(['started rate', 'failed rate'])
+        expect((await engine.getSteps(handle.id)).map((r) => [r.name, r.status])).toEqual([['rate', 'failed']])
+      })
+    }
   })
 
   describe('timeout', () => {

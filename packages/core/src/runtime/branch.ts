@@ -72,7 +72,8 @@ export async function skipAll(run: RunState, nodes: readonly PlanNode[], frame: 
       frame.steps[node.name] = rec
       const w = run.record(rec)
       if (w !== undefined) await w
-      if (run.listening('step:skipped')) {
+      // The run may have ended while the entry was written: no event follows the run's last.
+      if (!run.done && run.listening('step:skipped')) {
         run.emit('step:skipped', { runId: run.id, workflowId: run.workflowId, step: node.name, nodeId: node.id, key, item: frame.itemPath, attempt: 0 })
       }
     }

@@ -92,7 +92,8 @@ export async function runForEach(run: RunState, node: ForEachNode, fns: Fns, fra
       const item = frame.itemPath === undefined ? [i] : [...frame.itemPath, i]
       const w = run.record({ key, nodeId: step.id, name: step.name, kind: 'step', status: 'completed', output: outs[k], attempts: 1, startedAt: t0, endedAt: t1, durationMs: share, item })
       if (w !== undefined) await w
-      if (run.listening('step:completed')) {
+      // The run may have ended while the entry was written: no event follows the run's last.
+      if (!run.done && run.listening('step:completed')) {
         run.emit('step:completed', { runId: run.id, workflowId: run.workflowId, step: step.name, nodeId: step.id, key, item, attempt: 1, output: outs[k], durationMs: share })
       }
     }
@@ -128,7 +129,8 @@ export async function runForEach(run: RunState, node: ForEachNode, fns: Fns, fra
         }
       }
       done += end - start
-      if (reportProgress) {
+      // An item's last write may have outlived the run (a cancel): no event after the run's last.
+      if (reportProgress && !run.done) {
         const elapsed = (run.services.clock.now() - startedAt) / 1000
         run.emit('run:progress', {
           runId: run.id, workflowId: run.workflowId, step: node.name, done, total: n,

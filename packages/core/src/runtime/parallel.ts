@@ -96,6 +96,18 @@ export async function runRace(run: RunState, node: RaceNode, fns: Fns, frame: Fr
   if ('done' in begun) return begun.done.output
   const { startedAt, scope, branchFrame } = begun
   const n = node.branches.length
+  if (run.replay !== undefined) {
+    // An earlier attempt journaled its winner but not the race (it stopped in between): that
+    // branch won. No branch runs again, or a second one could win and be journaled too.
+    for (const b of node.branches) {
+      const won = run.replay.get(keyOf(b.id, frame))
+      if (won !== undefined && won.status === 'completed') {
+        run.records.push(won)
+        scope.dispose()
+        return finishNode(run, node, frame, startedAt, won.output)
+      }
+    }
+  }
   let output: unknown
   try {
     output = await new Promise((resolve, reject) => {
@@ -122,12 +134,20 @@ export async function runRace(run: RunState, node: RaceNode, fns: Fns, frame: Fr
             if (settled) return
             settled = true
             disarm?.()
-            // The winner closed the scope as it reached its journal entry (see `finish`); a
-            // branch replayed from the journal did not.
+            // The winner closed the scope as it reached its journal entry (see `finish`).
             if (!scope.closed) scope.close(branchAborted('Race', node.name, `branch ${String(node.branches[i]!.key)} won`))
             resolve(v)
           },
           (e) => {
+            // The winner closed the scope as it reached its journal entry; every loser fails with
+            // the scope's reason from then on. Anything else is the winner's write failing: the
+            // race fails with that error alone, without waiting for the losers.
+            if (scope.closed && e !== scope.reason && !settled) {
+              settled = true
+              disarm?.()
+              reject(e)
+              return
+            }
             errors[i] = e
             if (--pending === 0 && !settled) {
               settled = true
@@ -139,7 +159,7 @@ export async function runRace(run: RunState, node: RaceNode, fns: Fns, frame: Fr
       }
     })
   } catch (e) {
-    // Every branch failed (nothing aborted the scope): it still hears its parent until detached.
+    // Every branch failed, or the winner's journal write did: the scope still hears its parent until detached.
     scope.dispose()
     if (frame.scope.aborted) throw frame.scope.reason
     if (node.onError === undefined) await recordFailure(run, node, frame, 'race', keyOf(node.id, frame), startedAt, e, 1)

@@ -95,8 +95,16 @@ async function runLeafInFull(run: RunState, node: Leaf, fns: Fns, frame: Frame, 
       // The step has reported its start: a cache key it cannot compute is its failure (no attempt made).
       return fail(run, node, frame, kind, key, startedAt, error, 0)
     }
-    let hit = run.services.store.getCache(cacheKey, startedAt)
-    if (isThenable(hit)) hit = await hit
+    let hit: { value: unknown } | undefined
+    try {
+      const read = run.services.store.getCache(cacheKey, startedAt)
+      hit = isThenable(read) ? await read : read
+    } catch (error) {
+      // As for a key it cannot compute: a cache it cannot read fails the step (no attempt made).
+      return fail(run, node, frame, kind, key, startedAt, error, 0)
+    }
+    // Cancelled (or timed out) while the cache was read: neither a hit nor a run of `fn` follows.
+    if (frame.scope.aborted) throw frame.scope.reason
     if (hit !== undefined) return finish(run, node, frame, kind, key, startedAt, hit.value, 0, true)
   }
   return attempts(run, node, fns, frame, kind, key, startedAt, 0, undefined, cacheKey)

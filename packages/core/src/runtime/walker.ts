@@ -81,7 +81,8 @@ async function recoverable(run: RunState, node: PlanNode, fns: Fns, frame: Frame
     }
     frame.steps[node.name] = rec
     await run.record(rec)
-    if (run.listening('step:completed')) {
+    // The run may have ended while the entry was written: no event follows the run's last.
+    if (!run.done && run.listening('step:completed')) {
       run.emit('step:completed', {
         runId: run.id, workflowId: run.workflowId, step: node.name, nodeId: node.id, key, item: frame.itemPath,
         attempt: rec.attempts, output, durationMs: rec.durationMs, recovered: true,
