@@ -418,6 +418,25 @@ export function stepTests(s: SuiteContext): void {
         expect(events).toEqual(['started rate', 'failed rate'])
         expect((await engine.getSteps(handle.id)).map((r) => [r.name, r.status])).toEqual([['rate', 'failed']])
       })
+
+      it(`a cache save that ${how} (store error) after the step completed: the step and the run complete, a warning says the output was not cached`, async () => {
+        const inner = await s.store()
+        const full = new Error('disk full')
+        const store = storeWith(inner, {
+          setCache: () => {
+            if (how === 'throws') throw full
+            return Promise.reject(full)
+          },
+        })
+        const engine = await s.engine({ store })
+        const warnings: string[] = []
+        engine.on('log', (e) => e.level === 'warn' && warnings.push(`${e.step}: ${e.message}`))
+        const wf = workflow(uid()).step('rate', () => 1.08, { cache: { key: () => 'eur' } }).step('use', (ctx) => ctx.last * 2)
+        const handle = await engine.start(wf)
+        expect(await handle.result()).toBe(2.16)
+        expect(warnings).toEqual(['rate: step "rate": its output was not saved to the cache (disk full); the step completed, and the next run with this key calls it again'])
+        expect((await engine.getSteps(handle.id)).map((r) => [r.name, r.status])).toEqual([['rate', 'completed'], ['use', 'completed']])
+      })
     }
   })
 

@@ -1,4 +1,4 @@
-import { StepError, StepTimeoutError, isSteplineError } from '../errors'
+import { StepError, StepTimeoutError, isSteplineError, messageOf } from '../errors'
 import type { AnyFn } from '../builder/ops'
 import type { BranchFn, RetryPlan, StepNode } from '../plan/types'
 import type { StepKind, StepRecord } from '../store/types'
@@ -177,8 +177,14 @@ async function attempts(
     if (frame.scope.aborted) throw frame.scope.reason
     const result = finish(run, node, frame, kind, key, startedAt, output, attempt, false)
     if (cacheKey !== undefined) {
-      const write = run.services.store.setCache(cacheKey, output, node.cache!.ttlMs === undefined ? undefined : clock.now() + node.cache!.ttlMs)
-      if (isThenable(write)) await write
+      try {
+        const write = run.services.store.setCache(cacheKey, output, node.cache!.ttlMs === undefined ? undefined : clock.now() + node.cache!.ttlMs)
+        if (isThenable(write)) await write
+      } catch (error) {
+        // The step completed and is journaled: a cache the store could not save to costs the next
+        // run a call of `fn`, not this run its step. Said as a warning.
+        cacheNotSaved(run, node.name, error)
+      }
     }
     return result
   }
@@ -286,4 +292,11 @@ export function backoff(retry: RetryPlan, attempt: number): number {
   if (retry.maxDelayMs !== undefined) ms = Math.min(ms, retry.maxDelayMs)
   if (retry.jitter > 0) ms = ms * (1 - retry.jitter) + Math.random() * ms * retry.jitter
   return ms
+}
+
+/** A step's output the cache could not keep: a `log` event and the engine's logger, at level warn. */
+function cacheNotSaved(run: RunState, step: string, error: unknown): void {
+  const message = `step "${step}": its output was not saved to the cache (${messageOf(error)}); the step completed, and the next run with this key calls it again`
+  run.services.logger?.warn?.(`[${run.workflowId} ${run.id} ${step}] ${message}`, error)
+  if (run.listening('log')) run.emit('log', { runId: run.id, workflowId: run.workflowId, level: 'warn', message, data: error, step })
 }
