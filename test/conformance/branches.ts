@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { workflow, type EngineEventPayload } from '@stepline/core'
-import { deferred, forever, rejectionOf, sleep, storeWith, tick, uid, type SuiteContext } from './helpers'
+import { deferred, holdingWrites, forever, rejectionOf, sleep, tick, uid, type SuiteContext } from './helpers'
 
 export function branchTests(s: SuiteContext): void {
   /** The workflow of the DESIGN example, with every branch recording that it ran. */
@@ -147,18 +147,7 @@ export function branchTests(s: SuiteContext): void {
 
   describe('if: a run cancelled while a skipped step is journaled', () => {
     it('a skipped step whose journal write is pending when the run is cancelled reports nothing after run:cancelled', async () => {
-      const inner = await s.store()
-      const writing = deferred()
-      const release = deferred()
-      const store = storeWith(inner, {
-        recordStep: async (runId, rec) => {
-          if (rec.status === 'skipped') {
-            writing.resolve()
-            await release.promise
-          }
-          await inner.recordStep(runId, rec)
-        },
-      })
+      const { store, writing, release } = holdingWrites(await s.store(), (rec) => rec.status === 'skipped')
       const engine = await s.engine({ store })
       const events: string[] = []
       engine.on('step:skipped', (e) => events.push(`step:skipped ${e.step}`))
@@ -171,9 +160,9 @@ export function branchTests(s: SuiteContext): void {
         .endIf()
         .step('next', () => 1)
       const handle = await engine.start(wf)
-      await writing.promise
+      await writing
       expect(await handle.cancel()).toBe(true)
-      release.resolve()
+      release()
       await tick(10)
       expect(events).toEqual(['run:cancelled'])
     })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { cpu, createEngine, workflow, type EngineEventPayload, type Executor } from '@stepline/core'
-import { deferred, inFlight, rejectionOf, rootCause, sleep, storeWith, tick, uid, type SuiteContext } from './helpers'
+import { holdingWrites, inFlight, rejectionOf, rootCause, sleep, tick, uid, type SuiteContext } from './helpers'
 
 export function forEachTests(s: SuiteContext): void {
   describe('forEach', () => {
@@ -84,18 +84,7 @@ export function forEachTests(s: SuiteContext): void {
 
     for (const body of ['plain', 'cpu chunks'] as const) {
       it(`an item (${body}) whose journal write is pending when the run is cancelled reports nothing after run:cancelled`, async () => {
-        const inner = await s.store()
-        const writing = deferred()
-        const release = deferred()
-        const store = storeWith(inner, {
-          recordStep: async (runId, rec) => {
-            if (rec.key.endsWith('@0')) {
-              writing.resolve()
-              await release.promise
-            }
-            await inner.recordStep(runId, rec)
-          },
-        })
+        const { store, writing, release } = holdingWrites(await s.store(), (rec) => rec.key.endsWith('@0'))
         // The cpu chunk path needs an executor with executeChunk: one that squares on this thread.
         const chunks: Executor = {
           name: 'chunks',
@@ -112,9 +101,9 @@ export function forEachTests(s: SuiteContext): void {
             ? workflow(uid()).forEach('each', () => [0, 1], (n, flow) => flow.step('square', () => n * n))
             : workflow(uid()).forEach('each', () => [0, 1], cpu<number>(new URL('../fixtures/cpu/tasks.mjs', import.meta.url), { export: 'square' }), { chunkSize: 2 })
         const handle = await engine.start(wf)
-        await writing.promise
+        await writing
         expect(await handle.cancel()).toBe(true)
-        release.resolve()
+        release()
         await tick(10)
         expect(events).toEqual(['run:cancelled'])
       })

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, vi } from 'vitest'
-import { createEngine, type Engine, type EngineOptions, type Executor, type Store } from '@stepline/core'
+import { createEngine, type Engine, type EngineOptions, type Executor, type StepRecord, type Store } from '@stepline/core'
 
 /** What a store/executor combination provides to the conformance suite. */
 export interface ConformanceTarget {
@@ -164,4 +164,23 @@ export function storeWith(store: Store, replace: { [K in keyof Store]?: Store[K]
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
     },
   })
+}
+
+/**
+ * `store` whose journal writes of the entries `held` picks wait until `release()`; `writing`
+ * resolves once the first of them started. For what a run does while a write is pending.
+ */
+export function holdingWrites(store: Store, held: (rec: StepRecord) => boolean): { store: Store; writing: Promise<void>; release: () => void } {
+  const writing = deferred()
+  const released = deferred()
+  const holding = storeWith(store, {
+    recordStep: async (runId, rec) => {
+      if (held(rec)) {
+        writing.resolve()
+        await released.promise
+      }
+      await store.recordStep(runId, rec)
+    },
+  })
+  return { store: holding, writing: writing.promise, release: () => released.resolve() }
 }

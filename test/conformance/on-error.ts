@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ParallelError, RaceError, workflow } from '@stepline/core'
-import { deferred, rejectionOf, rootCause, sleep, storeWith, tick, uid, type SuiteContext } from './helpers'
+import { deferred, holdingWrites, rejectionOf, rootCause, sleep, tick, uid, type SuiteContext } from './helpers'
 
 export function onErrorTests(s: SuiteContext): void {
   describe('onError', () => {
@@ -82,18 +82,7 @@ export function onErrorTests(s: SuiteContext): void {
     })
 
     it('a recovered node whose journal write is pending when the run is cancelled reports nothing after run:cancelled', async () => {
-      const inner = await s.store()
-      const writing = deferred()
-      const release = deferred()
-      const store = storeWith(inner, {
-        recordStep: async (runId, rec) => {
-          if (rec.recovered) {
-            writing.resolve()
-            await release.promise
-          }
-          await inner.recordStep(runId, rec)
-        },
-      })
+      const { store, writing, release } = holdingWrites(await s.store(), (rec) => rec.recovered === true)
       const engine = await s.engine({ store })
       const events: string[] = []
       engine.on('step:completed', (e) => events.push(`step:completed ${e.step}`))
@@ -105,9 +94,9 @@ export function onErrorTests(s: SuiteContext): void {
         .onError(() => 'fallback')
         .step('next', () => 1)
       const handle = await engine.start(wf)
-      await writing.promise
+      await writing
       expect(await handle.cancel()).toBe(true)
-      release.resolve()
+      release()
       await tick(10)
       expect(events).toEqual(['run:cancelled'])
     })
