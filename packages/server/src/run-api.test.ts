@@ -82,6 +82,21 @@ describe('run API', () => {
     expect((await get('/runs?limit=0')).status).toBe(400)
   })
 
+  it('GET /runs: a repeated `status` lists every one; a repeated other parameter or a `limit` not in digits is a 400', async () => {
+    const done = await engine.start(add, { n: 1 })
+    await done.result()
+    const parked = await engine.start(approve, { orderId: 'x' })
+    await waitForStatus(engine, parked.id, 'waiting')
+    const both = (await (await get('/runs?status=waiting&status=completed')).json()) as { runs: RunRecord[] }
+    expect(both.runs.map((r) => r.id).sort()).toEqual([done.id, parked.id].sort())
+    for (const query of ['workflow=add&workflow=other', 'limit=1&limit=5', 'limit=1e1', 'limit=0x10', 'limit=2.0', 'limit=']) {
+      const res = await get(`/runs?${query}`)
+      expect([query, res.status]).toEqual([query, 400])
+      expect(await res.json()).toMatchObject({ error: { code: 'BAD_REQUEST' } })
+    }
+    expect((await get('/runs?limit=10')).status).toBe(200)
+  })
+
   it('GET /runs/:id gives the run and every step with status, attempts, timings and output; 404 unknown', async () => {
     const h = await engine.start(add, { n: 1 })
     await h.result()

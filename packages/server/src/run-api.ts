@@ -22,32 +22,41 @@ const finished = (runId: string, status: RunStatus): HttpError => new HttpError(
 /**
  * `GET /runs?workflow=&status=&limit=&before=`: runs newest first, `{ runs, next }` where `next`
  * is the `before` cursor of the following page (null on the last one). `status` may list several,
- * comma-separated. `limit` defaults to 50, at most 1000.
+ * comma-separated or repeated; the other parameters may appear once. `limit` defaults to 50, at most 1000.
  * @example
  * GET /runs?workflow=order&status=failed,cancelled&limit=20
  */
 export async function listRuns(request: Request, { engine }: RunApiContext): Promise<Reply> {
   const q = parsedUrlOf(request).searchParams
   const query: ListRunsQuery = {}
-  const workflow = q.get('workflow')
+  const workflow = once(q, 'workflow')
   if (workflow) query.workflowId = workflow
-  const status = q.get('status')
+  // `?status=failed&status=cancelled` (what URLSearchParams.append and most clients write) means both, as `status=failed,cancelled`.
+  const status = q.getAll('status').join(',')
   if (status) {
     const list = status.split(',').map((s) => s.trim()) as RunStatus[]
     const wrong = list.find((s) => !STATUSES.includes(s))
     if (wrong !== undefined) throw new HttpError(400, 'BAD_REQUEST', `Unknown status "${wrong}"; expected one or more of ${STATUSES.join(', ')}, comma-separated.`)
     query.status = list.length === 1 ? list[0]! : list
   }
-  const limitText = q.get('limit')
-  const limit = limitText === null ? 50 : Number(limitText)
+  const limitText = once(q, 'limit')
+  // Digits only: Number() would also take '1e1', '0x10' or ''.
+  const limit = limitText === null ? 50 : /^\d{1,4}$/.test(limitText) ? Number(limitText) : NaN
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new HttpError(400, 'BAD_REQUEST', `Expected \`limit\` as a whole number from 1 to ${MAX_LIMIT}, got "${limitText}".`)
-  const before = q.get('before')
+  const before = once(q, 'before')
   if (before) query.before = before
   // One more than asked tells whether another page exists.
   const runs = await engine.listRuns({ ...query, limit: limit + 1 })
   const more = runs.length > limit
   if (more) runs.length = limit
   return json(200, { runs, next: more ? runs[limit - 1]!.id : null })
+}
+
+/** A query parameter that may appear at most once (a second value would be silently ignored otherwise). */
+function once(q: URLSearchParams, name: string): string | null {
+  const all = q.getAll(name)
+  if (all.length > 1) throw new HttpError(400, 'BAD_REQUEST', `Expected \`${name}\` once in the query, got it ${all.length} times (${all.map((v) => JSON.stringify(v)).join(', ')}).`)
+  return all[0] ?? null
 }
 
 /**

@@ -72,6 +72,9 @@ export class RunEventHub {
 
 const frame = (name: string, data: unknown): Uint8Array => utf8Bytes(`event: ${name}\ndata: ${toJson(data)}\n\n`)
 
+/** Bytes a client may leave unread before its stream is cut: past it, its events would pile up in memory without end. */
+const MAX_BEHIND = 1024 * 1024
+
 /**
  * Options of `streamRun`.
  * @example
@@ -114,6 +117,14 @@ export function streamRun(engine: Engine, hub: RunEventHub, runId: string, optio
       }
       const send = (name: string, data: unknown): void => {
         if (closed) return
+        // desiredSize is minus the bytes still queued (highWaterMark 0): the client reads slower than the run writes.
+        if ((controller.desiredSize ?? 0) < -MAX_BEHIND) {
+          closed = true
+          cleanup()
+          // The connection is cut; an EventSource reconnects and starts again from a snapshot.
+          controller.error(new Error(`Run stream ${runId}: the client is more than ${MAX_BEHIND} bytes behind; closing it.`))
+          return
+        }
         controller.enqueue(frame(name, data))
         if (FINAL.has(name)) close()
       }
@@ -121,7 +132,8 @@ export function streamRun(engine: Engine, hub: RunEventHub, runId: string, optio
       const off = hub.subscribe(runId, (name, payload) => (snapshotSent ? send(name, payload) : early.push([name, payload])))
       const timer = setInterval(() => {
         if (closed) return
-        controller.enqueue(utf8Bytes(': heartbeat\n\n'))
+        // Only when nothing is queued: a client that has not read what waits gains nothing from more.
+        if ((controller.desiredSize ?? 0) === 0) controller.enqueue(utf8Bytes(': heartbeat\n\n'))
         void finishedSnapshot(engine, runId).then((snap) => {
           if (snap !== undefined) send('snapshot', snap), close()
         }, () => {})
@@ -154,7 +166,7 @@ export function streamRun(engine: Engine, hub: RunEventHub, runId: string, optio
       closed = true
       cleanup()
     },
-  })
+  }, { highWaterMark: 0, size: (chunk) => chunk.byteLength })
 }
 
 async function finishedSnapshot(engine: Engine, runId: string): Promise<{ run: RunRecord; steps: StepRecord[] } | undefined> {

@@ -5,6 +5,9 @@ import { describe, expect, it } from 'vitest'
 import { adapterSuite, leaveMidBody, webhookSuite, stubHandler, urlOf, type Echo, type Served } from '../../test/adapter-suite'
 import { toExpress, type ExpressAdapterOptions } from './express'
 import type { FetchHandler } from '../handler'
+import { createEngine, workflow } from '@stepline/core'
+import { createHandler } from '../handler'
+import { webhook } from '../triggers'
 
 async function listen(app: express.Express): Promise<Served> {
   const server: Server = app.listen(0, '127.0.0.1')
@@ -46,6 +49,34 @@ describe('toExpress', () => {
       expect(raw).toMatchObject({ body: 'exact bytes', length: 11 })
     } finally {
       await served.close()
+    }
+  })
+
+  it('streams the body a parser skipped, even when it left `req.body = {}` (Express 4 body-parser); a parsed JSON `null` stays null', async () => {
+    const engine = createEngine()
+    const echo = workflow('echo', { triggers: [webhook({ path: 'echo' })] }).step('echo', (ctx) => ctx.payload)
+    const served = await start(createHandler({ engine, workflows: [echo], basePath: '/api' }), {}, (app) => {
+      // body-parser 1.x sets `req.body = req.body || {}` before it looks at the content type, then skips a text/plain body unread.
+      app.use((req, _res, next) => {
+        if (req.headers['content-type'] === 'text/plain') req.body ??= {}
+        next()
+      })
+      app.use(express.json({ strict: false }))
+    })
+    try {
+      const payloadOf = async (type: string, body: string): Promise<unknown> => {
+        const res = await fetch(`${served.url}/api/webhooks/echo`, { method: 'POST', headers: { 'content-type': type }, body })
+        expect(res.status).toBe(202)
+        const { runId } = (await res.json()) as { runId: string }
+        await engine.handle(runId).result()
+        return (await engine.getRun(runId))?.payload
+      }
+      expect(await payloadOf('text/plain', '{"orderId":"o-1"}')).toEqual({ orderId: 'o-1' })
+      expect(await payloadOf('application/json', 'null')).toBe(null)
+      expect(await payloadOf('application/json', '[1,2]')).toEqual([1, 2])
+    } finally {
+      await served.close()
+      await engine.close()
     }
   })
 

@@ -73,9 +73,13 @@ export function toExpress(handler: FetchHandler, options: ExpressAdapterOptions 
 
 /** The body a parser left in `req.body`, back in bytes; undefined when the stream is still unread. */
 function parsedBody(req: ExpressRequestLike): RequestBodyOverride | undefined {
+  // Whether the stream was read decides, not `req.body`: body-parser 1.x (Express 4) sets `req.body = {}`
+  // before it looks at the content type, and leaves a body it does not parse unread.
+  if (!req.readableEnded) return undefined
   const body = req.body
-  if (body === undefined && !req.readableEnded) return undefined
-  if (body === undefined || body === null) return { body: null }
+  if (body === undefined) return { body: null }
+  // A JSON parser that allows primitives (`express.json({ strict: false })`) read `null`.
+  if (body === null) return { body: 'null' }
   if (typeof body === 'string' || body instanceof Uint8Array) return { body }
   const type = String(req.headers['content-type'] ?? '')
   if (type.startsWith('application/x-www-form-urlencoded') && typeof body === 'object') {
