@@ -41,8 +41,14 @@ export class FakeClock implements Clock {
   constructor(options: FakeClockOptions = {}) {
     const start = options.start ?? Date.UTC(2026, 0, 1)
     this.#now = start instanceof Date ? start.getTime() : start
+    if (!Number.isFinite(this.#now)) {
+      throw new RangeError(`fakeClock: expected \`start\` as a Date or ms since the epoch, got ${String(start)}.`)
+    }
     this.startedAt = this.#now
     this.idleMs = options.idleMs ?? 50
+    if (!(typeof this.idleMs === 'number' && this.idleMs >= 0)) {
+      throw new RangeError(`fakeClock: expected \`idleMs\` as a number of real milliseconds ≥ 0, got ${String(this.idleMs)}.`)
+    }
   }
 
   now(): number {

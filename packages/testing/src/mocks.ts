@@ -69,11 +69,20 @@ export function value<T>(v: T): ValueMock<T> {
  */
 export function sequence<T>(...entries: MockEntry<T>[]): SequenceMock<T> {
   if (entries.length === 0) throw new TypeError('sequence(): give at least one entry, e.g. sequence(fail("x"), 42).')
+  const nested = entries.findIndex((e) => kindOf(e) === 'sequence')
+  if (nested !== -1) {
+    throw new TypeError(`sequence(): entry ${nested + 1} is itself a sequence(); list its entries in the outer sequence instead, e.g. sequence(fail("x"), fail("y"), 5).`)
+  }
   return { [KIND]: 'sequence', entries }
 }
 
 function kindOf(m: unknown): 'fail' | 'value' | 'sequence' | undefined {
   return typeof m === 'object' && m !== null ? (m as { [KIND]?: 'fail' | 'value' | 'sequence' })[KIND] : undefined
+}
+
+/** The answers a mock can give: a sequence's entries, or the mock itself. */
+export function entriesOf(mock: Mock): readonly MockEntry<unknown>[] {
+  return kindOf(mock) === 'sequence' ? (mock as SequenceMock<unknown>).entries : [mock as MockEntry<unknown>]
 }
 
 /** Produces a mock's answer to its `call`-th call (0-based). */

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util'
-import { inlineExecutor, stepKeyOf, type AnyWorkflow, type Executor, type RunRecord, type StepNode, type StepRecord } from '@stepline/core'
+import { deserializeError, inlineExecutor, stepKeyOf, type AnyWorkflow, type SerializedError, type Executor, type RunRecord, type StepNode, type StepRecord } from '@stepline/core'
 import { planNames } from './plan-names'
 import { testRun } from './test-run'
 
@@ -82,7 +82,10 @@ export async function replayRun(workflow: AnyWorkflow, recorded: RecordedRun, op
   }
 }
 
-function compare(rec: StepRecord, now: StepRecord | undefined, executed: { actual: unknown } | undefined): ReplayDifference | undefined {
+/** What a step's real function did in a replay with `execute: true`. */
+type Executed = { actual: unknown } | { threw: unknown }
+
+function compare(rec: StepRecord, now: StepRecord | undefined, executed: Executed | undefined): ReplayDifference | undefined {
   const base = { step: rec.name, key: rec.key }
   if (now === undefined) {
     return { ...base, kind: 'missing', expected: rec.status, message: `"${rec.name}" (${rec.key}) was ${rec.status} in the recorded run but did not run in the replay` }
@@ -96,13 +99,27 @@ function compare(rec: StepRecord, now: StepRecord | undefined, executed: { actua
   if (rec.status !== now.status) {
     return { ...base, kind: 'status', expected: rec.status, actual: now.status, message: `"${rec.name}" (${rec.key}) was ${rec.status} in the recorded run but ${now.status} in the replay` }
   }
-  if (executed && !isDeepStrictEqual(executed.actual, rec.output)) {
+  if (executed === undefined) return undefined
+  const returned = rec.status === 'completed' && !rec.recovered
+  if ('threw' in executed) {
+    if (!returned) return undefined
+    return {
+      ...base, kind: 'output', expected: rec.output, actual: executed.threw,
+      message: `"${rec.name}" (${rec.key}) now throws ${show(messageOf(executed.threw))} where it returned ${show(rec.output)}`,
+    }
+  }
+  if (!returned || !isDeepStrictEqual(executed.actual, rec.output)) {
+    const was = returned ? `returned ${show(rec.output)}` : `failed: ${messageOf(rec.error)}`
     return {
       ...base, kind: 'output', expected: rec.output, actual: executed.actual,
-      message: `"${rec.name}" (${rec.key}) now returns ${show(executed.actual)} where it returned ${show(rec.output)}`,
+      message: `"${rec.name}" (${rec.key}) now returns ${show(executed.actual)} where it ${was}`,
     }
   }
   return undefined
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : typeof (e as { message?: unknown } | null)?.message === 'string' ? (e as { message: string }).message : String(e)
 }
 
 function show(v: unknown): string {
@@ -116,7 +133,7 @@ function show(v: unknown): string {
 /** Answers each step from the recorded journal by key; optionally runs it too, to compare. */
 class ReplayExecutor implements Executor {
   readonly name = 'replay'
-  readonly outputs = new Map<string, { actual: unknown }>()
+  readonly outputs = new Map<string, Executed>()
   readonly #byKey: ReadonlyMap<string, StepRecord>
   readonly #execute: boolean
   readonly #inline = inlineExecutor()
@@ -130,12 +147,18 @@ class ReplayExecutor implements Executor {
     const key = stepKeyOf(node, ctx)
     const rec = this.#byKey.get(key)
     if (rec === undefined || !this.#execute) return rec === undefined ? this.#inline.execute(node, fn, ctx) : recorded(rec)
-    const actual = this.#inline.execute(node, fn, ctx)
-    const keep = (v: unknown): unknown => {
-      this.outputs.set(key, { actual: v })
+    // What the real function does now is kept for the comparison; the replay goes on as recorded.
+    const keep = (outcome: Executed): unknown => {
+      this.outputs.set(key, outcome)
       return recorded(rec)
     }
-    return actual instanceof Promise ? actual.then(keep, () => recorded(rec)) : keep(actual)
+    let actual: unknown
+    try {
+      actual = this.#inline.execute(node, fn, ctx)
+    } catch (error) {
+      return keep({ threw: error })
+    }
+    return actual instanceof Promise ? actual.then((v: unknown) => keep({ actual: v }), (error: unknown) => keep({ threw: error })) : keep({ actual })
   }
 }
 
@@ -156,6 +179,10 @@ function recordedEvents(workflow: AnyWorkflow, steps: readonly StepRecord[]): Re
 
 /** What the step gave in the recorded run: its output, or the error it (or its recovery) had. */
 function recorded(rec: StepRecord): unknown {
-  if (rec.status === 'failed' || rec.recovered) throw rec.error ?? new Error(`"${rec.name}" failed in the recorded run`)
-  return rec.output
+  if (rec.status !== 'failed' && !rec.recovered) return rec.output
+  const error: unknown = rec.error
+  if (error instanceof Error) throw error
+  // A fixture read back from JSON holds the error as data ({ name, message }): throw it as an Error again.
+  if (typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string') throw deserializeError(error as SerializedError)
+  throw new Error(`"${rec.name}" failed in the recorded run`)
 }

@@ -149,11 +149,15 @@ export class TestRunResult<W extends AnyWorkflow = AnyWorkflow> {
     return this.branches(name)[0]
   }
 
-  /** The branch taken by each evaluation of `.if(name, …)`, in journal order (one per `forEach` item). */
+  /** The branch taken by each evaluation of `.if(name, …)`, in item order (one per `forEach` item). */
   branches(name: string): string[] {
     const id = findBranchId(this.#plan, name)
     if (id === undefined) throw new AssertionError({ message: `No .if('${name}') in workflow; its branches are named: ${branchNames(this.#plan).join(', ') || '(none)'}.` })
-    return this.journal.filter((r) => r.kind === 'decision' && r.nodeId === id).map((r) => r.name)
+    // Items run concurrently, so the journal holds their decisions in the order they were made.
+    return this.journal
+      .filter((r) => r.kind === 'decision' && r.nodeId === id)
+      .sort((a, b) => compareItems(a.item, b.item))
+      .map((r) => r.name)
   }
 
   /** Asserts the run ended with `status`. */
@@ -205,6 +209,14 @@ export class TestRunResult<W extends AnyWorkflow = AnyWorkflow> {
 
 function fail(message: string, expected: unknown, actual: unknown): never {
   throw new AssertionError({ message, expected, actual, operator: 'strictEqual' })
+}
+
+/** Orders `forEach` item paths (`[0]` < `[0, 3]` < `[1]`); a top-level entry has none. */
+function compareItems(a: readonly number[] | undefined, b: readonly number[] | undefined): number {
+  const x = a ?? []
+  const y = b ?? []
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!
+  return x.length - y.length
 }
 
 function findBranchId(nodes: readonly PlanNode[], name: string): string | undefined {

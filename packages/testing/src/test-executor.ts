@@ -1,5 +1,5 @@
 import { defaultExecutor, stepKeyOf, type Executor, type StepNode } from '@stepline/core'
-import { answer, UnmockedStepError, type Mock } from './mocks'
+import { answer, entriesOf, UnmockedStepError, type Mock } from './mocks'
 import type { Activity } from './tracked-store'
 
 /**
@@ -25,6 +25,9 @@ export class TestExecutor implements Executor, Activity {
   constructor(workflowId: string, mocks: Readonly<Record<string, Mock>>, strict: boolean, inner: Executor = defaultExecutor()) {
     this.#workflowId = workflowId
     this.#mocks = mocks
+    // A mock given as a rejected promise rejects before any attempt awaits it: mark it handled
+    // now, or Node reports an unhandled rejection. Each attempt still gets the rejection.
+    for (const mock of Object.values(mocks)) for (const entry of entriesOf(mock)) if (entry instanceof Promise) entry.catch(() => undefined)
     this.#strict = strict
     this.#inner = inner
   }
@@ -45,12 +48,13 @@ export class TestExecutor implements Executor, Activity {
     } else {
       out = this.#inner.execute(node, fn, ctx)
     }
-    if (!(out instanceof Promise)) {
+    // Any thenable is work in flight, as the runtime sees it: a query builder (knex, mongoose) is one.
+    if (!isThenable(out)) {
       this.progress++
       return out
     }
     this.inFlight++
-    return out.then(
+    return Promise.resolve(out).then(
       (v) => {
         this.inFlight--
         this.progress++
@@ -67,4 +71,8 @@ export class TestExecutor implements Executor, Activity {
   close(): Promise<void> {
     return this.#inner.close?.() ?? Promise.resolve()
   }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function'
 }

@@ -378,3 +378,139 @@ describe('replayRun', () => {
     expect(report.differences).toContainEqual(expect.objectContaining({ kind: 'missing', step: 'charge' }))
   })
 })
+
+describe('review: virtual time and real time', () => {
+  it('a run that keeps retrying on virtual time still rejects after realTimeoutMs', async () => {
+    const wf = workflow('poller').step('poll', () => {
+      throw new Error('not ready')
+    }, { retry: { attempts: 1_000_000_000, delay: '1s' } })
+    const t0 = performance.now()
+    const attempt = testRun(wf, undefined, { realTimeoutMs: 200 })
+    await expect(attempt).rejects.toMatchObject({ code: 'RUN_TIMEOUT' })
+    await expect(attempt).rejects.toThrow(/did not end within 200 ms of real time \(0 step\(s\) still in flight, 1 timer\(s\) pending\)/)
+    expect(performance.now() - t0).toBeLessThan(3_000)
+  }, 5_000)
+
+  it('a step answering with a thenable (a query builder) counts as in flight: its timeout waits for idleMs', async () => {
+    // knex and mongoose queries are thenables, not Promises.
+    const query = { then: (resolve: (rows: string[]) => void) => void setTimeout(() => resolve(['row']), 20) }
+    const wf = workflow('db').step('select', () => query as unknown as Promise<string[]>, { timeout: '1m' })
+    const run = await testRun(wf, undefined, { clock: fakeClock({ idleMs: 2_000 }) })
+    run.expectStatus('completed')
+    expect(run.output).toEqual(['row'])
+    expect(run.clock?.elapsed()).toBe(0)
+  })
+})
+
+describe('review: mocks', () => {
+  it('a mock that is a rejected promise fails the step without an unhandled rejection', async () => {
+    const unhandled: unknown[] = []
+    const onUnhandled = (e: unknown): void => void unhandled.push(e)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      const wf = workflow('rej').sleep('nap', '1m').step('charge', () => 'real', { retry: { attempts: 2, delay: 10 } })
+      const run = await testRun(wf, undefined, { mocks: { charge: Promise.reject(new Error('declined')) } })
+      const seq = await testRun(wf, undefined, { mocks: { charge: sequence(Promise.reject(new Error('once')), 'ok') } })
+      await new Promise((r) => setTimeout(r, 10))
+      run.expectStatus('failed').expectAttempts('charge', 2)
+      expect(run.error?.message).toContain('declined')
+      expect(seq.output).toBe('ok')
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+  })
+
+  it('sequence() refuses a nested sequence instead of returning it as the output', () => {
+    expect(() => sequence(fail('x'), sequence(fail('y'), 5) as never)).toThrow(
+      'sequence(): entry 2 is itself a sequence(); list its entries in the outer sequence instead, e.g. sequence(fail("x"), fail("y"), 5).',
+    )
+  })
+})
+
+describe('review: results of nested nodes', () => {
+  it("branch() inside a forEach is the first item's decision, whichever item decided first", async () => {
+    const wf = workflow('items')
+      .forEach('each', () => [1, 2], (_i, flow) =>
+        flow
+          .step('load', async (ctx) => ctx.item)
+          .if('big', (ctx) => ctx.item === 1)
+          .step('big-one', () => 'big')
+          .endIf(), { concurrency: 2 })
+    // Item 0 loads slowly, so item 1 decides (and is journaled) first.
+    const run = await testRun(wf, undefined, {
+      mocks: { load: (ctx) => new Promise((r) => setTimeout(() => r(ctx.item), ctx.index === 0 ? 30 : 1)) },
+      clock: fakeClock({ idleMs: 1_000 }),
+    })
+    expect(run.branch('big')).toBe('big')
+    expect(run.branches('big')).toEqual(['big', '(none)'])
+    run.expectBranch('big', 'big')
+  })
+})
+
+describe('review: fakeClock options', () => {
+  it('bad options throw when the clock is made', () => {
+    expect(() => fakeClock({ start: new Date('soon') })).toThrow(
+      'fakeClock: expected `start` as a Date or ms since the epoch, got Invalid Date.',
+    )
+    expect(() => fakeClock({ idleMs: -5 })).toThrow('fakeClock: expected `idleMs` as a number of real milliseconds ≥ 0, got -5.')
+    expect(() => fakeClock({ idleMs: -5 })).toThrow(RangeError)
+  })
+})
+
+describe('review: replayRun with execute: true', () => {
+  const recordOf = async (wf: ReturnType<typeof numbers>) => {
+    const engine = createEngine()
+    const handle = await engine.start(wf)
+    await handle.outcome()
+    const recorded = { run: (await engine.getRun(handle.id))!, steps: await engine.getSteps(handle.id) }
+    await engine.close()
+    return recorded
+  }
+  function numbers(first: () => number | Promise<number>) {
+    return workflow('numbers').step('first', first).step('second', (ctx) => ctx.last + 1)
+  }
+
+  it('a step that now throws is reported, and the replay continues on the recorded output', async () => {
+    const recorded = await recordOf(numbers(() => 1))
+    for (const now of [(): number => { throw new Error('now broken') }, async (): Promise<number> => { throw new Error('now broken') }]) {
+      const report = await replayRun(numbers(now), recorded, { execute: true })
+      expect(report.differences).toEqual([
+        expect.objectContaining({ kind: 'output', step: 'first', expected: 1, message: '"first" (n0) now throws "now broken" where it returned 1' }),
+      ])
+    }
+  })
+})
+
+describe('review: replayRun from a JSON fixture', () => {
+  it('a recorded error saved as { name, message } is thrown again as that error', async () => {
+    const pay = workflow('pay')
+      .step('charge', (): string => {
+        throw new Error('card declined')
+      })
+      .onError((ctx) => (ctx.error.message === 'card declined' ? 'declined' : `other: ${ctx.error.message}`))
+      .if('declined', (ctx) => ctx.last === 'declined')
+      .step('notify', () => 'sent')
+      .endIf()
+    const engine = createEngine()
+    const handle = await engine.start(pay)
+    await handle.outcome()
+    const steps = await engine.getSteps(handle.id)
+    const run = (await engine.getRun(handle.id))!
+    await engine.close()
+    // Saved as the docs say: errors with their name and message, then read back.
+    const fixture = JSON.parse(JSON.stringify({ run, steps: steps.map((s) => ({ ...s, error: s.error && { name: s.error.name, message: s.error.message } })) }))
+    const report = await replayRun(pay, fixture)
+    expect(report.message).toBe('replay matches the recorded run')
+  })
+})
+
+describe('review: strict mode', () => {
+  it('an unmocked step is the error testRun reports, also when the run then waits for an unanswered event', async () => {
+    const wf = workflow('gate')
+      .step('lookup', () => 'real')
+      .onError(() => 'fallback')
+      .waitForEvent('approval')
+    await expect(testRun(wf, undefined, { strict: true })).rejects.toBeInstanceOf(UnmockedStepError)
+  })
+})

@@ -124,7 +124,9 @@ export async function testRun<W extends AnyWorkflow>(
     // worker pool, a parked row another run could find), so cancel it and close the engine.
     if (handle !== undefined && !done) await handle.cancel('testRun gave up on the run').catch(() => undefined)
     await engine.close().catch(() => undefined)
-    throw error
+    // A missing mock in strict mode comes first: what went wrong after it (an unanswered wait the
+    // real step would have avoided, a run that did not end) follows from it.
+    throw executor.unmocked ?? error
   }
   await engine.close()
   if (executor.unmocked) throw executor.unmocked
@@ -173,6 +175,15 @@ async function driveUntil(
       seen = executor.progress
       quietSince = now
     }
+    // Checked before time moves: a run that retries or loops forever on virtual time never ends either.
+    if (now - t0 > realTimeoutMs) {
+      throw new SteplineError(
+        'RUN_TIMEOUT',
+        `testRun: the run of workflow "${workflowId}" did not end within ${realTimeoutMs} ms of real time ` +
+          `(${executor.inFlight} step(s) still in flight, ${clock?.pending ?? 0} timer(s) pending). ` +
+          'Mock steps that wait for real I/O, or raise `realTimeoutMs`.',
+      )
+    }
     if (clock !== undefined && clock.pending > 0 && (executor.inFlight === 0 || now - quietSince >= clock.idleMs)) {
       clock.advanceToNext()
       quietSince = now
@@ -184,14 +195,6 @@ async function driveUntil(
       throw new SteplineError(
         'EVENT_NOT_AWAITED',
         `testRun: the run of workflow "${workflowId}" waits for the event "${event}", which \`events\` does not answer. Add events: { '${event}': … } to testRun's options.`,
-      )
-    }
-    if (now - t0 > realTimeoutMs) {
-      throw new SteplineError(
-        'RUN_TIMEOUT',
-        `testRun: the run of workflow "${workflowId}" did not end within ${realTimeoutMs} ms of real time ` +
-          `(${executor.inFlight} step(s) still in flight, ${clock?.pending ?? 0} timer(s) pending). ` +
-          'Mock steps that wait for real I/O, or raise `realTimeoutMs`.',
       )
     }
     // While real work is pending, yield a little real time instead of spinning.
