@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import { CancelledError, workflow, type Store } from '@stepline/core'
+import { CancelledError, workflow, type RunRecord, type Store } from '@stepline/core'
 import { rejectionOf, uid, type SuiteContext } from './helpers'
 
 const HOUR = 3_600_000
@@ -419,6 +419,41 @@ export function durableTests(s: SuiteContext): void {
       expect((await engine.getRun(recent.id))?.status).toBe('completed')
       expect((await engine.getRun(waiting.id))?.status).toBe('waiting')
       await expect(engine.prune({ olderThan: 'soon' as never })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' })
+    })
+  })
+
+  describe('the store contract', () => {
+    const record = (id: string, over: Partial<RunRecord> = {}): RunRecord => ({ id, workflowId: 'wf', planHash: 'h', status: 'running', payload: null, attempt: 1, createdAt: 1, ...over })
+
+    it('events are kept once per (run, name) whatever characters ids and names hold; pruning a run deletes only its own events', async () => {
+      const store = await s.store()
+      const a = uid('run'), ab = `${a}\u0000b`
+      await store.createRun(record(a))
+      await store.createRun(record(ab))
+      expect(await store.putEvent({ runId: a, name: 'b\u0000c', data: 1, sentAt: 1 })).toBe(true)
+      expect(await store.putEvent({ runId: ab, name: 'c', data: 2, sentAt: 1 })).toBe(true)
+      expect((await store.getEvent(ab, 'c'))?.data).toBe(2)
+      await store.updateRun(a, { status: 'completed', endedAt: 5 })
+      expect(await store.pruneRuns(10)).toBe(1)
+      expect(await store.getEvent(a, 'b\u0000c')).toBeUndefined()
+      expect((await store.getEvent(ab, 'c'))?.data).toBe(2)
+    })
+
+    it('listRuns and dueRuns take any limit alike: 0 or less gives none, Infinity all, a fraction its whole part', async () => {
+      const store = await s.store()
+      const workflowId = uid()
+      for (const id of ['r1', 'r2', 'r3']) {
+        await store.createRun(record(`${workflowId}-${id}`, { workflowId }))
+        expect(await store.transitionRun(`${workflowId}-${id}`, ['running'], 'sleeping', { wakeAt: 1 })).toBe(true)
+      }
+      const count = async (limit: number): Promise<[number, number]> => [
+        (await store.listRuns({ workflowId, limit })).length,
+        (await store.dueRuns(1, limit)).filter((r) => r.workflowId === workflowId).length,
+      ]
+      expect(await count(0)).toEqual([0, 0])
+      expect(await count(-1)).toEqual([0, 0])
+      expect(await count(2.5)).toEqual([2, 2])
+      expect(await count(Infinity)).toEqual([3, 3])
     })
   })
 }

@@ -56,10 +56,10 @@ function visit(value: unknown, ancestors: object[]): Found | undefined {
     ancestors.pop()
     return undefined
   }
+  // Date and anything else that says how it becomes JSON (a plain object too): JSON.stringify stores what toJSON returns.
+  if (typeof (obj as { toJSON?: unknown }).toJSON === 'function') return undefined
   const proto = Object.getPrototypeOf(obj) as object | null
   if (proto !== Object.prototype && proto !== null) {
-    // Date and anything else that says how it becomes JSON.
-    if (typeof (obj as { toJSON?: unknown }).toJSON === 'function') return undefined
     if (obj instanceof Map) return found((path) => `a Map at ${path} (JSON would store it as {}; use Object.fromEntries(map))`)
     if (obj instanceof Set) return found((path) => `a Set at ${path} (JSON would store it as {}; use [...set])`)
     const name = (proto.constructor as { name?: string } | undefined)?.name
@@ -85,12 +85,30 @@ export function encode(value: unknown, subject: () => string, root: string): str
   if (value === undefined) return null
   const bad = unstorable(value, root)
   if (bad !== undefined) throw unstorableError(subject(), bad)
+  let text: string | undefined
   try {
-    return JSON.stringify(value) ?? null
+    text = JSON.stringify(value)
   } catch (e) {
+    if (e instanceof RangeError && /string length/i.test(e.message)) throw tooLarge(subject(), 'longer than a JavaScript string can be (about 512 MB)')
     // A toJSON that returns a BigInt or throws.
     throw unstorableError(subject(), `${(e as Error).message} at ${root}`)
   }
+  // SQLite holds at most MAX_BYTES in one value; only text this long can pass it (3 bytes a char at most).
+  if (text !== undefined && text.length > MAX_BYTES / 3) {
+    const bytes = Buffer.byteLength(text)
+    if (bytes > MAX_BYTES) throw tooLarge(subject(), `${bytes.toLocaleString('en')} bytes, more than SQLite holds in one value (${MAX_BYTES.toLocaleString('en')})`)
+  }
+  return text ?? null
+}
+
+/** SQLite's longest string or blob (SQLITE_MAX_LENGTH as better-sqlite3 builds it). */
+const MAX_BYTES = 1_000_000_000
+
+function tooLarge(subject: string, what: string): SteplineError {
+  return new SteplineError(
+    'UNSTORABLE_OUTPUT',
+    `${subject} cannot be stored: its JSON text is ${what}. Keep large data outside the store (a file, object storage) and return a reference to it, such as its path or URL.`,
+  )
 }
 
 function unstorableError(subject: string, what: string): SteplineError {

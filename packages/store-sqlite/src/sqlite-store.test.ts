@@ -105,6 +105,27 @@ describe('unstorable values', () => {
     expect(store.getRun('r1')?.payload).toBeUndefined()
     expect(store.getSteps('r1').map((s) => s.output)).toEqual([{ x: 1 }, undefined, null, '1970-01-01T00:00:00.000Z'])
   })
+
+  it('a value too large for JSON throws UNSTORABLE_OUTPUT saying it is too large and what to do; nothing is written', () => {
+    const store = make(file())
+    store.createRun(run('r1'))
+    const chunk = 'x'.repeat(2 ** 27)
+    // Five references to one 128 MB string: its JSON text passes V8's longest string (about 512 MB).
+    expect(() => store.recordStep('r1', step('n0', { name: 'export', output: [chunk, chunk, chunk, chunk, chunk] }))).toThrow(
+      expect.objectContaining({
+        code: 'UNSTORABLE_OUTPUT',
+        message: 'Step "export" of run r1: its output cannot be stored: its JSON text is longer than a JavaScript string can be (about 512 MB). Keep large data outside the store (a file, object storage) and return a reference to it, such as its path or URL.',
+      }),
+    )
+    expect(store.getSteps('r1')).toEqual([])
+  })
+
+  it('a plain object with its own toJSON is stored as what toJSON returns, as a Date is', () => {
+    const store = make(file(), { groupCommit: false })
+    store.createRun(run('r1'))
+    store.recordStep('r1', step('a', { output: { price: { amount: 5, toJSON: () => '5 EUR' } } }))
+    expect(store.getSteps('r1')[0]?.output).toEqual({ price: '5 EUR' })
+  })
 })
 
 describe('durability', () => {

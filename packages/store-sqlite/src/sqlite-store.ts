@@ -569,7 +569,7 @@ export class SqliteStore implements Store {
         stmt = this.#db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT @limit`)
         this.#listRuns.set(shape, stmt)
       }
-      const params: Record<string, unknown> = { limit: query.limit ?? -1 }
+      const params: Record<string, unknown> = { limit: sqlLimit(query.limit) }
       if (query.workflowId !== undefined) params.workflowId = query.workflowId
       if (statuses !== undefined) params.statuses = JSON.stringify(statuses)
       if (query.before !== undefined) params.before = query.before
@@ -616,7 +616,7 @@ export class SqliteStore implements Store {
   dueRuns(now: number, limit: number): RunRecord[] {
     this.#flush()
     try {
-      return (this.#ready().dueRuns.all(now, limit) as RunRow[]).map(toRun)
+      return (this.#ready().dueRuns.all(now, sqlLimit(limit)) as RunRow[]).map(toRun)
     } catch (e) {
       throw this.#unavailable(e)
     }
@@ -774,6 +774,15 @@ function prepare(db: Database.Database) {
     pruneEvents: db.prepare(`DELETE FROM events WHERE run_id IN (SELECT id FROM runs WHERE status IN ${FINISHED} AND ended_at < ?)`),
     pruneRuns: db.prepare(`DELETE FROM runs WHERE status IN ${FINISHED} AND ended_at < ?`),
   }
+}
+
+/**
+ * A `limit` for SQL, read as the memory store reads it: none for 0 or less (or NaN), a fraction's
+ * whole part, no limit (-1) for undefined or Infinity; SQLite refuses a non-integer LIMIT.
+ */
+function sqlLimit(limit: number | undefined): number {
+  if (limit === undefined || limit > Number.MAX_SAFE_INTEGER) return -1
+  return limit > 0 ? Math.floor(limit) : 0
 }
 
 function toRun(r: RunRow): RunRecord {

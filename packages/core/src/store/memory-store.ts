@@ -16,6 +16,11 @@ export interface MemoryStoreOptions {
   maxFinishedRuns?: number
 }
 
+/** How many runs a `limit` lets through, as the SQLite store reads it: none for 0 or less (or NaN), a fraction's whole part. */
+function runLimit(limit: number | undefined): number {
+  return limit === undefined ? Infinity : limit > 0 ? Math.floor(limit) : 0
+}
+
 const TERMINAL: ReadonlySet<string> = new Set(FINISHED_STATUSES)
 const PARKED: ReadonlySet<string> = new Set(['sleeping', 'waiting'])
 
@@ -34,7 +39,8 @@ export class MemoryStore implements Store {
   readonly #steps = new Map<string, StepRecord[]>()
   readonly #keys = new Map<string, string>()
   readonly #cache = new Map<string, { value: unknown; expiresAt: number | undefined }>()
-  readonly #events = new Map<string, EventRecord>()
+  // By run, then name: a run's events go with it at once, and no separator can make two pairs collide.
+  readonly #events = new Map<string, Map<string, EventRecord>>()
   /** Parked runs by id: few compared with all runs, so scans for due ones stay cheap. */
   readonly #parked = new Map<string, RunRecord>()
 
@@ -86,7 +92,7 @@ export class MemoryStore implements Store {
   dueRuns(now: number, limit: number): RunRecord[] {
     const due: RunRecord[] = []
     for (const r of this.#parked.values()) if (r.wakeAt !== undefined && r.wakeAt <= now) due.push(r)
-    return due.sort((a, b) => a.wakeAt! - b.wakeAt!).slice(0, limit)
+    return due.sort((a, b) => a.wakeAt! - b.wakeAt!).slice(0, runLimit(limit))
   }
 
   nextWakeAt(): number | undefined {
@@ -102,14 +108,15 @@ export class MemoryStore implements Store {
   }
 
   putEvent(event: EventRecord): boolean {
-    const key = `${event.runId}\u0000${event.name}`
-    if (this.#events.has(key)) return false
-    this.#events.set(key, event)
+    const events = this.#events.get(event.runId)
+    if (events === undefined) this.#events.set(event.runId, new Map([[event.name, event]]))
+    else if (events.has(event.name)) return false
+    else events.set(event.name, event)
     return true
   }
 
   getEvent(runId: string, name: string): EventRecord | undefined {
-    return this.#events.get(`${runId}\u0000${name}`)
+    return this.#events.get(runId)?.get(name)
   }
 
   pruneRuns(endedBefore: number): number {
@@ -128,7 +135,7 @@ export class MemoryStore implements Store {
     this.#runs.delete(run.id)
     this.#steps.delete(run.id)
     this.#parked.delete(run.id)
-    for (const key of this.#events.keys()) if (key.startsWith(`${run.id}\u0000`)) this.#events.delete(key)
+    this.#events.delete(run.id)
   }
 
   #finishedRun(id: string): void {
@@ -161,7 +168,8 @@ export class MemoryStore implements Store {
     let start = 0
     if (query.before !== undefined) start = all.findIndex((r) => r.id === query.before) + 1
     const out: RunRecord[] = []
-    for (let i = start; i < all.length && out.length < (query.limit ?? Infinity); i++) {
+    const limit = runLimit(query.limit)
+    for (let i = start; i < all.length && out.length < limit; i++) {
       const r = all[i]!
       if (query.workflowId !== undefined && r.workflowId !== query.workflowId) continue
       if (statuses && !statuses.has(r.status)) continue
