@@ -6,7 +6,7 @@ import { HttpError } from './errors'
 import { errorReply, json, toResponse, type Reply } from './respond'
 import { cancelRun, getRun, listRuns, sendEvent, streamRunResponse, type RunApiContext } from './run-api'
 import { RunEventHub } from './sse'
-import { handleWebhook, webhookRoutes } from './webhook'
+import { decodeWebhookPath, handleWebhook, webhookRoutes } from './webhook'
 
 /**
  * Options of `createHandler`.
@@ -100,7 +100,7 @@ export function createHandler(options: HandlerOptions): FetchHandler {
       }
       path = path.replace(/^\/+|\/+$/g, '')
       if (path.startsWith('webhooks/')) {
-        const byMethod = hooks.get(path.slice('webhooks/'.length))
+        const byMethod = hooks.get(decodeWebhookPath(path.slice('webhooks/'.length)))
         if (byMethod === undefined) throw new HttpError(404, 'NOT_FOUND', `No webhook is registered at ${pathname}.`)
         return handleWebhook(request, byMethod, engine, limit).catch(fail(request))
       }

@@ -249,6 +249,28 @@ describe('run API', () => {
     expect((await stream).map((e) => e.name)).toEqual(['snapshot', 'run:cancelled'])
   })
 
+  it('a stream of a run that is pruned from the store ends with an error event RUN_NOT_FOUND instead of heartbeats forever', async () => {
+    const store = memoryStore()
+    const own = createEngine({ store })
+    const ownServer = await serve({ engine: own, workflows: [approve], token: TOKEN, heartbeatMs: 20 })
+    try {
+      const h = await own.start(approve, { orderId: 'gone' })
+      await waitForStatus(own, h.id, 'waiting')
+      const reading = readEvents(await fetch(`${ownServer.url}/runs/${h.id}/stream`, { headers: auth }))
+      await new Promise((r) => setTimeout(r, 30))
+      // Another process ends the run and prunes it, in one turn: no heartbeat sees it finished.
+      expect(await store.transitionRun(h.id, ['waiting'], 'cancelled', { endedAt: Date.now() - 1000 })).toBe(true)
+      expect(await store.pruneRuns(Date.now())).toBe(1)
+      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the stream did not end')), 1000))
+      const events = await Promise.race([reading, timeout])
+      expect(events.map((e) => e.name)).toEqual(['snapshot', 'error'])
+      expect(events[1]!.data).toMatchObject({ error: { code: 'RUN_NOT_FOUND' } })
+    } finally {
+      await ownServer.close()
+      await own.close()
+    }
+  })
+
   it('stops listening on the engine when the client disconnects', async () => {
     // Count listeners through the public on/off (the hub attaches lazily, so patching now is in time).
     let listening = 0

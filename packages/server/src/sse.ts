@@ -1,4 +1,4 @@
-import { FINISHED_STATUSES, type Engine, type EngineEventName, type RunRecord, type StepRecord } from '@stepline/core'
+import { FINISHED_STATUSES, type Engine, type EngineEventName } from '@stepline/core'
 import { toJson, utf8Bytes } from './respond'
 
 /** Engine events a run stream forwards, in the order the engine can emit them. */
@@ -92,7 +92,9 @@ export interface StreamOptions {
  * that run as they happen (`event: step:completed`, …), ending after the run's final event, or
  * right after the snapshot when the run had already ended. Events emitted while the snapshot was
  * read are sent after it, so none is lost (a step may then show in both). Each heartbeat also
- * re-reads the run, so a run that ended where this engine could not see it still ends the stream.
+ * re-reads the run, so a run that ended where this engine could not see it still ends the stream
+ * (with a final `snapshot`), and one removed from the store ends it with an `error` event
+ * (`RUN_NOT_FOUND`), as a stream of an unknown run does.
  * @example
  * return new Response(streamRun(engine, hub, run), { headers: { 'content-type': 'text/event-stream' } })
  */
@@ -134,8 +136,8 @@ export function streamRun(engine: Engine, hub: RunEventHub, runId: string, optio
         if (closed) return
         // Only when nothing is queued: a client that has not read what waits gains nothing from more.
         if ((controller.desiredSize ?? 0) === 0) controller.enqueue(utf8Bytes(': heartbeat\n\n'))
-        void finishedSnapshot(engine, runId).then((snap) => {
-          if (snap !== undefined) send('snapshot', snap), close()
+        void lastFrame(engine, runId).then((last) => {
+          if (last !== undefined) send(...last), close()
         }, () => {})
       }, heartbeatMs)
       const onAbort = (): void => close()
@@ -154,7 +156,7 @@ export function streamRun(engine: Engine, hub: RunEventHub, runId: string, optio
       })
       if (closed) return
       if (run === undefined) {
-        send('error', { error: { code: 'RUN_NOT_FOUND', message: `No run "${runId}".` } })
+        send('error', runNotFound(`No run "${runId}".`))
         return close()
       }
       send('snapshot', { run, steps })
@@ -169,8 +171,13 @@ export function streamRun(engine: Engine, hub: RunEventHub, runId: string, optio
   }, { highWaterMark: 0, size: (chunk) => chunk.byteLength })
 }
 
-async function finishedSnapshot(engine: Engine, runId: string): Promise<{ run: RunRecord; steps: StepRecord[] } | undefined> {
+const runNotFound = (message: string) => ({ error: { code: 'RUN_NOT_FOUND', message } })
+
+/** The frame that ends a stream whose run ended unseen (a `snapshot`) or left the store (an `error`); undefined while it lives. */
+async function lastFrame(engine: Engine, runId: string): Promise<[string, unknown] | undefined> {
   const run = await engine.getRun(runId)
-  if (run === undefined || !FINISHED_STATUSES.includes(run.status)) return undefined
-  return { run, steps: await engine.getSteps(runId) }
+  // Pruned (or deleted) while the stream was open: without this it would send heartbeats forever.
+  if (run === undefined) return ['error', runNotFound(`Run "${runId}" no longer exists: it was removed from the store.`)]
+  if (!FINISHED_STATUSES.includes(run.status)) return undefined
+  return ['snapshot', { run, steps: await engine.getSteps(runId) }]
 }

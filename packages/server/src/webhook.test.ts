@@ -81,6 +81,26 @@ describe('webhooks (memory store)', () => {
     expect(await runCount()).toBe(0)
   })
 
+  it('percent-decodes escapes of unreserved characters in the path before matching; a malformed escape is a 400', async () => {
+    // A client or proxy may encode unreserved characters (RFC 3986 §6.2.2.2: they mean the same).
+    const tilde = workflow('tilde', { triggers: [webhook({ path: 'a~b/c.d' })] }).step('echo', (ctx) => ctx.payload)
+    const own = await serve({ engine, workflows: [tilde] })
+    const hit = (path: string): Promise<Response> => fetch(`${own.url}/webhooks/${path}`, { method: 'POST', body: '{}' })
+    try {
+      for (const path of ['a~b/c.d', 'a%7Eb/c.d', 'a%7eb/c%2Ed', '%61%7E%62/c.d']) expect((await hit(path)).status, path).toBe(202)
+      // An escaped '/' is not a segment separator, and no webhook path has other characters.
+      for (const path of ['a~b%2Fc.d', 'a~b/c.d%20']) expect((await hit(path)).status, path).toBe(404)
+      for (const path of ['a%zzb/c.d', 'a~b/c.d%', 'a%7/c.d']) {
+        const res = await hit(path)
+        expect(res.status, path).toBe(400)
+        expect(((await res.json()) as { error: { code: string } }).error.code).toBe('BAD_REQUEST')
+      }
+      expect(await runCount()).toBe(4)
+    } finally {
+      await own.close()
+    }
+  })
+
   it('answers 413 for a declared Content-Length over the limit', async () => {
     const res = await post('echo', JSON.stringify({ big: 'x'.repeat(2000) }))
     expect(res.status).toBe(413)

@@ -45,6 +45,25 @@ export function webhookRoutes(workflows: readonly AnyWorkflow[]): WebhookRoutes 
   return routes
 }
 
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/
+
+/**
+ * The webhook path a request names, with percent-escapes of unreserved characters decoded: they
+ * mean the same URL (RFC 3986 §6.2.2.2), and clients or proxies may write `~` as `%7E`. Other
+ * escapes stay as they are, so they match no webhook (an escaped `/` is not a separator); a `%`
+ * not followed by two hex digits is a 400, as in run ids. A path without `%` is returned as it is.
+ * @example
+ * decodeWebhookPath('a%7Eb/orders') // 'a~b/orders'
+ */
+export function decodeWebhookPath(path: string): string {
+  if (!path.includes('%')) return path
+  return path.replace(/%([0-9A-Fa-f]{2})?/g, (escape, hex: string | undefined) => {
+    if (hex === undefined) throw new HttpError(400, 'BAD_REQUEST', `Malformed percent-encoding in "${path}".`)
+    const char = String.fromCharCode(parseInt(hex, 16))
+    return UNRESERVED.test(char) ? char : escape
+  })
+}
+
 /**
  * Serves one webhook request: method (405), size (413), signature (401), JSON (400), the
  * trigger's schema then the workflow's `input` schema (422), then starts the run and answers
