@@ -43,6 +43,9 @@ function visit(value: unknown, ancestors: object[]): Found | undefined {
   }
   if (value === null) return undefined
   const obj = value as object
+  // A fixed limit: whether a value is stored must not depend on how deep the caller's stack is,
+  // and this walk and JSON.stringify overflow the stack at a few thousand levels.
+  if (ancestors.length === MAX_DEPTH) return found((path) => `objects and arrays nested more than ${MAX_DEPTH} levels deep, at ${shorten(path)} (flatten it, e.g. into a list of nodes that name their parent)`)
   if (ancestors.includes(obj)) {
     const what = ancestors.length === 1 ? 'the value itself' : 'an enclosing object'
     return found((path) => `a cycle at ${path} (it refers back to ${what})`)
@@ -75,6 +78,12 @@ function visit(value: unknown, ancestors: object[]): Found | undefined {
   return undefined
 }
 
+/** How deep objects and arrays may nest in a stored value (serde_json's default is 128, Python's json about 1000). */
+export const MAX_DEPTH = 1000
+
+/** A path thousands of keys long, cut to what a message can show. */
+const shorten = (path: string): string => (path.length <= 120 ? path : `${path.slice(0, 60)}…${path.slice(-40)}`)
+
 const found = (describe: (path: string) => string): Found => ({ describe, keys: [] })
 
 /**
@@ -90,6 +99,8 @@ export function encode(value: unknown, subject: () => string, root: string): str
     text = JSON.stringify(value)
   } catch (e) {
     if (e instanceof RangeError && /string length/i.test(e.message)) throw tooLarge(subject(), 'longer than a JavaScript string can be (about 512 MB)')
+    // What a toJSON returned is not checked above: it may nest past what JSON.stringify's recursion holds.
+    if (e instanceof RangeError && /call stack/i.test(e.message)) throw unstorableError(subject(), `objects and arrays nested too deeply for JSON.stringify (its stack ran out), at ${root} or in what a toJSON there returned (keep nesting under ${MAX_DEPTH} levels)`)
     // A toJSON that returns a BigInt or throws.
     throw unstorableError(subject(), `${(e as Error).message} at ${root}`)
   }

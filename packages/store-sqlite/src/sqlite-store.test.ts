@@ -2,6 +2,7 @@ import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 import { createEngine, memoryStore, workflow, type RunHandle, type RunRecord, type Store } from '@stepline/core'
+import { MAX_DEPTH } from './json'
 import { MIGRATIONS } from './schema'
 import { sqliteStore, type SqliteStore, type SqliteStoreOptions } from './sqlite-store'
 import { run, step, tempStores } from './test-fixtures'
@@ -118,6 +119,34 @@ describe('unstorable values', () => {
       }),
     )
     expect(store.getSteps('r1')).toEqual([])
+  })
+
+  it(`a value nested more than ${MAX_DEPTH} levels deep throws UNSTORABLE_OUTPUT saying so, not a RangeError; ${MAX_DEPTH} levels are stored`, async () => {
+    const nest = (levels: number): unknown => {
+      let v: unknown = 'leaf'
+      for (let i = 0; i < levels; i++) v = i % 2 === 0 ? { a: v } : [v]
+      return v
+    }
+    for (const groupCommit of [true, false]) {
+      const store = make(file(), { groupCommit })
+      store.createRun(run('r1'))
+      // 100,000 levels overflow any recursion; 5,000 pass JSON.parse but not JSON.stringify.
+      for (const levels of [MAX_DEPTH + 1, 5000, 100_000]) {
+        expect(() => store.recordStep('r1', step('n0', { name: 'tree', output: nest(levels) }))).toThrow(
+          expect.objectContaining({
+            code: 'UNSTORABLE_OUTPUT',
+            message: expect.stringMatching(new RegExp(`^Step "tree" of run r1: its output cannot be stored: objects and arrays nested more than ${MAX_DEPTH} levels deep, at output[.[][^ ]*…[^ ]* \\(flatten it`)),
+          }),
+        )
+      }
+      // What a toJSON returns is not walked: JSON.stringify's own overflow is reported the same way.
+      expect(() => store.recordStep('r1', step('n0', { name: 'tree', output: { toJSON: () => nest(100_000) } }))).toThrow(
+        expect.objectContaining({ code: 'UNSTORABLE_OUTPUT', message: expect.stringContaining('nested too deeply for JSON.stringify') }),
+      )
+      await store.recordStep('r1', step('n1', { output: nest(MAX_DEPTH) }))
+      expect(store.getSteps('r1').map((s) => s.key)).toEqual(['n1'])
+      expect(store.getSteps('r1')[0]?.output).toEqual(nest(MAX_DEPTH))
+    }
   })
 
   it('a plain object with its own toJSON is stored as what toJSON returns, as a Date is', () => {
@@ -408,6 +437,54 @@ describe('unavailable database', () => {
     await store.updateRun('r1', { status: 'completed' })
     expect(store.getRun('r1')?.status).toBe('completed')
   })
+
+  it('an expired cache entry read while another process holds the lock is a miss at once; it is deleted by a later read', async () => {
+    const path = file()
+    const store = make(path, { busyTimeoutMs: 2000 })
+    store.setCache('k', 'v', 10)
+    const locker = new Database(path)
+    locker.exec('BEGIN IMMEDIATE')
+    try {
+      const started = Date.now()
+      expect(store.getCache('k', 20)).toBeUndefined()
+      expect(Date.now() - started).toBeLessThan(1000)
+      // The lock wait is back for writes.
+      const writeStarted = Date.now()
+      expect(() => store.setCache('k2', 'v', undefined)).toThrow(expect.objectContaining({ code: 'STORE_UNAVAILABLE' }))
+      expect(Date.now() - writeStarted).toBeGreaterThanOrEqual(1900)
+    } finally {
+      locker.exec('ROLLBACK')
+    }
+    const count = (): number => locker.prepare('SELECT count(*) FROM cache').pluck().get() as number
+    expect(count()).toBe(1)
+    expect(store.getCache('k', 20)).toBeUndefined()
+    expect(count()).toBe(0)
+    locker.close()
+  })
+
+  for (const groupCommit of [true, false]) {
+    it(`a journal entry of a run not in the file fails with RUN_NOT_FOUND naming step and run, not a raw SqliteError (group commit ${groupCommit ? 'on' : 'off'})`, async () => {
+      const store = make(file(), { groupCommit })
+      await store.createRun(run('r1'))
+      const expected = expect.objectContaining({
+        name: 'SteplineError',
+        code: 'RUN_NOT_FOUND',
+        message: expect.stringMatching(/^Step "charge" \(journal key n0\) of run nope cannot be journaled: run nope is not in SQLite store .* \(SQLITE_CONSTRAINT_FOREIGNKEY\); it was pruned or deleted, or never created in this file\./),
+      })
+      if (!groupCommit) {
+        expect(() => store.recordStep('nope', step('n0', { name: 'charge' }))).toThrow(expected)
+      } else {
+        const ok = store.recordStep('r1', step('n0'))
+        const bad = store.recordStep('nope', step('n0', { name: 'charge' }))
+        await expect(bad).rejects.toThrow(expected)
+        // One transaction per turn: the entry that shared it is not written and fails with it.
+        await expect(ok).rejects.toThrow(/Nothing of its commit was written: the writes that shared it fail with this error too\./)
+        expect(store.getSteps('r1')).toEqual([])
+      }
+      await store.recordStep('r1', step('n1'))
+      expect(store.getSteps('r1').map((s) => s.key)).toEqual(['n1'])
+    })
+  }
 
   it('a closed store reopens on its next use (an engine closes its store; another engine may share it)', async () => {
     const store = make(file())

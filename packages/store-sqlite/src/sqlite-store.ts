@@ -221,9 +221,15 @@ export class SqliteStore implements Store {
       throw this.#unavailable(e)
     }
     this.#commitBatch = db.transaction((batch: Write[]) => {
-      for (const w of batch) {
-        const { changes } = w.stmt.run(...w.params)
-        if (w.answer !== undefined) w.answer.changed = changes === 1
+      let i = 0
+      try {
+        for (; i < batch.length; i++) {
+          const w = batch[i]!
+          const { changes } = w.stmt.run(...w.params)
+          if (w.answer !== undefined) w.answer.changed = changes === 1
+        }
+      } catch (e) {
+        throw this.#rowError(batch[i]!, e, batch.length > 1)
       }
     }).immediate
     this.#listRuns.clear()
@@ -410,11 +416,12 @@ export class SqliteStore implements Store {
       step.item === undefined ? null : JSON.stringify(step.item),
     ]
     if (!this.#groupCommit) {
+      const { upsertStep } = this.#ready()
       try {
-        this.#ready().upsertStep.run(...params)
+        upsertStep.run(...params)
         return
       } catch (e) {
-        throw this.#unavailable(e)
+        throw this.#rowError({ stmt: upsertStep, params }, e, false)
       }
     }
     return this.#queue(this.#ready().upsertStep, params)
@@ -594,12 +601,27 @@ export class SqliteStore implements Store {
       const row = this.#ready().getCache.get(key) as { value: string | null; expires_at: number | null } | undefined
       if (row === undefined) return undefined
       if (row.expires_at !== null && row.expires_at <= now) {
-        this.#ready().deleteExpiredCache.run(key, now)
+        this.#deleteExpired(key, now)
         return undefined
       }
       return { value: decode(row.value) }
     } catch (e) {
       throw this.#unavailable(e)
+    }
+  }
+
+  /**
+   * Best-effort: a miss either way, and `setCache` overwrites the entry. Without waiting for the
+   * lock: a read must not wait `busyTimeoutMs`, or fail, because another process is writing.
+   */
+  #deleteExpired(key: string, now: number): void {
+    this.#db.pragma('busy_timeout = 0')
+    try {
+      this.#s.deleteExpiredCache.run(key, now)
+    } catch {
+      // Locked (or the disk refuses it): the next read of the entry tries again.
+    } finally {
+      this.#db.pragma(`busy_timeout = ${this.#busyTimeoutMs}`)
     }
   }
 
@@ -718,6 +740,29 @@ export class SqliteStore implements Store {
       `SQLite store ${this.path}: its journal log ${log.file} cannot be written (${String(code ?? 'error')}): ${(e as Error).message}. Check free disk space and the file system.`,
       { cause: e },
     )
+  }
+
+  /**
+   * What one write that SQLite refused (a journal entry of a run that is not in the file: pruned,
+   * or never created here) becomes, naming the write; a lock or disk error as `#unavailable` says.
+   * `shared`: the commit held other writes, which fail with it (the transaction is rolled back).
+   */
+  #rowError(w: Write, e: unknown, shared: boolean): unknown {
+    const unavailable = this.#unavailable(e)
+    if (unavailable !== e) return unavailable
+    const p = w.params
+    const s = this.#s
+    const what =
+      w.stmt === s.upsertStep ? `Step "${String(p[3])}" (journal key ${String(p[1])}) of run ${String(p[0])}`
+      : w.stmt === s.insertRun ? `Run ${String(p[0])} of workflow "${String(p[1])}"`
+      : w.stmt === s.putEvent ? `Event "${String(p[1])}" sent to run ${String(p[0])}`
+      : `The update of run ${String(p[w.answer === undefined ? p.length - 1 : p.length - 2])}`
+    const others = shared ? ' Nothing of its commit was written: the writes that shared it fail with this error too.' : ''
+    const code = (e as { code?: unknown }).code
+    if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+      return new SteplineError('RUN_NOT_FOUND', `${what} cannot be journaled: run ${String(p[0])} is not in SQLite store ${this.path} (${code}); it was pruned or deleted, or never created in this file.${others}`, { cause: e })
+    }
+    return new SteplineError('STORE_UNAVAILABLE', `${what} cannot be written to SQLite store ${this.path} (${String(code ?? (e as Error).name)}): ${(e as Error).message}.${others}`, { cause: e })
   }
 
   /** A `STORE_UNAVAILABLE` error for what SQLite reported, naming the file and the fix. */
