@@ -10,11 +10,13 @@ export interface PlanNames {
   readonly events: Map<string, string>
   /** Every node name, at any depth, with whether it is a top-level node. */
   readonly nodes: Map<string, { topLevel: boolean }>
+  /** Body steps of `forEach` nodes whose `cpu()` body goes to the executor in chunks (`chunkSize`). */
+  readonly chunked: string[]
 }
 
 /** Walks a plan once for the names `testRun` checks its options and results against. */
 export function planNames(nodes: readonly PlanNode[]): PlanNames {
-  const names: PlanNames = { mockable: [], notMockable: new Map(), events: new Map(), nodes: new Map() }
+  const names: PlanNames = { mockable: [], notMockable: new Map(), events: new Map(), nodes: new Map(), chunked: [] }
   walk(nodes, names, true)
   return names
 }
@@ -38,6 +40,7 @@ function walk(nodes: readonly PlanNode[], names: PlanNames, topLevel: boolean): 
         const before = names.mockable.length
         walk(n.body, names, false)
         const body = names.mockable.slice(before)
+        if (n.cpu !== undefined && n.chunkSize !== undefined) names.chunked.push(...body)
         names.notMockable.set(n.name, `is a forEach and cannot be mocked itself; mock the steps of its body instead: ${quoteAll(body)}`)
         break
       }

@@ -1,6 +1,6 @@
 import { defaultExecutor, stepKeyOf, type Executor, type StepNode } from '@stepline/core'
 import { answer, entriesOf, UnmockedStepError, type Mock } from './mocks'
-import type { Activity } from './tracked-store'
+import { isThenable, type Activity } from './tracked-store'
 
 /**
  * The executor `testRun` gives its engine: answers mocked steps, counts calls, and knows how
@@ -21,8 +21,17 @@ export class TestExecutor implements Executor, Activity {
   readonly #strict: boolean
   readonly #workflowId: string
   readonly #inner: Executor
+  /** The wrapped executor's, when it has one and `chunks` allows it: see the constructor. */
+  readonly executeChunk?: Executor['executeChunk']
+  /** The wrapped executor's pool stats, for `run:progress` and the run summary. */
+  readonly stats?: Executor['stats']
 
-  constructor(workflowId: string, mocks: Readonly<Record<string, Mock>>, strict: boolean, inner: Executor = defaultExecutor()) {
+  /**
+   * `chunks`: forward `executeChunk`. A chunk reaches the wrapped executor whole, never a mock,
+   * so pass `false` when a chunked `cpu()` body is mocked (or strict mode must report it): the
+   * engine then runs its items one at a time through `execute`.
+   */
+  constructor(workflowId: string, mocks: Readonly<Record<string, Mock>>, strict: boolean, inner: Executor = defaultExecutor(), chunks = true) {
     this.#workflowId = workflowId
     this.#mocks = mocks
     // A mock given as a rejected promise rejects before any attempt awaits it: mark it handled
@@ -30,6 +39,15 @@ export class TestExecutor implements Executor, Activity {
     for (const mock of Object.values(mocks)) for (const entry of entriesOf(mock)) if (entry instanceof Promise) entry.catch(() => undefined)
     this.#strict = strict
     this.#inner = inner
+    // Own properties only when the wrapped executor has them: the engine checks their presence.
+    const executeChunk = inner.executeChunk
+    if (chunks && executeChunk !== undefined) {
+      this.executeChunk = (node, inputs, signal) => {
+        this.calls.set(node.name, (this.calls.get(node.name) ?? 0) + inputs.length)
+        return this.#track(executeChunk.call(inner, node, inputs, signal))
+      }
+    }
+    if (inner.stats !== undefined) this.stats = inner.stats.bind(inner)
   }
 
   execute(node: StepNode, fn: (ctx: any) => unknown, ctx: unknown): unknown {
@@ -53,6 +71,11 @@ export class TestExecutor implements Executor, Activity {
       this.progress++
       return out
     }
+    return this.#track(out)
+  }
+
+  /** Counts `out` as in flight until it settles. */
+  #track<T>(out: PromiseLike<T>): Promise<T> {
     this.inFlight++
     return Promise.resolve(out).then(
       (v) => {
@@ -71,8 +94,4 @@ export class TestExecutor implements Executor, Activity {
   close(): Promise<void> {
     return this.#inner.close?.() ?? Promise.resolve()
   }
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function'
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import { createEngine, inlineExecutor, workflow, StepError, StepTimeoutError, type Executor, type Store } from '@stepline/core'
+import { cpu, createEngine, inlineExecutor, workflow, StepError, StepTimeoutError, type Executor, type Store } from '@stepline/core'
 import { memoryStore } from '@stepline/core'
 import { fail, fakeClock, replayRun, sequence, testRun, value, UnmockedStepError } from '@stepline/testing'
 
@@ -512,5 +512,93 @@ describe('review: strict mode', () => {
       .onError(() => 'fallback')
       .waitForEvent('approval')
     await expect(testRun(wf, undefined, { strict: true })).rejects.toBeInstanceOf(UnmockedStepError)
+  })
+})
+
+describe('testRun: known issues', () => {
+  it("with clock: 'real', waiting on a real sleep does not burn a CPU core", async () => {
+    const wf = workflow('nap').sleep('nap', 300).step('after', () => 'awake')
+    const cpu0 = process.cpuUsage()
+    const t0 = performance.now()
+    const run = await testRun(wf, undefined, { clock: 'real' })
+    const wall = performance.now() - t0
+    const cpu = process.cpuUsage(cpu0)
+    expect(run.output).toBe('awake')
+    expect(wall).toBeGreaterThanOrEqual(290)
+    // A behaviour check, not a benchmark: spinning on setImmediate uses ~100% of the wall time.
+    expect((cpu.user + cpu.system) / 1000).toBeLessThan(wall * 0.5)
+  })
+
+  it('a store answering with a non-native thenable counts as work in flight', async () => {
+    // What a store built on a query builder or another promise library may return.
+    const thenableStore = (): Store => {
+      const inner = memoryStore()
+      return new Proxy(inner, {
+        get(target, key) {
+          const v = Reflect.get(target, key, target) as unknown
+          if (typeof v !== 'function' || key === 'close') return v
+          return (...args: unknown[]) => {
+            const out = (v as (...a: unknown[]) => unknown).apply(target, args)
+            return { then: (res: (x: unknown) => unknown, rej: (e: unknown) => unknown) => setImmediate(() => Promise.resolve(out).then(res, rej)) }
+          }
+        },
+      })
+    }
+    const wf = workflow('items')
+      .forEach('each', () => [3, 1, 2], (_i, flow) => flow.step('before', (ctx) => ctx.item).sleepUntil('nap', (ctx) => Date.UTC(2026, 0, 1) + (ctx.item as number) * 1000).step('after', (ctx) => ctx.item), { concurrency: 3 })
+    const times = async (store?: Store) => {
+      const run = await testRun(wf, undefined, store ? { store } : {})
+      return run.trace.filter((t) => t.type === 'started').map((t) => `${t.step}${t.item ? `@${t.item.join('.')}` : ''}:${t.at}`).sort()
+    }
+    const inMemory = await times()
+    expect(inMemory).toContain('after@1:1000')
+    expect(await times(thenableStore())).toEqual(inMemory)
+  })
+
+  describe('forwards executeChunk and stats of the wrapped executor', () => {
+    const square = cpu<number>(new URL('../../../test/fixtures/cpu/tasks.mjs', import.meta.url), { export: 'square' })
+    const wf = workflow<number[]>('chunks').forEach('sq', (ctx) => ctx.payload, square, { concurrency: 2, chunkSize: 4 })
+    const items = Array.from({ length: 10 }, (_, i) => i)
+    const stats = { threads: 3, utilization: 0.5, queued: 0, completed: 10 }
+    const spy = () => {
+      const seen = { execute: 0, chunks: [] as number[] }
+      const executor: Executor = {
+        name: 'spy',
+        execute: (_node, _fn, ctx) => {
+          seen.execute++
+          return (ctx as { item: number }).item ** 2
+        },
+        executeChunk: async (_node, inputs) => {
+          seen.chunks.push(inputs.length)
+          return inputs.map((i) => (i.item as number) ** 2)
+        },
+        stats: () => stats,
+      }
+      return { executor, seen }
+    }
+
+    it('runs a chunked cpu() forEach body a chunk at a time, and reports the pool in the summary', async () => {
+      const { executor, seen } = spy()
+      const run = await testRun(wf, items, { executor })
+      expect(run.output).toEqual(items.map((i) => i * i))
+      expect(seen).toEqual({ execute: 0, chunks: [4, 4, 2] })
+      expect(run.summary.pool).toMatchObject({ threads: 3, utilization: 0.5 })
+      expect(run.calls('sq:task')).toBe(10)
+      expect(run.records('sq:task')).toHaveLength(10)
+    })
+
+    it('a mocked chunked body never reaches the wrapped executor, chunked or not', async () => {
+      const { executor, seen } = spy()
+      const run = await testRun(wf, items, { executor, mocks: { 'sq:task': (ctx: { item: unknown }) => -(ctx.item as number) } })
+      expect(run.status).toBe('completed')
+      expect(seen).toEqual({ execute: 0, chunks: [] })
+      expect(run.output).toEqual(items.map((i) => -i))
+    })
+
+    it('strict mode still reports an unmocked chunked body', async () => {
+      const { executor, seen } = spy()
+      await expect(testRun(wf, items, { executor, strict: true })).rejects.toBeInstanceOf(UnmockedStepError)
+      expect(seen).toEqual({ execute: 0, chunks: [] })
+    })
   })
 })

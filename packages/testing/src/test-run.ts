@@ -84,7 +84,12 @@ export async function testRun<W extends AnyWorkflow>(
   const names = planNames(workflow.plan().nodes)
   checkOptions(workflow.id, options, names)
   const clock = options.clock === 'real' ? undefined : (options.clock ?? new FakeClock())
-  const executor = new TestExecutor(workflow.id, (options.mocks ?? {}) as Record<string, Mock>, options.strict ?? false, options.executor)
+  const mocks = (options.mocks ?? {}) as Record<string, Mock>
+  const strict = options.strict ?? false
+  // A chunk goes to the wrapped executor whole, so chunks are only sent when no chunked body is
+  // mocked or must be reported as unmocked; otherwise its items go one at a time, to the mocks.
+  const chunks = !strict && !names.chunked.some((name) => Object.hasOwn(mocks, name))
+  const executor = new TestExecutor(workflow.id, mocks, strict, options.executor, chunks)
   const engine = createEngine({ store: trackStore(options.store ?? memoryStore(), executor), executor, ...(clock ? { clock } : {}), ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}) })
   const events: RecordedEvent[] = []
   const started = clock?.now() ?? Date.now()
@@ -197,8 +202,9 @@ async function driveUntil(
         `testRun: the run of workflow "${workflowId}" waits for the event "${event}", which \`events\` does not answer. Add events: { '${event}': … } to testRun's options.`,
       )
     }
-    // While real work is pending, yield a little real time instead of spinning.
-    if (executor.inFlight > 0 && now - quietSince > 2) await new Promise((r) => setTimeoutReal(r, 1))
+    // Nothing moved for a while: real work in flight, or a real timer (`clock: 'real'`). Yield a
+    // little real time instead of spinning on setImmediate.
+    if (now - quietSince > 2) await new Promise((r) => setTimeoutReal(r, 1))
   }
 }
 

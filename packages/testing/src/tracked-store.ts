@@ -10,8 +10,8 @@ export interface Activity {
 
 /**
  * The store as the engine sees it in `testRun`: the same store, but each call that answers with
- * a promise counts as work in flight, so that virtual time does not move while a durable store
- * (SQLite, any async store) is still writing what the run did. Calls answered
+ * a promise (or any thenable) counts as work in flight, so that virtual time does not move while
+ * a durable store (SQLite, any async store) is still writing what the run did. Calls answered
  * synchronously are passed through untouched.
  */
 export function trackStore(store: Store, activity: Activity): Store {
@@ -21,13 +21,14 @@ export function trackStore(store: Store, activity: Activity): Store {
       if (typeof member !== 'function') return member
       return (...args: unknown[]): unknown => {
         const out = (member as (...a: unknown[]) => unknown).apply(target, args)
-        if (!(out instanceof Promise)) return out
+        if (!isThenable(out)) return out
         activity.inFlight++
         const settled = (): void => {
           activity.inFlight--
           activity.progress++
         }
-        return out.then(
+        // As a native promise: parts of the engine only await what is `instanceof Promise`.
+        return Promise.resolve(out).then(
           (v: unknown) => (settled(), v),
           (e: unknown) => {
             settled()
@@ -37,4 +38,9 @@ export function trackStore(store: Store, activity: Activity): Store {
       }
     },
   })
+}
+
+/** Any thenable is work in flight, as the runtime sees it: a query builder (knex, mongoose) is one. */
+export function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function'
 }
