@@ -55,7 +55,7 @@ let buffer = Buffer.alloc(1 << 20)
 
 // `bytes` holds whole records: the store moves WRITTEN only past a record it wrote whole.
 const apply = db.transaction((bytes, upTo) => {
-  readRecords(bytes, (id, params) => statements[id].run(...params))
+  readRecords(bytes, (id, params) => runWrite(statements[id], params))
   setMark.run(header.generation, upTo)
   if (previous !== undefined) dropMark.run(previous)
 }).immediate
@@ -128,6 +128,20 @@ function declareFrom(from, to) {
   if (buffer.length < size) buffer = Buffer.alloc(size * 2)
   readSync(fd, buffer, 0, size, from)
   readRecords(buffer.subarray(0, size), () => undefined)
+}
+
+/**
+ * Runs one logged write. One the tables refuse by a rule (a constraint: a step of a run that is
+ * not in the file) can never be applied: it is skipped, and said on stderr, rather than stopping
+ * every write after it (journal-log.ts applies the same rule).
+ */
+function runWrite(stmt, params) {
+  try {
+    stmt.run(...params)
+  } catch (e) {
+    if (typeof e?.code !== 'string' || !e.code.startsWith('SQLITE_CONSTRAINT')) throw e
+    console.error(`stepline: SQLite store ${dbPath}: a journal write the tables refuse was skipped (${e.code}: ${e.message}): ${stmt.source.trim().slice(0, 80)}`)
+  }
 }
 
 /** Reads whole records: prepares the statements they declare, hands each write to `write`. */

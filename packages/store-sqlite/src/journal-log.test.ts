@@ -397,6 +397,54 @@ describe('JournalLog', () => {
     db.close()
   })
 
+  for (const who of ['thread', 'store (catchUp)'] as const) {
+    it(`a logged write the tables refuse (a step of a run not in the file) is skipped when the ${who} applies it; the writes around it are applied and the log goes on`, async () => {
+      const path = file()
+      sqliteStore({ path }).close()
+      const db = new Database(path)
+      db.pragma('foreign_keys = ON')
+      const quiet = vi.spyOn(console, 'error').mockImplementation(() => undefined)
+      const log = new JournalLog(path, { synchronous: 'normal', busyTimeoutMs: 5000 })
+      try {
+        const cache = db.prepare('INSERT INTO cache (key, value, expires_at) VALUES (?, ?, ?)')
+        const orphan = db.prepare(`INSERT INTO steps (run_id, key, node_id, name, kind, status, attempts, started_at, ended_at, duration_ms) VALUES (?, 'n0', 'n0', 'x', 'step', 'completed', 1, 0, 0, 0)`)
+        log.append([{ stmt: cache, params: ['before', '1', null] }, { stmt: orphan, params: ['no-such-run'] }, { stmt: cache, params: ['after', '1', null] }])
+        if (who === 'thread') expect(await rowsBecome(path, 2)).toBe(2)
+        else expect(log.catchUp(db)).toBe(true)
+        log.append([{ stmt: cache, params: ['later', '1', null] }])
+        expect(log.catchUp(db)).toBe(true)
+        expect(log.working).toBe(true)
+        expect(db.prepare('SELECT key FROM cache ORDER BY key').pluck().all()).toEqual(['after', 'before', 'later'])
+        expect(db.prepare('SELECT count(*) FROM steps').pluck().get()).toBe(0)
+        log.close(db)
+      } finally {
+        quiet.mockRestore()
+        db.close()
+      }
+    })
+  }
+
+  it('recovering a dead process\'s log skips a write the tables refuse, says so on stderr, and applies the rest', () => {
+    const path = file()
+    sqliteStore({ path }).close()
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!
+    const cache = 'INSERT INTO cache (key, value, expires_at) VALUES (?, ?, ?)'
+    const orphan = `INSERT INTO steps (run_id, key, node_id, name, kind, status, attempts, started_at, ended_at, duration_ms) VALUES (?, 'n0', 'n0', 'x', 'step', 'completed', 1, 0, 0, 0)`
+    const lines = [{ stepline: 'journal-log', generation: 'g9' }, ['S', 0, cache], ['S', 1, orphan], [0, 'before', '1', null], [1, 'no-such-run'], [0, 'after', '1', null]]
+    writeFileSync(`${path}-log-${dead}-0badf00d`, `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`)
+    const said = vi.spyOn(console, 'error').mockImplementation(() => undefined)
+    try {
+      sqliteStore({ path }).close()
+      expect(said).toHaveBeenCalledWith(expect.stringMatching(/a journal write the tables refuse was skipped \(SQLITE_CONSTRAINT_FOREIGNKEY/))
+    } finally {
+      said.mockRestore()
+    }
+    const db = new Database(path, { readonly: true })
+    expect(db.prepare('SELECT key FROM cache ORDER BY key').pluck().all()).toEqual(['after', 'before'])
+    db.close()
+    expect(logsOf(path)).toEqual([])
+  })
+
   it('catchUp between rotations: every write applied once, the thread following each generation', async () => {
     const path = file()
     sqliteStore({ path }).close()

@@ -218,7 +218,7 @@ export class JournalLog {
     const setMark = this.#setMark
     const statements = this.#byId
     db.transaction(() => {
-      for (const { body } of records(bytes, 0)) readRecord(body, () => undefined, (id, params) => statements[id]!.run(...params))
+      for (const { body } of records(bytes, 0)) readRecord(body, () => undefined, (id, params) => runWrite(statements[id]!, params, this.file))
       setMark.run(this.#generation, to)
     }).immediate()
   }
@@ -382,7 +382,7 @@ function applyLog(db: Database.Database, bytes: Buffer, file?: string): string |
     const declare = (id: number, sql: string): void => void (statements[id] = db.prepare(sql))
     if (format === 'v8') {
       for (const { at, body } of records(bytes, headerEnd + 1)) {
-        readRecord(body, declare, (id, params) => at >= mark && statements[id]!.run(...params))
+        readRecord(body, declare, (id, params) => at >= mark && runWrite(statements[id]!, params, file ?? 'a journal log'))
       }
     } else {
       // A log of an earlier version: JSON lines `["S",id,sql]` and `[id,…params]`.
@@ -390,7 +390,7 @@ function applyLog(db: Database.Database, bytes: Buffer, file?: string): string |
       for (let end = bytes.indexOf(10, at); end >= 0; at = end + 1, end = bytes.indexOf(10, at)) {
         const line = JSON.parse(bytes.toString('utf8', at, end)) as unknown[]
         if (line[0] === 'S') declare(line[1] as number, line[2] as string)
-        else if (at >= mark) statements[line[0] as number]!.run(...line.slice(1))
+        else if (at >= mark) runWrite(statements[line[0] as number]!, line.slice(1), file ?? 'a journal log')
       }
     }
     db.prepare('INSERT INTO log_applied (log, offset) VALUES (?, ?) ON CONFLICT (log) DO UPDATE SET offset = excluded.offset').run(generation, bytes.length)
@@ -409,6 +409,21 @@ function* records(bytes: Buffer, start: number): Generator<{ at: number; body: B
     if (length === 0 || at + 4 + length > bytes.length) return
     yield { at, body: bytes.subarray(at + 4, at + 4 + length) }
     at += 4 + length
+  }
+}
+
+/**
+ * Runs one logged write. One the tables refuse by a rule (a constraint: a step of a run that is
+ * not in the file) can never be applied: it is skipped, and said on stderr, rather than stopping
+ * every write after it, and every call of the store, for good (journal-log-worker.mjs does the same).
+ */
+function runWrite(stmt: Database.Statement, params: readonly unknown[], log: string): void {
+  try {
+    stmt.run(...params)
+  } catch (e) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code !== 'string' || !code.startsWith('SQLITE_CONSTRAINT')) throw e
+    console.error(`stepline: ${log}: a journal write the tables refuse was skipped (${code}: ${(e as Error).message}): ${stmt.source.trim().slice(0, 80)}`)
   }
 }
 
