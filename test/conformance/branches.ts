@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { workflow, type EngineEventPayload } from '@stepline/core'
-import { deferred, holdingWrites, forever, rejectionOf, sleep, tick, uid, type SuiteContext } from './helpers'
+import { deferred, cancelDuringWrite, holdingWrites, forever, rejectionOf, sleep, uid, type SuiteContext } from './helpers'
 
 export function branchTests(s: SuiteContext): void {
   /** The workflow of the DESIGN example, with every branch recording that it ran. */
@@ -147,8 +147,8 @@ export function branchTests(s: SuiteContext): void {
 
   describe('if: a run cancelled while a skipped step is journaled', () => {
     it('a skipped step whose journal write is pending when the run is cancelled reports nothing after run:cancelled', async () => {
-      const { store, writing, release } = holdingWrites(await s.store(), (rec) => rec.status === 'skipped')
-      const engine = await s.engine({ store })
+      const held = holdingWrites(await s.store(), (rec) => rec.status === 'skipped')
+      const engine = await s.engine({ store: held.store })
       const events: string[] = []
       engine.on('step:skipped', (e) => events.push(`step:skipped ${e.step}`))
       engine.on('step:completed', (e) => events.push(`step:completed ${e.step}`))
@@ -160,10 +160,7 @@ export function branchTests(s: SuiteContext): void {
         .endIf()
         .step('next', () => 1)
       const handle = await engine.start(wf)
-      await writing
-      expect(await handle.cancel()).toBe(true)
-      release()
-      await tick(10)
+      await cancelDuringWrite(handle, held)
       expect(events).toEqual(['run:cancelled'])
     })
   })

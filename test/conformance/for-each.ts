@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { cpu, createEngine, workflow, type EngineEventPayload, type Executor } from '@stepline/core'
-import { holdingWrites, inFlight, rejectionOf, rootCause, sleep, tick, uid, type SuiteContext } from './helpers'
+import { cancelDuringWrite, holdingWrites, inFlight, rejectionOf, rootCause, sleep, uid, type SuiteContext } from './helpers'
 
 export function forEachTests(s: SuiteContext): void {
   describe('forEach', () => {
@@ -84,14 +84,14 @@ export function forEachTests(s: SuiteContext): void {
 
     for (const body of ['plain', 'cpu chunks'] as const) {
       it(`an item (${body}) whose journal write is pending when the run is cancelled reports nothing after run:cancelled`, async () => {
-        const { store, writing, release } = holdingWrites(await s.store(), (rec) => rec.key.endsWith('@0'))
+        const held = holdingWrites(await s.store(), (rec) => rec.key.endsWith('@0'))
         // The cpu chunk path needs an executor with executeChunk: one that squares on this thread.
         const chunks: Executor = {
           name: 'chunks',
           execute: (_node, fn, ctx) => fn(ctx),
           executeChunk: async (_node, inputs) => inputs.map((input) => (input.last as number) ** 2),
         }
-        const engine = body === 'plain' ? await s.engine({ store }) : createEngine({ store, executor: chunks })
+        const engine = body === 'plain' ? await s.engine({ store: held.store }) : createEngine({ store: held.store, executor: chunks })
         const events: string[] = []
         engine.on('step:completed', (e) => events.push(`step:completed ${e.step}`))
         engine.on('run:progress', (e) => events.push(`run:progress ${e.done}`))
@@ -101,10 +101,7 @@ export function forEachTests(s: SuiteContext): void {
             ? workflow(uid()).forEach('each', () => [0, 1], (n, flow) => flow.step('square', () => n * n))
             : workflow(uid()).forEach('each', () => [0, 1], cpu<number>(new URL('../fixtures/cpu/tasks.mjs', import.meta.url), { export: 'square' }), { chunkSize: 2 })
         const handle = await engine.start(wf)
-        await writing
-        expect(await handle.cancel()).toBe(true)
-        release()
-        await tick(10)
+        await cancelDuringWrite(handle, held)
         expect(events).toEqual(['run:cancelled'])
       })
     }

@@ -1,5 +1,5 @@
-import { afterAll, afterEach, vi } from 'vitest'
-import { createEngine, type Engine, type EngineOptions, type Executor, type StepRecord, type Store } from '@stepline/core'
+import { afterAll, afterEach, expect, vi } from 'vitest'
+import { createEngine, type Engine, type EngineOptions, type Executor, type RunHandle, type StepRecord, type Store } from '@stepline/core'
 
 /** What a store/executor combination provides to the conformance suite. */
 export interface ConformanceTarget {
@@ -183,4 +183,12 @@ export function holdingWrites(store: Store, held: (rec: StepRecord) => boolean):
     },
   })
   return { store: holding, writing: writing.promise, release: () => released.resolve() }
+}
+
+/** Cancels `handle`'s run once a write `holdingWrites` holds has started, then lets the write finish. */
+export async function cancelDuringWrite(handle: RunHandle<unknown>, held: { writing: Promise<void>; release: () => void }): Promise<void> {
+  await held.writing
+  expect(await handle.cancel()).toBe(true)
+  held.release()
+  await tick(10)
 }

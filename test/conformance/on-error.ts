@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ParallelError, RaceError, workflow } from '@stepline/core'
-import { deferred, holdingWrites, rejectionOf, rootCause, sleep, tick, uid, type SuiteContext } from './helpers'
+import { deferred, cancelDuringWrite, holdingWrites, rejectionOf, rootCause, sleep, tick, uid, type SuiteContext } from './helpers'
 
 export function onErrorTests(s: SuiteContext): void {
   describe('onError', () => {
@@ -82,8 +82,8 @@ export function onErrorTests(s: SuiteContext): void {
     })
 
     it('a recovered node whose journal write is pending when the run is cancelled reports nothing after run:cancelled', async () => {
-      const { store, writing, release } = holdingWrites(await s.store(), (rec) => rec.recovered === true)
-      const engine = await s.engine({ store })
+      const held = holdingWrites(await s.store(), (rec) => rec.recovered === true)
+      const engine = await s.engine({ store: held.store })
       const events: string[] = []
       engine.on('step:completed', (e) => events.push(`step:completed ${e.step}`))
       engine.on('run:cancelled', () => events.push('run:cancelled'))
@@ -94,10 +94,7 @@ export function onErrorTests(s: SuiteContext): void {
         .onError(() => 'fallback')
         .step('next', () => 1)
       const handle = await engine.start(wf)
-      await writing
-      expect(await handle.cancel()).toBe(true)
-      release()
-      await tick(10)
+      await cancelDuringWrite(handle, held)
       expect(events).toEqual(['run:cancelled'])
     })
 
