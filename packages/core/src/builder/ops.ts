@@ -110,6 +110,21 @@ export function durationOption(where: Where, option: string, value: unknown): nu
 }
 
 /**
+ * A `timeout`: a duration above 0. A timeout of 0 would fail every attempt (or run, or wait) at
+ * once, and a negative number is no time limit either; leaving the option out is how to say "none".
+ */
+export function timeoutOption(where: Where, value: unknown, option = 'timeout'): number {
+  if (typeof value === 'number' && Number.isFinite(value) && value <= 0) fail(where, notPositive(option, value))
+  const n = durationOption(where, option, value)
+  if (n === 0) fail(where, notPositive(option, value))
+  return n
+}
+
+function notPositive(option: string, value: unknown): string {
+  return `expected \`${option}\` to be more than 0, got ${show(value)}. Leave \`${option}\` out for no time limit.`
+}
+
+/**
  * A whole number ≥ 1. `Infinity` only where `unlimited` says it means "no limit" (the caller then
  * leaves the option out of the plan: JSON cannot hold Infinity).
  */
@@ -140,7 +155,7 @@ export function normalizeStepOptions(where: Where, raw: StepOptions | undefined)
       fail(where, `unknown option \`${key}\`. Step options are \`retry\`, \`timeout\` and \`cache\`.`)
     }
   }
-  if (raw.timeout !== undefined) out.timeoutMs = durationOption(where, 'timeout', raw.timeout)
+  if (raw.timeout !== undefined) out.timeoutMs = timeoutOption(where, raw.timeout)
   if (raw.retry !== undefined) out.retry = normalizeRetry(where, raw.retry)
   if (raw.cache !== undefined) {
     if (typeof raw.cache !== 'object' || raw.cache === null) fail(where, `expected \`cache\` as { key: (ctx) => string, ttl? }, got ${show(raw.cache)}.`)
@@ -192,7 +207,7 @@ export function normalizeParallelOptions(
   if (raw.maxConcurrency !== undefined && positiveInt(where, 'maxConcurrency', raw.maxConcurrency, true) !== Infinity) {
     out.maxConcurrency = raw.maxConcurrency
   }
-  if (raw.timeout !== undefined) out.timeoutMs = durationOption(where, 'timeout', raw.timeout)
+  if (raw.timeout !== undefined) out.timeoutMs = timeoutOption(where, raw.timeout)
   return out
 }
 

@@ -230,8 +230,26 @@ describe('step options', () => {
   })
 
   test('negative and non-finite timeouts', () => {
-    expect(() => w().step('a', noop, { timeout: -1 })).toThrow("expected `timeout` as a duration like '30s'")
+    expect(() => w().step('a', noop, { timeout: -1 })).toThrow('Step "a" in workflow "order": expected `timeout` to be more than 0, got -1.')
     expect(() => w().step('a', noop, { timeout: Number.NaN })).toThrow("expected `timeout` as a duration like '30s'")
+  })
+
+  test('a timeout of 0 is a PlanError wherever a timeout is taken; leaving it out means none', () => {
+    const zero = 'expected `timeout` to be more than 0, got 0. Leave `timeout` out for no time limit.'
+    const e = planError(() => w().step('charge', noop, { timeout: 0 }))
+    expect(e.message).toBe(`Step "charge" in workflow "order": ${zero}`)
+    expect(e.step).toBe('charge')
+    expect(() => w().step('charge', noop, { timeout: '0s' })).toThrow("expected `timeout` to be more than 0, got '0s'.")
+    expect(() => w().parallel('p', [noop], { timeout: 0 })).toThrow(`Step "p" in workflow "order": ${zero}`)
+    expect(() => w().race('r', [noop], { timeout: '0ms' })).toThrow('Step "r" in workflow "order": expected `timeout` to be more than 0')
+    expect(() => w().waitForEvent('review', { timeout: 0 })).toThrow(`Step "review" in workflow "order": ${zero}`)
+    expect(() => workflow('order', { timeout: 0 })).toThrow(`Workflow "order": ${zero}`)
+    expect(() => workflow('order', { timeout: -5 })).toThrow('Workflow "order": expected `timeout` to be more than 0, got -5.')
+    expect(() => w().forEach('each', () => [1], (_i: unknown, flow: any) => flow.step('one', noop, { timeout: 0 })).plan()).toThrow(
+      `Step "one" in workflow "order": ${zero}`,
+    )
+    expect(w().step('charge', noop, { timeout: 1 }).plan().nodes[0]).toMatchObject({ timeoutMs: 1 })
+    expect(w().step('charge', noop).plan().nodes[0]).not.toHaveProperty('timeoutMs')
   })
 
   test('bad retry delay and maxDelay', () => {

@@ -12,6 +12,7 @@ import {
   normalizeParallelOptions,
   normalizeStepOptions,
   positiveInt,
+  timeoutOption,
   type AnyFn,
   type Op,
   type Where,
@@ -252,7 +253,7 @@ export class WorkflowBuilder {
       if (options.match !== undefined) checkFn(where, '`match` (ctx => string)', options.match)
     }
     const op: Op = { t: 'waitForEvent', name, event: (options.event as string | undefined) ?? name }
-    if (options.timeout !== undefined && this.#checks()) op.timeoutMs = durationOption(where, 'timeout', options.timeout)
+    if (options.timeout !== undefined && this.#checks()) op.timeoutMs = timeoutOption(where, options.timeout)
     if (options.match !== undefined) op.match = options.match as AnyFn
     return this.#with(op)
   }
@@ -311,7 +312,7 @@ function checkWorkflowOptions(id: string, options: WorkflowOptions<any>): void {
     bad('expected `input` to be a Standard Schema (zod 4, valibot, arktype, …), got an object without `~standard.validate`.')
   }
   if (options.concurrency !== undefined) positiveInt(where, 'concurrency', options.concurrency, true)
-  if (options.timeout !== undefined) durationOption(where, 'timeout', options.timeout)
+  if (options.timeout !== undefined) timeoutOption(where, options.timeout)
   if (options.onError !== undefined) checkFn(where, '`onError`', options.onError)
   if (options.triggers !== undefined) {
     if (!Array.isArray(options.triggers) || options.triggers.some((t) => typeof t !== 'object' || t === null || typeof t.kind !== 'string')) {
