@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { workflow, type EngineEventPayload } from '@stepline/core'
-import { deferred, cancelDuringWrite, holdingWrites, forever, rejectionOf, sleep, uid, type SuiteContext } from './helpers'
+import { deferred, cancelDuringWrite, holdingWrites, forever, rejectionOf, sleep, tick, uid, type SuiteContext } from './helpers'
 
 export function branchTests(s: SuiteContext): void {
   /** The workflow of the DESIGN example, with every branch recording that it ran. */
@@ -208,6 +208,131 @@ export function branchTests(s: SuiteContext): void {
       const handle = await engine.start(wf)
       expect(await handle.result()).toBe('recovered: lookup down')
       expect((await engine.getSteps(handle.id)).map((r) => [r.name, r.status, r.recovered])).toEqual([['big', 'completed', true]])
+    })
+  })
+
+  describe('if: a step that fails inside the taken case', () => {
+    it('fails the .if() node too: journaled failed with the case’s error after the step, step:failed for both in that order', async () => {
+      const engine = await s.engine()
+      const events: string[] = []
+      engine.on('step:failed', (e) => events.push(`failed ${e.step} ${e.error.message}`))
+      engine.on('step:completed', (e) => events.push(`completed ${e.step}`))
+      const wf = workflow(uid())
+        .step('first', () => 1)
+        .if('big', () => true)
+        .step('charge', (): number => {
+          throw new Error('card declined')
+        })
+        .step('ship', () => 'shipped')
+        .else()
+        .step('auto', () => 'auto')
+        .endIf()
+        .step('after', () => 'after')
+      const handle = await engine.start(wf)
+      const err = await rejectionOf(handle.result())
+      expect(err).toMatchObject({ code: 'STEP_FAILED', step: 'charge' })
+      const steps = await engine.getSteps(handle.id)
+      expect(steps.filter((r) => r.kind !== 'decision').map((r) => [r.name, r.kind, r.status])).toEqual([
+        ['first', 'step', 'completed'],
+        ['auto', 'step', 'skipped'],
+        ['charge', 'step', 'failed'],
+        ['big', 'branch', 'failed'],
+      ])
+      expect(steps.find((r) => r.name === 'charge')!.error?.message).toBe('card declined')
+      // The node fails with the error its case failed with, the one the run fails with.
+      expect(steps.find((r) => r.kind === 'branch')!.error).toMatchObject({ message: err.message, code: 'STEP_FAILED' })
+      expect(events).toEqual(['completed first', 'failed charge card declined', `failed big ${err.message}`])
+    })
+
+    it('nested .if()s: the step, then the inner .if(), then the outer .if() are journaled failed', async () => {
+      const engine = await s.engine()
+      const failed: string[] = []
+      engine.on('step:failed', (e) => failed.push(e.step))
+      const wf = workflow(uid())
+        .if('outer', () => true)
+        .if('inner', () => true)
+        .step('deep', async (): Promise<number> => {
+          await sleep(1)
+          throw new Error('deep failure')
+        })
+        .endIf()
+        .endIf()
+      const handle = await engine.start(wf)
+      expect(await rejectionOf(handle.result())).toMatchObject({ step: 'deep' })
+      expect(failed).toEqual(['deep', 'inner', 'outer'])
+      const steps = await engine.getSteps(handle.id)
+      expect(steps.filter((r) => r.status === 'failed').map((r) => r.name)).toEqual(['deep', 'inner', 'outer'])
+    })
+
+    it('.onError on the .if() recovers it: journaled completed and recovered with the case’s error, no step:failed for the .if()', async () => {
+      const engine = await s.engine()
+      const failed: string[] = []
+      const completed: [string, boolean | undefined][] = []
+      engine.on('step:failed', (e) => failed.push(e.step))
+      engine.on('step:completed', (e) => completed.push([e.step, e.recovered]))
+      const wf = workflow(uid())
+        .if('big', () => true)
+        .step('charge', (): string => {
+          throw new Error('card declined')
+        })
+        .endIf()
+        .onError((ctx) => `recovered: ${(ctx.error.cause as Error).message}`)
+        .step('after', (ctx) => ctx.last)
+      const handle = await engine.start(wf)
+      expect(await handle.result()).toBe('recovered: card declined')
+      expect(failed).toEqual(['charge'])
+      expect(completed).toEqual([['big', true], ['after', undefined]])
+      const steps = (await engine.getSteps(handle.id)).filter((r) => r.kind !== 'decision')
+      expect(steps.map((r) => [r.name, r.status, r.recovered])).toEqual([
+        ['charge', 'failed', undefined],
+        ['big', 'completed', true],
+        ['after', 'completed', undefined],
+      ])
+      expect(steps[1]!.error).toMatchObject({ code: 'STEP_FAILED' })
+    })
+
+    it('a case that parks (waitForEvent) writes no failed entry for the .if(); the resumed run completes it', async () => {
+      const engine = await s.engine()
+      const failed: string[] = []
+      engine.on('step:failed', (e) => failed.push(e.step))
+      const wf = workflow(uid())
+        .if('needs-approval', () => true)
+        .waitForEvent('approval')
+        .step('ship', (ctx) => `shipped ${String(ctx.last)}`)
+        .endIf()
+      const handle = await engine.start(wf)
+      await vi.waitFor(async () => expect((await engine.getRun(handle.id))?.status).toBe('waiting'))
+      expect((await engine.getSteps(handle.id)).filter((r) => r.status === 'failed')).toEqual([])
+      await engine.send(handle.id, 'approval', 'ok')
+      expect(await handle.result()).toBe('shipped ok')
+      expect(failed).toEqual([])
+      const steps = (await engine.getSteps(handle.id)).filter((r) => r.kind !== 'decision')
+      expect(steps.map((r) => [r.name, r.status])).toEqual([
+        ['approval', 'completed'],
+        ['ship', 'completed'],
+        ['needs-approval', 'completed'],
+      ])
+    })
+
+    it('a run cancelled while a case runs writes no failed entry and reports no step:failed for the .if()', async () => {
+      const engine = await s.engine()
+      const failed: string[] = []
+      engine.on('step:failed', (e) => failed.push(e.step))
+      const entered = deferred()
+      const wf = workflow(uid())
+        .if('big', () => true)
+        .step('waits', async (ctx) => {
+          entered.resolve()
+          await forever(ctx.signal)
+        })
+        .endIf()
+      const handle = await engine.start(wf)
+      await entered.promise
+      expect(await handle.cancel('withdrawn')).toBe(true)
+      expect(await rejectionOf(handle.result())).toMatchObject({ code: 'RUN_CANCELLED' })
+      await tick(10)
+      expect(failed).toEqual([])
+      expect((await engine.getSteps(handle.id)).filter((r) => r.status === 'failed')).toEqual([])
     })
   })
 

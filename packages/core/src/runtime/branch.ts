@@ -4,6 +4,7 @@ import type { StepRecord } from '../store/types'
 import { StepContext } from './context'
 import { keyOf, type Frame } from './frame'
 import { finishNode, kindOf, replayed } from './node-common'
+import { Parked } from './park'
 import type { RunState } from './run-state'
 import { isAbortLike, recordFailure } from './step'
 import { runSequence } from './walker'
@@ -50,7 +51,19 @@ export async function runBranch(run: RunState, node: BranchNode, fns: Fns, frame
   for (let i = 0; i < sequences.length; i++) {
     if (i !== taken) await skipAll(run, sequences[i]!, frame)
   }
-  const output = taken === -1 ? frame.last : await runSequence(run, sequences[taken]!, fns, frame)
+  let output = frame.last
+  if (taken !== -1) {
+    try {
+      output = await runSequence(run, sequences[taken]!, fns, frame)
+    } catch (error) {
+      // A case that fails fails the `.if()` node with its error, journaled after the failed step's
+      // own entry (as `parallel`/`forEach` are). Parking, cancels and run timeouts are not failures.
+      if (!(error instanceof Parked) && !frame.scope.aborted && node.onError === undefined) {
+        await recordFailure(run, node, frame, 'branch', keyOf(node.id, frame), startedAt, error, 1)
+      }
+      throw error
+    }
+  }
   return finishNode(run, node, frame, startedAt, output)
 }
 
