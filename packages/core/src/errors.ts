@@ -230,7 +230,8 @@ export function deserializeError(data: SerializedError): Error {
   return err
 }
 
-function isSerializedError(v: unknown): v is SerializedError {
+/** Whether `v` is `serializeError` output (a journal's error, or one a cpu worker sent back). */
+export function isSerializedError(v: unknown): v is SerializedError {
   return typeof v === 'object' && v !== null && (v as Record<string, unknown>)[MARKER] === true
 }
 

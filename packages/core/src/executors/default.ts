@@ -1,4 +1,4 @@
-import { NonRetriableError, SteplineError, deserializeError, isSteplineError, messageOf, type SerializedError } from '../errors'
+import { NonRetriableError, SteplineError, deserializeError, isSerializedError, isSteplineError, messageOf } from '../errors'
 import type { StepNode } from '../plan/types'
 import { modulePath, type CpuInput } from './cpu'
 import { CpuPool, type PoolStats, type WorkerOptions } from './pool'
@@ -72,7 +72,7 @@ export function cpuInput(node: StepNode, ctx: { payload: unknown; last: unknown;
 function cpuFailure(node: StepNode, e: unknown): unknown {
   const where = `Step "${node.name}" (cpu module ${modulePath(node.cpu!)}, export "${node.cpu!.export}")`
   // What the task threw comes as data (cpu-worker.mjs), even when it is named AbortError.
-  if (isSerialized(e)) return taskFailure(where, deserializeError(e))
+  if (isSerializedError(e)) return taskFailure(where, deserializeError(e))
   const name = (e as { name?: unknown } | null)?.name
   if (name === 'AbortError') return e
   if (name === 'DataCloneError') {
@@ -95,9 +95,4 @@ function taskFailure(where: string, cause: unknown): SteplineError {
   // Retries look at this error's code, so a NonRetriableError from the task must stay one.
   if (isSteplineError(cause, 'NON_RETRIABLE')) return new NonRetriableError(message, { cause })
   return new SteplineError('CPU_TASK_FAILED', message, { cause })
-}
-
-/** An error the worker sent as `serializeError` data (see cpu-worker.mjs). */
-function isSerialized(e: unknown): e is SerializedError {
-  return typeof e === 'object' && e !== null && (e as Record<string, unknown>).__stepline_error__ === true
 }

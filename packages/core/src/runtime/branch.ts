@@ -6,7 +6,7 @@ import { keyOf, type Frame } from './frame'
 import { finishNode, kindOf, replayed } from './node-common'
 import { Parked } from './park'
 import type { RunState } from './run-state'
-import { isAbortLike, recordFailure } from './step'
+import { failNode, isAbortLike } from './step'
 import { runSequence } from './walker'
 
 type Fns = readonly (AnyFn | undefined)[]
@@ -35,8 +35,7 @@ export async function runBranch(run: RunState, node: BranchNode, fns: Fns, frame
     } catch (error) {
       // A condition that throws is the node's failure: no case runs, none is skipped.
       if (frame.scope.aborted && isAbortLike(error, frame.scope.reason)) throw frame.scope.reason
-      if (node.onError === undefined) await recordFailure(run, node, frame, 'branch', keyOf(node.id, frame), startedAt, error, 1)
-      throw error
+      return failNode(run, node, frame, 'branch', startedAt, error)
     }
     const at = run.services.clock.now()
     const takenName = taken === -1 ? '(none)' : taken === node.cases.length ? 'else' : node.cases[taken]!.name
@@ -58,10 +57,8 @@ export async function runBranch(run: RunState, node: BranchNode, fns: Fns, frame
     } catch (error) {
       // A case that fails fails the `.if()` node with its error, journaled after the failed step's
       // own entry (as `parallel`/`forEach` are). Parking, cancels and run timeouts are not failures.
-      if (!(error instanceof Parked) && !frame.scope.aborted && node.onError === undefined) {
-        await recordFailure(run, node, frame, 'branch', keyOf(node.id, frame), startedAt, error, 1)
-      }
-      throw error
+      if (error instanceof Parked || frame.scope.aborted) throw error
+      return failNode(run, node, frame, 'branch', startedAt, error)
     }
   }
   return finishNode(run, node, frame, startedAt, output)

@@ -7,10 +7,10 @@ import type { ForEachNode, StepNode } from '../plan/types'
 import type { StepRecord } from '../store/types'
 import { AbortScope } from './abort-scope'
 import { StepContext } from './context'
-import { keyOf, type Frame } from './frame'
+import type { Frame } from './frame'
 import { branchAborted, finishNode, replayed, startedEvent } from './node-common'
 import type { RunState } from './run-state'
-import { isAbortLike, recordFailure } from './step'
+import { failNode, isAbortLike } from './step'
 import { runSequence } from './walker'
 
 type Fns = readonly (AnyFn | undefined)[]
@@ -30,8 +30,7 @@ export async function runForEach(run: RunState, node: ForEachNode, fns: Fns, fra
   } catch (error) {
     // The node has reported its start: a failure to list its items is the node's failure too.
     if (frame.scope.aborted && isAbortLike(error, frame.scope.reason)) throw frame.scope.reason
-    if (node.onError === undefined) await recordFailure(run, node, frame, 'forEach', keyOf(node.id, frame), startedAt, error, 1)
-    throw error
+    return failNode(run, node, frame, 'forEach', startedAt, error)
   }
   const list = items as readonly unknown[]
   const n = list.length
@@ -147,8 +146,7 @@ export async function runForEach(run: RunState, node: ForEachNode, fns: Fns, fra
   if (frame.scope.aborted) throw frame.scope.reason
   if (failure !== undefined) {
     const err = new StepError(`${node.name}[${failure.index}]`, failure.error, 1)
-    if (node.onError === undefined) await recordFailure(run, node, frame, 'forEach', keyOf(node.id, frame), startedAt, err, 1)
-    throw err
+    return failNode(run, node, frame, 'forEach', startedAt, err)
   }
   return finishNode(run, node, frame, startedAt, results)
 }

@@ -4,7 +4,7 @@ import type { ParallelNode, RaceNode } from '../plan/types'
 import { keyOf, type Frame } from './frame'
 import { armTimeout, beginFanOut, branchAborted, finishNode } from './node-common'
 import type { RunState } from './run-state'
-import { isAbortLike, recordFailure, runLeaf } from './step'
+import { failNode, isAbortLike, runLeaf } from './step'
 
 type Fns = readonly (AnyFn | undefined)[]
 
@@ -71,8 +71,7 @@ export async function runParallel(run: RunState, node: ParallelNode, fns: Fns, f
     try {
       await (all === undefined ? undefined : Promise.race([all, timeout]))
     } catch (e) {
-      if (node.onError === undefined) await recordFailure(run, node, frame, 'parallel', keyOf(node.id, frame), startedAt, e, 1)
-      throw e
+      return failNode(run, node, frame, 'parallel', startedAt, e)
     } finally {
       disarm()
     }
@@ -83,8 +82,7 @@ export async function runParallel(run: RunState, node: ParallelNode, fns: Fns, f
   if (frame.scope.aborted) throw frame.scope.reason
   if (errors.length > 0) {
     const err = new ParallelError(node.name, errors)
-    if (node.onError === undefined) await recordFailure(run, node, frame, 'parallel', keyOf(node.id, frame), startedAt, err, 1)
-    throw err
+    return failNode(run, node, frame, 'parallel', startedAt, err)
   }
   const output = node.shape === 'tuple' ? results : Object.fromEntries(node.branches.map((b, i) => [b.key, results[i]]))
   return finishNode(run, node, frame, startedAt, output)
@@ -162,8 +160,7 @@ export async function runRace(run: RunState, node: RaceNode, fns: Fns, frame: Fr
     // Every branch failed, or the winner's journal write did: the scope still hears its parent until detached.
     scope.dispose()
     if (frame.scope.aborted) throw frame.scope.reason
-    if (node.onError === undefined) await recordFailure(run, node, frame, 'race', keyOf(node.id, frame), startedAt, e, 1)
-    throw e
+    return failNode(run, node, frame, 'race', startedAt, e)
   }
   scope.dispose()
   if (frame.scope.aborted) throw frame.scope.reason

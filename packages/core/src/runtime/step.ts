@@ -237,6 +237,15 @@ async function fail(
   throw err
 }
 
+/**
+ * A node fails with `error` after it reported its start: journaled and reported, unless its
+ * `.onError` decides (walker.ts writes the entry then). Rejects with `error`.
+ */
+export async function failNode(run: RunState, node: { id: string; name: string; onError?: number }, frame: Frame, kind: StepKind, startedAt: number, error: unknown): Promise<never> {
+  if (node.onError === undefined) await recordFailure(run, node, frame, kind, keyOf(node.id, frame), startedAt, error, 1)
+  throw error
+}
+
 export async function recordFailure(
   run: RunState, node: { id: string; name: string }, frame: Frame, kind: StepKind, key: string,
   startedAt: number, error: unknown, attempts: number,

@@ -7,7 +7,7 @@ import { keyOf, type Frame } from './frame'
 import { finishNode, kindOf, replayed, startedEvent } from './node-common'
 import { Parked } from './park'
 import type { RunState } from './run-state'
-import { recordFailure } from './step'
+import { failNode } from './step'
 
 type Fns = readonly (AnyFn | undefined)[]
 
@@ -54,8 +54,7 @@ export async function runSleep(run: RunState, node: SleepNode, fns: Fns, frame: 
       wakeAt = sleepTarget(run, node, fns, frame, now)
     } catch (error) {
       // The node has reported its start: a time it cannot compute is the node's failure.
-      if (node.onError === undefined) await recordFailure(run, node, frame, 'sleep', keyOf(node.id, frame), startedAt, error, 1)
-      throw error
+      return failNode(run, node, frame, 'sleep', startedAt, error)
     }
   }
   if (wakeAt > now) {
@@ -87,8 +86,7 @@ export async function runWait(run: RunState, node: WaitForEventNode, fns: Fns, f
         match = String(fns[node.match]!(new StepContext(run, frame, frame.scope, 1, node.name)))
       } catch (error) {
         // The node has reported its start: a match key it cannot compute is the node's failure.
-        if (node.onError === undefined) await recordFailure(run, node, frame, 'waitForEvent', keyOf(node.id, frame), startedAt, error, 1)
-        throw error
+        return failNode(run, node, frame, 'waitForEvent', startedAt, error)
       }
     }
   }
@@ -100,8 +98,7 @@ export async function runWait(run: RunState, node: WaitForEventNode, fns: Fns, f
       'WAIT_TIMEOUT',
       `waitForEvent "${node.name}" in run ${run.id} of workflow "${run.workflowId}": no "${node.event}" event arrived within ${node.timeoutMs} ms. Raise \`timeout\`, or recover with .onError().`,
     )
-    if (node.onError === undefined) await recordFailure(run, node, frame, 'waitForEvent', keyOf(node.id, frame), startedAt, err, 1)
-    throw err
+    return failNode(run, node, frame, 'waitForEvent', startedAt, err)
   }
   await markWaiting(run, node, frame, startedAt, { wakeAt, match })
   throw new Parked('waiting', wakeAt, { event: node.event, match })
