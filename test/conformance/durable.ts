@@ -455,5 +455,37 @@ export function durableTests(s: SuiteContext): void {
       expect(await count(2.5)).toEqual([2, 2])
       expect(await count(Infinity)).toEqual([3, 3])
     })
+
+    it('dueRuns and waitingFor give runs due at one time, or waiting for one event, oldest run first, whatever order they parked in', async () => {
+      const store = await s.store()
+      const workflowId = uid()
+      const ids = ['r1', 'r2', 'r3'].map((r) => `${workflowId}-${r}`)
+      for (const id of ids) await store.createRun(record(id, { workflowId }))
+      // Parked newest first; r2 parks, wakes and parks again.
+      const event = uid('event')
+      for (const id of [ids[2]!, ids[1]!, ids[0]!]) expect(await store.transitionRun(id, ['running'], 'waiting', { wakeAt: 7, waitFor: { event, match: 'm' } })).toBe(true)
+      expect(await store.transitionRun(ids[1]!, ['waiting'], 'running', { wakeAt: undefined, waitFor: undefined })).toBe(true)
+      expect(await store.transitionRun(ids[1]!, ['running'], 'waiting', { wakeAt: 7, waitFor: { event, match: 'm' } })).toBe(true)
+      expect((await store.dueRuns(7, Infinity)).filter((r) => r.workflowId === workflowId).map((r) => r.id)).toEqual(ids)
+      expect((await store.waitingFor(event, 'm')).map((r) => r.id)).toEqual(ids)
+    })
+
+    it('listRuns pages newest first with `before`; a cursor that names no run, or a run pruned since, is RUN_NOT_FOUND (not the first page again)', async () => {
+      const store = await s.store()
+      const workflowId = uid()
+      const ids = ['r1', 'r2', 'r3', 'r4', 'r5'].map((r) => `${workflowId}-${r}`)
+      for (const id of ids) await store.createRun(record(id, { workflowId }))
+      const page = async (before?: string): Promise<string[]> => (await store.listRuns({ workflowId, limit: 2, before })).map((r) => r.id)
+      expect(await page()).toEqual([ids[4], ids[3]])
+      expect(await page(ids[3])).toEqual([ids[2], ids[1]])
+      expect(await page(ids[1])).toEqual([ids[0]])
+      expect(await page(ids[0])).toEqual([])
+      const unknown = await rejectionOf(page(`${workflowId}-never`))
+      expect(unknown).toMatchObject({ code: 'RUN_NOT_FOUND' })
+      expect((unknown as Error).message).toContain(`"${workflowId}-never"`)
+      await store.updateRun(ids[3]!, { status: 'completed', endedAt: 5 })
+      expect(await store.pruneRuns(10)).toBeGreaterThanOrEqual(1)
+      expect(await rejectionOf(page(ids[3]))).toMatchObject({ code: 'RUN_NOT_FOUND' })
+    })
   })
 }

@@ -97,6 +97,15 @@ describe('run API', () => {
     expect((await get('/runs?limit=10')).status).toBe(200)
   })
 
+  it('GET /runs: a `before` cursor that names no run (pruned since the last page) is a 400 saying to page from the newest', async () => {
+    const res = await get('/runs?workflow=add&before=gone-run')
+    expect(res.status).toBe(400)
+    const { error } = (await res.json()) as { error: { code: string; message: string } }
+    expect(error.code).toBe('BAD_REQUEST')
+    expect(error.message).toContain('`before=gone-run` names no run')
+    expect(error.message).toContain('without `before`')
+  })
+
   it('GET /runs/:id gives the run and every step with status, attempts, timings and output; 404 unknown', async () => {
     const h = await engine.start(add, { n: 1 })
     await h.result()

@@ -1,4 +1,4 @@
-import { FINISHED_STATUSES, type Engine, type ListRunsQuery, type RunStatus } from '@stepline/core'
+import { FINISHED_STATUSES, isSteplineError, type Engine, type ListRunsQuery, type RunStatus } from '@stepline/core'
 import { readJson } from './body'
 import { HttpError } from './errors'
 import { parsedUrlOf } from './adapters/light-request'
@@ -46,7 +46,11 @@ export async function listRuns(request: Request, { engine }: RunApiContext): Pro
   const before = once(q, 'before')
   if (before) query.before = before
   // One more than asked tells whether another page exists.
-  const runs = await engine.listRuns({ ...query, limit: limit + 1 })
+  const runs = await engine.listRuns({ ...query, limit: limit + 1 }).catch((e: unknown) => {
+    // The only run `listRuns` looks up is the cursor's: a client error, not a missing resource.
+    if (!isSteplineError(e, 'RUN_NOT_FOUND')) throw e
+    throw new HttpError(400, 'BAD_REQUEST', `\`before=${before}\` names no run in this store: it was pruned since the previous page, or never existed. Page again from the newest, without \`before\`.`)
+  })
   const more = runs.length > limit
   if (more) runs.length = limit
   return json(200, { runs, next: more ? runs[limit - 1]!.id : null })

@@ -571,19 +571,28 @@ export class SqliteStore implements Store {
         const where = ['1']
         if (query.workflowId !== undefined) where.push('workflow_id = @workflowId')
         if (statuses !== undefined) where.push('status IN (SELECT value FROM json_each(@statuses))')
-        // An unknown `before` pages from the newest, as the memory store does.
-        if (query.before !== undefined) where.push('seq < coalesce((SELECT seq FROM runs WHERE id = @before), 9223372036854775807)')
+        if (query.before !== undefined) where.push('seq < @beforeSeq')
         stmt = this.#db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT @limit`)
         this.#listRuns.set(shape, stmt)
       }
       const params: Record<string, unknown> = { limit: sqlLimit(query.limit) }
       if (query.workflowId !== undefined) params.workflowId = query.workflowId
       if (statuses !== undefined) params.statuses = JSON.stringify(statuses)
-      if (query.before !== undefined) params.before = query.before
+      if (query.before !== undefined) params.beforeSeq = this.#seqOf(query.before)
       return (stmt.all(params) as RunRow[]).map(toRun)
     } catch (e) {
       throw this.#unavailable(e)
     }
+  }
+
+  /** Where a `listRuns` cursor stands; one that names no run is an error, as in every store (see `ListRunsQuery.before`). */
+  #seqOf(before: string): number {
+    const row = this.#s.seqOf.get(before) as { seq: number } | undefined
+    if (row !== undefined) return row.seq
+    throw new SteplineError(
+      'RUN_NOT_FOUND',
+      `listRuns(): \`before: ${JSON.stringify(before)}\` names no run in ${this.path}: it was pruned since the previous page, or never existed. Page again from the newest, without \`before\`.`,
+    )
   }
 
   getSteps(runId: string): StepRecord[] {
@@ -797,6 +806,7 @@ function prepare(db: Database.Database) {
   return {
     insertRun: db.prepare(`INSERT INTO runs (${RUN_COLUMNS}) VALUES (${RUN_COLUMNS.split(',').map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`),
     getRun: db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ?`),
+    seqOf: db.prepare(`SELECT seq FROM runs WHERE id = ?`),
     getRunByKey: db.prepare(`SELECT ${RUN_COLUMNS} FROM runs WHERE workflow_id = ? AND idempotency_key = ?`),
     updateRun: (assignments: string, transition: boolean) =>
       db.prepare(`UPDATE runs SET ${assignments} WHERE id = ?${transition ? ' AND status IN (SELECT value FROM json_each(?))' : ''}`),

@@ -1,3 +1,4 @@
+import { unknownCursor } from './cursor'
 import { FINISHED_STATUSES, type CreateRunOptions, type EventRecord, type ListRunsQuery, type RunRecord, type RunStatus, type StepRecord, type Store } from './types'
 
 /**
@@ -43,6 +44,9 @@ export class MemoryStore implements Store {
   readonly #events = new Map<string, Map<string, EventRecord>>()
   /** Parked runs by id: few compared with all runs, so scans for due ones stay cheap. */
   readonly #parked = new Map<string, RunRecord>()
+  /** Creation order of each run: ties among parked runs go in it, as in the SQLite store (its `seq`). */
+  readonly #created = new Map<string, number>()
+  #nextCreated = 0
 
   // Every id is checked here, at once: `idChosen` changes nothing.
   createRun(run: RunRecord, _options?: CreateRunOptions): { run: RunRecord; created: boolean } {
@@ -54,6 +58,7 @@ export class MemoryStore implements Store {
       this.#keys.set(this.#scoped(run), run.id)
     }
     this.#runs.set(run.id, run)
+    this.#created.set(run.id, this.#nextCreated++)
     if (PARKED.has(run.status)) this.#parked.set(run.id, run)
     return { run, created: true }
   }
@@ -92,7 +97,7 @@ export class MemoryStore implements Store {
   dueRuns(now: number, limit: number): RunRecord[] {
     const due: RunRecord[] = []
     for (const r of this.#parked.values()) if (r.wakeAt !== undefined && r.wakeAt <= now) due.push(r)
-    return due.sort((a, b) => a.wakeAt! - b.wakeAt!).slice(0, runLimit(limit))
+    return due.sort((a, b) => a.wakeAt! - b.wakeAt! || this.#created.get(a.id)! - this.#created.get(b.id)!).slice(0, runLimit(limit))
   }
 
   nextWakeAt(): number | undefined {
@@ -104,7 +109,7 @@ export class MemoryStore implements Store {
   waitingFor(event: string, match: string): RunRecord[] {
     const out: RunRecord[] = []
     for (const r of this.#parked.values()) if (r.status === 'waiting' && r.waitFor?.event === event && r.waitFor.match === match) out.push(r)
-    return out
+    return out.sort((a, b) => this.#created.get(a.id)! - this.#created.get(b.id)!)
   }
 
   putEvent(event: EventRecord): boolean {
@@ -133,6 +138,7 @@ export class MemoryStore implements Store {
   #forget(run: RunRecord): void {
     if (run.idempotencyKey !== undefined) this.#keys.delete(this.#scoped(run))
     this.#runs.delete(run.id)
+    this.#created.delete(run.id)
     this.#steps.delete(run.id)
     this.#parked.delete(run.id)
     this.#events.delete(run.id)
@@ -166,7 +172,10 @@ export class MemoryStore implements Store {
     const statuses = query.status === undefined ? undefined : new Set(Array.isArray(query.status) ? query.status : [query.status])
     const all = [...this.#runs.values()].reverse()
     let start = 0
-    if (query.before !== undefined) start = all.findIndex((r) => r.id === query.before) + 1
+    if (query.before !== undefined) {
+      start = all.findIndex((r) => r.id === query.before) + 1
+      if (start === 0) throw unknownCursor(query.before)
+    }
     const out: RunRecord[] = []
     const limit = runLimit(query.limit)
     for (let i = start; i < all.length && out.length < limit; i++) {

@@ -73,7 +73,11 @@ export interface ListRunsQuery {
   workflowId?: string
   status?: RunStatus | RunStatus[]
   limit?: number
-  /** Return runs created before this run (for paging, newest first). */
+  /**
+   * Return runs created before this run (for paging, newest first). A run id the store does not
+   * hold (pruned since the last page, or never made) is `RUN_NOT_FOUND`: starting over from the
+   * newest would hand a pager the same runs again, forever.
+   */
   before?: string
 }
 
@@ -120,11 +124,11 @@ export interface Store {
    * exactly one gets true.
    */
   transitionRun(id: string, from: readonly RunStatus[], to: RunStatus, patch?: Partial<Omit<RunRecord, 'id' | 'workflowId' | 'status'>>): MaybePromise<boolean>
-  /** Parked runs whose `wakeAt` is at or before `now`, soonest first. */
+  /** Parked runs whose `wakeAt` is at or before `now`, soonest first (runs due at one time: oldest run first). */
   dueRuns(now: number, limit: number): MaybePromise<RunRecord[]>
   /** The soonest `wakeAt` of any parked run, to arm one timer for all of them. */
   nextWakeAt(): MaybePromise<number | undefined>
-  /** Runs `waiting` for `event` with this match key. */
+  /** Runs `waiting` for `event` with this match key, oldest run first. */
   waitingFor(event: string, match: string): MaybePromise<RunRecord[]>
   /**
    * Stores an event for a run, once per (run, name): false when one was stored already, which
