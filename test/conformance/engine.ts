@@ -519,12 +519,19 @@ export function engineTests(s: SuiteContext): void {
       expect(chosen).toEqual([{ idChosen: true }, undefined])
     })
 
-    it('a runId that is not a non-empty string is refused with OPTIONS_INVALID', async () => {
+    it('a runId or idempotencyKey that is not a non-empty string, or holds a lone UTF-16 surrogate, is refused with OPTIONS_INVALID and makes no run', async () => {
       const engine = await s.engine()
       const wf = workflow(uid()).step('a', () => 1)
       await expect(engine.start(wf, undefined, { runId: '' })).rejects.toMatchObject({ code: 'OPTIONS_INVALID', message: expect.stringContaining('`runId` as a non-empty string') })
       await expect(engine.start(wf, undefined, { runId: 7 as never })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' })
-      expect(await engine.listRuns({ workflowId: wf.id })).toHaveLength(0)
+      await expect(engine.start(wf, undefined, { idempotencyKey: '' })).rejects.toMatchObject({ code: 'OPTIONS_INVALID', message: expect.stringContaining('`idempotencyKey` as a non-empty string') })
+      await expect(engine.start(wf, undefined, { idempotencyKey: { id: 1 } as never })).rejects.toMatchObject({ code: 'OPTIONS_INVALID', message: expect.stringContaining('got {"id":1}') })
+      // SQLite would keep both as "key-\uFFFD": two different keys, one run.
+      for (const [option, value] of [['runId', 'run-\ud800'], ['idempotencyKey', 'key-\udc00']] as const) {
+        await expect(engine.start(wf, undefined, { [option]: value })).rejects.toMatchObject({ code: 'OPTIONS_INVALID', message: expect.stringContaining(`\`${option}\` "${value.slice(0, -1)}\\u${value.charCodeAt(value.length - 1).toString(16)}" holds a lone UTF-16 surrogate`) })
+      }
+      expect(await (await engine.start(wf, undefined, { runId: `${wf.id}-😀`, idempotencyKey: 'k-😀' })).result()).toBe(1)
+      expect((await engine.listRuns({ workflowId: wf.id })).map((r) => [r.id, r.idempotencyKey])).toEqual([[`${wf.id}-😀`, 'k-😀']])
     })
   })
 

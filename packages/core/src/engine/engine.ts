@@ -253,6 +253,7 @@ export class Engine {
     const reg = this.#resolve(wf)
     const schema = reg.builder.options.input
     const value = schema === undefined ? payload : await validatePayload(reg.builder.id, schema, payload)
+    if (options?.idempotencyKey !== undefined) checkIdOption('idempotencyKey', options.idempotencyKey)
     const id = options?.runId ?? newRunId()
     if (options?.runId !== undefined) this.#claimRunId(id)
     const limiter = reg.runLimiter
@@ -302,9 +303,7 @@ export class Engine {
    * atomically (told `idChosen`); the claim ends once it settled.
    */
   #claimRunId(id: string): void {
-    if (typeof id !== 'string' || id === '') {
-      throw new SteplineError('OPTIONS_INVALID', `engine.start: expected \`runId\` as a non-empty string, got ${typeof id === 'string' ? "''" : String(id)}.`)
-    }
+    checkIdOption('runId', id)
     if (this.#claiming.has(id) || this.#active.has(id)) throw runExists(id)
     this.#claiming.add(id)
   }
@@ -730,6 +729,23 @@ export class Engine {
 
 /** What `start` tells the store about an id the caller chose. */
 const ID_CHOSEN: CreateRunOptions = { idChosen: true }
+
+/**
+ * A `runId` or `idempotencyKey` must be a non-empty string a store keeps as it is: SQLite turns a
+ * lone UTF-16 surrogate into U+FFFD, so two different keys would name one run there.
+ */
+function checkIdOption(name: 'runId' | 'idempotencyKey', value: unknown): void {
+  if (typeof value !== 'string' || value === '') {
+    throw new SteplineError('OPTIONS_INVALID', `engine.start: expected \`${name}\` as a non-empty string, got ${typeof value === 'string' ? "''" : typeof value === 'object' ? JSON.stringify(value) : String(value)}.`)
+  }
+  // In `u` mode a surrogate pair is one code point: only a lone surrogate is of category Cs.
+  if (/\p{Cs}/u.test(value)) {
+    throw new SteplineError(
+      'OPTIONS_INVALID',
+      `engine.start: \`${name}\` ${JSON.stringify(value)} holds a lone UTF-16 surrogate, which stores cannot keep as it is (SQLite makes it U+FFFD). Use well-formed text, e.g. ${name === 'runId' ? 'letters, digits and -' : 'the request id your caller sent'}.`,
+    )
+  }
+}
 
 /** Whether `existing` is the run a start with this workflow and key made before: a retry gets it back. */
 function isRetryOf(existing: RunRecord, workflowId: string, idempotencyKey: string | undefined): boolean {
