@@ -1,5 +1,5 @@
 import { threadId } from 'node:worker_threads'
-import { afterEach, describe, expect, expectTypeOf, it } from 'vitest'
+import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest'
 import {
   cpu,
   createEngine,
@@ -282,5 +282,85 @@ describe('cpu() faults crossing the thread', () => {
       .step('make', () => new Uint8Array(4096).fill(1))
       .forEach('parts', (ctx) => [0, 1, 2, 3].map((i) => ctx.last.subarray(i * 1024, (i + 1) * 1024)), fault<number>('sum'), { chunkSize: 2 })
     expect(await engine.run(chunked)).toEqual([1024, 1024, 1024, 1024])
+  })
+})
+
+describe('cpu() work a task leaves behind', () => {
+  const faults = new URL('./fixtures/cpu/faults.mjs', import.meta.url)
+  const fault = <T = unknown>(name: string) => cpu<T>(faults, { export: name })
+  // One thread, so the later task runs where the earlier one left its work.
+  const oneThread = () => engineWith({ workers: { max: 1 } })
+
+  /** What worker threads write to stderr while the test runs (it reaches this process's stderr), kept off the console. */
+  const captureStderr = () => {
+    let text = ''
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString()
+      return true
+    })
+    return { text: () => text, restore: () => spy.mockRestore() }
+  }
+
+  it('a throw left behind by a finished task does not fail a later task on its thread', async () => {
+    const stderr = captureStderr()
+    try {
+      const engine = oneThread()
+      const where = workflow<number>('cpu-thread').step('where', task<{ threadId: number }>('burn'))
+      const before = (await engine.run(where, 1)).threadId
+      expect(await engine.run(workflow('cpu-leaves-throw').step('leave', fault<string>('leavesLateThrow')))).toBe('left a throw')
+      expect(await engine.run(workflow<number>('cpu-after-left-throw').step('sq', fault<number>('slowSquare')), 7)).toBe(49)
+      await vi.waitFor(() => expect(stderr.text()).toMatch(/late throw left by leavesLateThrow/))
+      // The thread went on: it was not replaced.
+      expect((await engine.run(where, 1)).threadId).toBe(before)
+    } finally {
+      stderr.restore()
+    }
+  })
+
+  it('a rejection left behind by a finished task does not fail a later task on its thread', async () => {
+    const stderr = captureStderr()
+    try {
+      const engine = oneThread()
+      expect(await engine.run(workflow('cpu-leaves-rejection').step('leave', fault<string>('leavesLateRejection')))).toBe('left a rejection')
+      expect(await engine.run(workflow<number>('cpu-after-left-rejection').step('sq', fault<number>('slowSquare')), 6)).toBe(36)
+      await vi.waitFor(() => expect(stderr.text()).toMatch(/late rejection left by leavesLateRejection/))
+    } finally {
+      stderr.restore()
+    }
+  })
+
+  it('an async error of a task that is still running fails that task with its message; the pool goes on', async () => {
+    const engine = oneThread()
+    const thrown = await engine.run(workflow('cpu-own-late-throw').step('own', fault('throwsWhileRunning'))).catch((e: unknown) => e)
+    expect(thrown).toBeInstanceOf(StepError)
+    expect(((thrown as StepError).cause as Error).message).toMatch(
+      /^Step "own" \(cpu module .*faults\.mjs, export "throwsWhileRunning"\) failed in a worker thread: own timer threw while the task ran$/,
+    )
+    const rejected = await engine.run(workflow('cpu-own-late-rejection').step('own', fault('rejectsWhileRunning'))).catch((e: unknown) => e)
+    expect(rejected).toBeInstanceOf(StepError)
+    expect(((rejected as StepError).cause as Error).message).toMatch(
+      /^Step "own" \(cpu module .*faults\.mjs, export "rejectsWhileRunning"\) failed in a worker thread: own promise rejected while the task ran$/,
+    )
+    const withString = await engine.run(workflow('cpu-own-string-rejection').step('own', fault('rejectsWithStringWhileRunning'))).catch((e: unknown) => e)
+    expect(((withString as StepError).cause as Error).message).toMatch(
+      /export "rejectsWithStringWhileRunning"\) failed in a worker thread: a promise that nothing awaited or caught was rejected with no such order$/,
+    )
+    expect(await engine.run(workflow<number>('cpu-after-own-errors').step('sq', fault<number>('slowSquare')), 5)).toBe(25)
+  })
+
+  it('an error left behind is reported on stderr naming the module and export that left it', async () => {
+    const stderr = captureStderr()
+    try {
+      const engine = oneThread()
+      await engine.run(workflow('cpu-leaves-report').step('leave', fault('leavesLateThrow')))
+      await engine.run(workflow<number>('cpu-after-report').step('sq', fault<number>('slowSquare')), 2)
+      await vi.waitFor(() => expect(stderr.text()).toMatch(/late throw left by leavesLateThrow/))
+      const report = stderr.text()
+      expect(report).toMatch(/cpu module .*faults\.mjs, export "leavesLateThrow", left an error behind after its task had finished/)
+      expect(report).toMatch(/Error: late throw left by leavesLateThrow\n\s+at /) // with its stack
+      expect(report).not.toMatch(/slowSquare/)
+    } finally {
+      stderr.restore()
+    }
   })
 })

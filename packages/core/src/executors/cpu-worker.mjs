@@ -1,6 +1,9 @@
 // The piscina worker behind `cpu()` steps. Plain JavaScript so that it runs as it is, from
 // source in tests and from dist once built. It loads the task's module once per thread, calls
-// its export, and moves ArrayBuffers in the result back instead of copying them.
+// its export, and moves ArrayBuffers in the result back instead of copying them. An error that a
+// task's leftover work raises after the task finished fails no later task (see `tasks` below).
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { fileURLToPath } from 'node:url'
 import { move, transferableSymbol, valueSymbol } from 'piscina'
 
 const handlers = new Map()
@@ -80,8 +83,81 @@ function moved(result) {
   return { [transferableSymbol]: buffers, [valueSymbol]: result }
 }
 
+// Work a task starts and does not await (a timer, an unawaited promise) can fail after the task
+// has finished: it runs later, often while the thread's next task runs, since an idle piscina
+// thread blocks in Atomics.wait and runs no timers until a task arrives. Left to Node, such an
+// error ends the thread and piscina fails whatever task the thread is running then: an
+// unrelated step of maybe another run. So each task runs in an AsyncLocalStorage context whose
+// store is a small token (not the task: leftover timers would keep its input alive), which
+// every timer, promise and callback the task starts carries. An uncaught error is judged by the
+// token of the work that raised it:
+// - a task that is still running: the thread ends as Node would end it, and piscina fails that
+//   task with the error, as before. It is the only task on the thread (piscina's default of one
+//   task per thread, which pool.ts keeps), and ending the thread also ends the rest of its work;
+// - a task that has finished: the error cannot change that task's result any more. It is
+//   written to stderr naming the module and export, and the thread goes on. Ending the thread
+//   instead would not be clean: the pool may have sent it its next task already, which would
+//   then fail with "worker exited", the very failure this prevents. Going on is what Node's own
+//   `--unhandled-rejections=warn` does, and the throw unwound only the leftover callback's
+//   stack, never a running task's;
+// - no task (piscina's own work, e.g. the DataCloneError of a result it could not post, which
+//   must fail that task): the thread ends, as before.
+const tasks = new AsyncLocalStorage()
+
+function onUncaught(error) {
+  const owner = tasks.getStore()
+  if (owner !== undefined && owner.done) reportLeftover(owner, error)
+  else rethrow(error)
+}
+
+// Node calls this in the async context of the rejected promise (where it was created; on Node
+// versions with AsyncContextFrame, where it was rejected): either way, the leftover work's task.
+function onUnhandledRejection(reason) {
+  const owner = tasks.getStore()
+  if (owner !== undefined && owner.done) reportLeftover(owner, reason)
+  else rethrow(reason instanceof Error ? reason : unhandledRejection(reason))
+}
+
+/** As Node makes of a rejection with no Error for a reason, with the reason in the message. */
+function unhandledRejection(reason) {
+  const error = new Error(`a promise that nothing awaited or caught was rejected with ${messageOf(reason)}`)
+  error.name = 'UnhandledPromiseRejection'
+  error.code = 'ERR_UNHANDLED_REJECTION'
+  return error
+}
+
+/** Leaves `error` to Node's default, which ends the thread: piscina fails the running task with it. */
+function rethrow(error) {
+  process.off('uncaughtException', onUncaught)
+  process.off('unhandledRejection', onUnhandledRejection)
+  queueMicrotask(() => {
+    throw error
+  })
+}
+
+function reportLeftover(owner, error) {
+  const module = owner.m.startsWith('file:') ? fileURLToPath(owner.m) : owner.m
+  try {
+    console.error(
+      `stepline: cpu module ${module}, export "${owner.e}", left an error behind after its task had finished; ` +
+        'it failed no step, and this worker thread goes on. Await or catch all the work a task starts.',
+      error,
+    )
+  } catch {
+    // An error whose inspection throws: a listener that throws would end the thread after all.
+  }
+}
+
+process.on('uncaughtException', onUncaught)
+process.on('unhandledRejection', onUnhandledRejection)
+
 /** One task: `{ m: module, e: export, input }`, or a chunk: `{ m, e, inputs: [...] }`. */
-export default async function run(task) {
+export default function run(task) {
+  const owner = { m: task.m, e: task.e, done: false }
+  return tasks.run(owner, runTask, task, owner)
+}
+
+async function runTask(task, owner) {
   const key = `${task.m}#${task.e}`
   try {
     // The common case costs a map lookup and no extra await: the handler is loaded already.
@@ -100,5 +176,8 @@ export default async function run(task) {
   } catch (e) {
     // A thrown string or plain object clones as it is; only Errors lose fields on the way.
     throw e instanceof Error ? serialized(e) : e
+  } finally {
+    // From here on, an error of the work it leaves behind is no longer this task's failure.
+    owner.done = true
   }
 }
