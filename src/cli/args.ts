@@ -20,3 +20,18 @@ export function positiveInt(command: string, name: string, value: string | undef
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`stepline ${command}: expected --${name} as a whole number ≥ 1, got '${value}'.`)
   return n
 }
+
+/** A TCP port from an option: digits only (`0x50` and `8e1` are not ports), 0 to 65535; 0 picks a free one. */
+export function portNumber(command: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!/^\d+$/.test(value) || Number(value) > 65535) {
+    throw new UsageError(`stepline ${command}: expected --port as a port number from 0 to 65535 (0 picks a free port), got '${value}'.`)
+  }
+  return Number(value)
+}
+
+/** A string option that must not be empty when given: `--host "$HOST"` with HOST unset passes ''. */
+export function nonEmpty(command: string, name: string, value: string | undefined, fix: string): string | undefined {
+  if (value === '') throw new UsageError(`stepline ${command}: --${name} is empty. ${fix}`)
+  return value
+}

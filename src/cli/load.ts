@@ -6,7 +6,7 @@ import type { AnyWorkflow } from '@stepline/core'
 import { UsageError } from './errors'
 
 const TS = new Set(['.ts', '.mts', '.cts', '.tsx'])
-const LOADABLE = new Set([...TS, '.js', '.mjs', '.cjs'])
+export const LOADABLE = new Set([...TS, '.js', '.mjs', '.cjs'])
 
 /** A workflow found in a module, with the file and export it came from. */
 export interface Found {
@@ -119,4 +119,19 @@ export function pickWorkflow(found: Found[], id: string | undefined, where: stri
   const hit = found.find((f) => f.workflow.id === id)
   if (hit === undefined) throw new UsageError(`No workflow "${id}" in ${where}; it exports ${ids}. Pick one with --workflow <id>.`)
   return hit
+}
+
+/**
+ * A usage error when two of the workflows found have one id (`id`, when given: the one the
+ * command runs). The engine keys workflows by id, so one would stand in for the other unseen.
+ */
+export function checkUniqueIds(command: string, found: Found[], id?: string): void {
+  for (const f of found) {
+    const first = found.find((g) => g.workflow.id === f.workflow.id)!
+    if (first !== f && (id === undefined || f.workflow.id === id)) {
+      throw new UsageError(
+        `stepline ${command}: workflow id "${f.workflow.id}" is exported twice, by ${first.file} (export "${first.exportName}") and by ${f.file} (export "${f.exportName}"). Ids must be unique: rename one.`,
+      )
+    }
+  }
 }

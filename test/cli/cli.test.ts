@@ -166,6 +166,12 @@ describe.runIf(built)('stepline CLI', () => {
     expect(show.stdout).toMatch(/^ {2}reserve-item\[3\] +step +✓ completed +1 +\d+ ms +40$/m)
     const missing = await stepline(['runs', 'show', 'nope', '--db', db])
     expect(missing.code).toBe(1)
+    expect(missing.stderr).toBe(`error: stepline runs show: no run "nope" in the journal ${db}. List its runs with \`stepline runs ls\`, or pass the journal that has it with --db <path>.\n`)
+    // Options may come before the subcommand.
+    const optionsFirst = await stepline(['runs', '--db', db, 'show', id])
+    expect(optionsFirst.code, optionsFirst.stderr).toBe(0)
+    expect(optionsFirst.stdout).toMatch(new RegExp(`^run +${id}$`, 'm'))
+    expect((await stepline(['runs', '--db', db, 'ls'])).stdout).toBe(ls.stdout)
     expect((await stepline(['runs', '--db', join(dir, 'absent.db')])).code).toBe(2)
   })
   it('Ctrl-C cancels a run that is parked in a sleep, and the CLI exits 1', async () => {
@@ -272,6 +278,74 @@ export const chatty = workflow('chatty').step('talk', async (ctx) => {
     expect(r.stderr).toContain(`${join(at, 'workflows/order-copy.ts')} (export "order")`)
     expect(r.stderr).toContain(`${join(at, 'workflows/order.ts')} (export "order")`)
   })
+
+  it('run and graph refuse two workflows with the id they would run, instead of picking one unseen', async () => {
+    const wf = (step: string) => `workflow('order').step('${step}', () => '${step}')`
+    const at = project({ 'orders.ts': `import { workflow } from 'stepline'\nexport const order = ${wf('old')}\nexport const orderV2 = ${wf('new')}\n` })
+    for (const args of [['run', 'orders.ts', '-w', 'order', '--memory'], ['graph', 'orders.ts']]) {
+      const r = await stepline(args, {}, at)
+      expect(r.code, r.stdout).toBe(2)
+      expect(r.stderr).toContain(`stepline ${args[0]}: workflow id "order" is exported twice, by ${join(at, 'orders.ts')} (export "order") and by ${join(at, 'orders.ts')} (export "orderV2")`)
+    }
+  })
+
+  it('serve takes --port 0 to 65535, as digits, and says so', async () => {
+    const serve = (port: string) => stepline(['serve', 'test/fixtures/cli/server', `--port=${port}`, '--db', join(dir, 'port.db')])
+    for (const port of ['abc', '-1', '70000', '0x0']) {
+      const r = await serve(port)
+      expect(r.code, `--port=${port}: ${r.stdout}`).toBe(2)
+      expect(r.stderr).toContain(`error: stepline serve: expected --port as a port number from 0 to 65535 (0 picks a free port), got '${port}'.`)
+    }
+    expect(existsSync(join(dir, 'port.db'))).toBe(false)
+  })
+
+  it('serve refuses an empty --host (every interface) and an empty --token (an open run API), as `--token "$UNSET"` passes', async () => {
+    const [host, token] = await Promise.all([
+      stepline(['serve', 'test/fixtures/cli/server', '--port', '0', '--host', '', '--db', join(dir, 'empty-host.db')]),
+      stepline(['serve', 'test/fixtures/cli/server', '--port', '0', '--token', '', '--db', join(dir, 'empty-token.db')]),
+    ])
+    expect(host.code, host.stdout).toBe(2)
+    expect(host.stderr).toContain('error: stepline serve: --host is empty. Pass 127.0.0.1 for this machine only, 0.0.0.0 for every interface')
+    expect(token.code, token.stdout).toBe(2)
+    expect(token.stderr).toContain('error: stepline serve: --token is empty. Pass the token the run API should require')
+  })
+
+  it('a --db that is a directory or empty is a usage error that says so, for run, serve and runs', async () => {
+    const folder = mkdtempSync(join(dir, 'journal-dir-'))
+    for (const args of [['run', fixture], ['serve', 'test/fixtures/cli/server', '--port', '0'], ['runs']]) {
+      const r = await stepline([...args, '--db', folder])
+      expect(r.code, r.stdout).toBe(2)
+      expect(r.stderr).toContain(`error: stepline ${args[0]}: --db ${folder} is a directory; it names the journal file. Pass a file path, e.g. --db ${join(folder, 'stepline.db')}.`)
+      const empty = await stepline([...args, '--db', ''])
+      expect(empty.code, empty.stdout).toBe(2)
+      expect(empty.stderr).toContain(`error: stepline ${args[0]}: --db is empty.`)
+    }
+  })
+
+  it('run: a payload the input schema refuses is a usage error (exit 2) that names the issue, and leaves no new journal', async () => {
+    const at = project({
+      'typed.ts': `import { workflow } from 'stepline'\n` +
+        `const named = { '~standard': { version: 1, vendor: 'test', validate: (v: any) => (typeof v?.name === 'string' ? { value: v } : { issues: [{ message: 'name is required', path: ['name'] }] }) } }\n` +
+        `export const typed = workflow<{ name: string }>('typed', { input: named }).step('hi', (ctx) => ctx.payload.name)\n`,
+    })
+    const bad = await stepline(['run', 'typed.ts', '--payload', '{"name":1}'], {}, at)
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('error: stepline run: Workflow "typed": the payload does not match its input schema (1 issue):\n  - name: name is required\n')
+    const none = await stepline(['run', 'typed.ts'], {}, at)
+    expect(none.code).toBe(2)
+    expect(none.stderr).toContain("Pass one with --payload '<json>' or --payload-file <file>.")
+    // No run was created, so the default journal (and its folder) that the command opened is gone again.
+    expect(existsSync(join(at, '.stepline'))).toBe(false)
+    const good = await stepline(['run', 'typed.ts', '--payload', '{"name":"Ada"}'], {}, at)
+    expect(good.code, good.stderr).toBe(0)
+    expect(existsSync(join(at, '.stepline', 'stepline.db'))).toBe(true)
+  })
+
+  it('serve with an empty folder says which files it looks for', async () => {
+    const r = await stepline(['serve', mkdtempSync(join(dir, 'no-files-')), '--port', '0'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('no workflow files (.ts, .mts, .cts, .tsx, .js, .mjs, .cjs) at the top of')
+  })
 })
 
 describe.runIf(built && serverReady())('stepline serve', () => {
@@ -340,6 +414,8 @@ describe.runIf(built && serverReady())('stepline serve', () => {
       const r = await stepline(['serve', 'test/fixtures/cli/server', '--port', String(port), '--db', join(dir, 'taken.db')])
       expect(r.stderr).toBe(`error: stepline serve: port ${port} on 127.0.0.1 is already in use. Stop what listens there, pick another port with --port <n>, or pass --port 0 for a free one.\n`)
       expect(r.code).toBe(1)
+      // Nothing ran: the journal it opened is not left behind as a new, empty file.
+      expect(existsSync(join(dir, 'taken.db'))).toBe(false)
     } finally {
       taken.close()
     }

@@ -1,6 +1,6 @@
 import { parse } from '../args'
 import { EXIT, UsageError } from '../errors'
-import { loadWorkflows, moduleFiles, pickWorkflow } from '../load'
+import { checkUniqueIds, loadWorkflows, moduleFiles, pickWorkflow } from '../load'
 
 export const GRAPH_HELP = `Usage: stepline graph <file> [options]
 
@@ -28,7 +28,9 @@ export async function graphCommand(argv: string[]): Promise<number> {
   if (file === undefined) throw new UsageError('stepline graph: expected a workflow file, e.g. stepline graph ./workflow.ts')
   if (extra.length) throw new UsageError(`stepline graph: unexpected argument '${extra[0]}'.`)
   const { found, core } = await loadWorkflows(moduleFiles(file, false))
-  const plan = pickWorkflow(found, values.workflow, file).workflow.plan()
+  const wf = pickWorkflow(found, values.workflow, file).workflow
+  checkUniqueIds('graph', found, wf.id)
+  const plan = wf.plan()
   process.stdout.write((format === 'json' ? JSON.stringify(plan, null, 2) : core.toMermaid(plan)) + '\n')
   return EXIT.ok
 }

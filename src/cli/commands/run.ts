@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs'
-import type { Engine, RunOutcome, Store } from '@stepline/core'
+import type { Plan, RunHandle, RunOutcome, Store } from '@stepline/core'
 import { parse } from '../args'
 import { EXIT, UsageError } from '../errors'
-import { loadWorkflows, moduleFiles, pickWorkflow } from '../load'
+import { checkUniqueIds, loadWorkflows, moduleFiles, pickWorkflow } from '../load'
 import { c, cErr, errorChain, formatMs, isTty, prettyJson } from '../output'
 import { RunProgress } from '../render/progress'
 import { LiveView } from '../render/live'
-import { DEFAULT_DB, openStore } from '../store'
+import { DEFAULT_DB, journalPath, openStore, undoNewJournal } from '../store'
 
 export const RUN_HELP = `Usage: stepline run <file> [options]
 
@@ -42,21 +42,37 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (values.payload !== undefined && values['payload-file'] !== undefined) throw new UsageError('stepline run: pass --payload or --payload-file, not both.')
   if (values.memory && values.db !== undefined) throw new UsageError('stepline run: pass --db or --memory, not both.')
   const payload = readPayload(values.payload, values['payload-file'])
+  const db = values.memory ? undefined : journalPath('run', values.db)
 
   const { found, core } = await loadWorkflows(moduleFiles(file, false))
   const wf = pickWorkflow(found, values.workflow, file).workflow
+  checkUniqueIds('run', found, wf.id)
   if (values.workflow === undefined && found.length > 1) {
     console.error(cErr.dim(`${file} exports ${found.length} workflows (${found.map((f) => f.workflow.id).join(', ')}); running "${wf.id}". Pick another with --workflow <id>.`))
   }
-  const store: Store | undefined = values.memory ? undefined : await openStore(values.db ?? DEFAULT_DB)
+  const discardJournal = db === undefined ? undefined : undoNewJournal(db)
+  const store: Store | undefined = db === undefined ? undefined : await openStore(db)
   // A one-shot run: resuming other unfinished runs of the journal is `stepline serve`'s job.
   const engine = core.createEngine({ workflows: [wf], recover: false, ...(store ? { store } : {}) })
+  let handle: RunHandle<unknown> | undefined
   try {
-    return await execute(engine, wf.id, payload)
+    handle = await engine.start(wf.id, payload).catch((error: unknown) => {
+      throw refusedPayload(error, payload)
+    })
+    return await execute(engine.planOf(wf.id)!, handle)
   } finally {
     await engine.close()
     await store?.close?.()
+    // No run was created: a journal this command created would be an empty file left behind.
+    if (handle === undefined) discardJournal?.()
   }
+}
+
+/** A payload the workflow's input schema rejects is a mistake in the call (exit 2), like bad JSON. */
+function refusedPayload(error: unknown, payload: unknown): unknown {
+  if ((error as { code?: unknown }).code !== 'VALIDATION_FAILED') return error
+  const hint = payload === undefined ? ' Pass one with --payload \'<json>\' or --payload-file <file>.' : ''
+  return new UsageError(`stepline run: ${(error as Error).message}${hint}`)
 }
 
 function readPayload(json: string | undefined, file: string | undefined): unknown {
@@ -78,8 +94,7 @@ function readPayload(json: string | undefined, file: string | undefined): unknow
   }
 }
 
-async function execute(engine: Engine, workflowId: string, payload: unknown): Promise<number> {
-  const plan = engine.planOf(workflowId)!
+async function execute(plan: Plan, handle: RunHandle<unknown>): Promise<number> {
   const tty = isTty(process.stdout)
   const progress = new RunProgress(plan)
   const live = tty ? new LiveView(process.stdout, (now) => progress.lines(now)) : undefined
@@ -87,7 +102,6 @@ async function execute(engine: Engine, workflowId: string, payload: unknown): Pr
   const now = () => Date.now()
   const where = (e: { step: string; item?: number[] | undefined }) => e.step + (e.item ? e.item.map((i) => `[${i}]`).join('') : '')
 
-  const handle = await engine.start(workflowId, payload)
   // A run parked in a sleep or a waitForEvent is cancelled too; only an ended run is left alone.
   const ended = () => handle.status === 'completed' || handle.status === 'failed' || handle.status === 'cancelled'
   const interrupt = () => {
@@ -107,7 +121,7 @@ async function execute(engine: Engine, workflowId: string, payload: unknown): Pr
   }
   process.stdout.once('error', readerGone)
 
-  out(`${c.bold('▶')} run ${handle.id} · workflow "${workflowId}"`)
+  out(`${c.bold('▶')} run ${handle.id} · workflow "${handle.workflowId}"`)
   handle
     .on('step:started', (e) => {
       progress.started(e, now())

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs'
 import { deserializeError, type RunRecord, type RunStatus, type StepRecord, type Store } from '@stepline/core'
 import { parse, positiveInt } from '../args'
-import { EXIT, UsageError } from '../errors'
+import { CommandError, EXIT, UsageError } from '../errors'
 import { c, errorChain, formatMs, formatTime, preview, table } from '../output'
-import { DEFAULT_DB, openStore } from '../store'
+import { DEFAULT_DB, journalPath, openStore } from '../store'
 
 export const RUNS_HELP = `Usage: stepline runs [ls] [options]
        stepline runs show <id> [--db path]
@@ -21,9 +21,7 @@ const STATUSES: readonly RunStatus[] = ['queued', 'running', 'sleeping', 'waitin
 
 /** `stepline runs [ls]` and `stepline runs show <id>`: read the journal, never run anything. */
 export async function runsCommand(argv: string[]): Promise<number> {
-  const sub = argv[0] === 'ls' || argv[0] === 'show' ? argv[0] : undefined
-  const rest = sub ? argv.slice(1) : argv
-  const { values, positionals } = parse(`runs${sub ? ` ${sub}` : ''}`, rest, {
+  const { values, positionals: args } = parse('runs', argv, {
     db: { type: 'string' },
     workflow: { type: 'string', short: 'w' },
     status: { type: 'string', short: 's' },
@@ -34,19 +32,21 @@ export async function runsCommand(argv: string[]): Promise<number> {
     console.log(RUNS_HELP)
     return EXIT.ok
   }
-  if (sub !== 'show' && positionals.length) throw new UsageError(`stepline runs: unknown subcommand '${positionals[0]}'. Use \`stepline runs ls\` or \`stepline runs show <id>\`.`)
-  const db = values.db ?? DEFAULT_DB
+  // Options may come before the subcommand too: `stepline runs --db x.db show <id>`.
+  const sub = args[0] === 'ls' || args[0] === 'show' ? args[0] : undefined
+  const positionals = sub ? args.slice(1) : args
+  if (sub === undefined && positionals.length) throw new UsageError(`stepline runs: unknown subcommand '${positionals[0]}'. Use \`stepline runs ls\` or \`stepline runs show <id>\`.`)
+  if (sub === 'ls' && positionals.length) throw new UsageError(`stepline runs ls: unexpected argument '${positionals[0]}'.`)
+  const [id, ...extra] = positionals
+  if (sub === 'show' && id === undefined) throw new UsageError('stepline runs show: expected a run id, e.g. stepline runs show mip8k2x1c4f0a9zq3k7w1')
+  if (sub === 'show' && extra.length) throw new UsageError(`stepline runs show: unexpected argument '${extra[0]}'.`)
+  const limit = positiveInt('runs', 'limit', values.limit) ?? 20
+  const db = journalPath('runs', values.db)
   // Opening a SQLite path creates the file; a mistyped --db should say so instead.
   if (!existsSync(db)) throw new UsageError(`stepline runs: no journal at ${db}. Start a run with \`stepline run <file>\` first, or pass --db <path>.`)
   const store = await openStore(db)
   try {
-    if (sub === 'show') {
-      const [id, ...extra] = positionals
-      if (id === undefined) throw new UsageError('stepline runs show: expected a run id, e.g. stepline runs show mip8k2x1c4f0a9zq3k7w1')
-      if (extra.length) throw new UsageError(`stepline runs show: unexpected argument '${extra[0]}'.`)
-      return await show(store, id)
-    }
-    return await list(store, values.workflow, values.status, positiveInt('runs', 'limit', values.limit) ?? 20)
+    return sub === 'show' ? await show(store, id!, db) : await list(store, values.workflow, values.status, limit)
   } finally {
     await store.close?.()
   }
@@ -65,11 +65,10 @@ async function list(store: Store, workflowId: string | undefined, status: string
   return EXIT.ok
 }
 
-async function show(store: Store, id: string): Promise<number> {
+async function show(store: Store, id: string, db: string): Promise<number> {
   const run = await store.getRun(id)
   if (run === undefined) {
-    console.error(`stepline runs show: no run "${id}" in this journal. List runs with \`stepline runs ls\`.`)
-    return EXIT.failed
+    throw new CommandError(`stepline runs show: no run "${id}" in the journal ${db}. List its runs with \`stepline runs ls\`, or pass the journal that has it with --db <path>.`)
   }
   const steps = await store.getSteps(id)
   const field = (k: string, v: string) => console.log(`${c.dim(k.padEnd(10))} ${v}`)

@@ -1,14 +1,15 @@
 import type { AnyWorkflow, Engine, TriggerSpec } from '@stepline/core'
-import { parse, positiveInt } from '../args'
+import { nonEmpty, parse, portNumber } from '../args'
 import { CommandError, EXIT, UsageError } from '../errors'
-import { loadWorkflows, moduleFiles } from '../load'
+import { checkUniqueIds, LOADABLE, loadWorkflows, moduleFiles } from '../load'
 import { c, formatMs } from '../output'
-import { DEFAULT_DB, openStore } from '../store'
+import { DEFAULT_DB, journalPath, openStore, undoNewJournal } from '../store'
 
 export const SERVE_HELP = `Usage: stepline serve <dir|file> [options]
 
-Serves the workflows exported by <file>, or by the .ts/.js/.mjs files of <dir>: webhooks,
-the run API and cron schedules, on a SQLite journal. Unfinished runs resume on start.
+Serves the workflows exported by <file>, or by the .ts/.mts/.cts/.tsx/.js/.mjs/.cjs files at
+the top of <dir>: webhooks, the run API and cron schedules, on a SQLite journal. Unfinished
+runs resume on start.
 
 Options:
   --port <n>       port (default 3000; 0 picks a free one)
@@ -45,31 +46,24 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const [target, ...extra] = positionals
   if (target === undefined) throw new UsageError('stepline serve: expected a workflow file or directory, e.g. stepline serve ./workflows')
   if (extra.length) throw new UsageError(`stepline serve: unexpected argument '${extra[0]}'.`)
-  const port = values.port === '0' ? 0 : (positiveInt('serve', 'port', values.port) ?? 3000)
-  if (port > 65535) throw new UsageError(`stepline serve: expected --port between 0 and 65535, got ${port}.`)
-  const host = values.host ?? '127.0.0.1'
-  const token = values.token ?? process.env.STEPLINE_TOKEN
+  const port = portNumber('serve', values.port, 3000)
+  // Node binds every interface to an empty host, and serves the run API to anyone with an empty token.
+  const host = nonEmpty('serve', 'host', values.host, 'Pass 127.0.0.1 for this machine only, 0.0.0.0 for every interface, or leave --host out for 127.0.0.1.') ?? '127.0.0.1'
+  const token = nonEmpty('serve', 'token', values.token, 'Pass the token the run API should require, or leave --token out (the run API then requires $STEPLINE_TOKEN if set, else none).') ?? process.env.STEPLINE_TOKEN
+  const db = journalPath('serve', values.db)
 
   const files = moduleFiles(target, true)
-  if (files.length === 0) throw new UsageError(`stepline serve: no .ts, .js or .mjs files in ${target}.`)
+  if (files.length === 0) throw new UsageError(`stepline serve: no workflow files (${[...LOADABLE].join(', ')}) at the top of ${target}.`)
   const { found, core } = await loadWorkflows(files)
   const workflows = found.map((f) => f.workflow)
   if (workflows.length === 0) throw new UsageError(`stepline serve: no workflow is exported by ${target}. Export one: export const order = workflow('order').step(…)`)
-  // The engine keys workflows by id: a second one would replace the first, or fail without saying where either is.
-  for (const f of found) {
-    const first = found.find((g) => g.workflow.id === f.workflow.id)!
-    if (first !== f) {
-      throw new UsageError(
-        `stepline serve: workflow id "${f.workflow.id}" is exported twice, by ${first.file} (export "${first.exportName}") and by ${f.file} (export "${f.exportName}"). Ids must be unique: rename one.`,
-      )
-    }
-  }
+  checkUniqueIds('serve', found)
 
   const server = (await import('@stepline/server')) as unknown as Partial<ServerModule>
   if (typeof server.serve !== 'function' || typeof server.startSchedules !== 'function') {
     throw new Error('This @stepline/server has no serve()/startSchedules(); install a matching version of @stepline/server.')
   }
-  const db = values.db ?? DEFAULT_DB
+  const discardJournal = undoNewJournal(db)
   const store = await openStore(db, { server: true })
   // The engine resumes unfinished runs of these workflows from the journal as it registers them.
   const engine = core.createEngine({ store, workflows })
@@ -87,6 +81,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   } catch (error) {
     await engine.close()
     await store.close?.()
+    discardJournal()
     throw listenError(error, port, host)
   }
   const schedules = server.startSchedules(engine, workflows)
