@@ -174,20 +174,23 @@ describe.runIf(built)('stepline CLI', () => {
     expect((await stepline(['runs', '--db', db, 'ls'])).stdout).toBe(ls.stdout)
     expect((await stepline(['runs', '--db', join(dir, 'absent.db')])).code).toBe(2)
   })
-  it('Ctrl-C cancels a run that is parked in a sleep, and the CLI exits 1', async () => {
+  it.each(['SIGINT', 'SIGTERM'] as const)('%s (Ctrl-C, or a timeout stopping the CLI) cancels a run that is parked in a sleep, in the journal too, and the CLI exits 1', async (signal) => {
     const at = project({ 'nap.ts': `import { workflow } from 'stepline'\nexport const nap = workflow('nap').step('a', () => 1).sleep('nap', '1h').step('b', () => 2)\n` })
-    const child = spawn(process.execPath, [cli, 'run', 'nap.ts', '--memory'], { cwd: at, env: { ...process.env, NO_COLOR: '1', FORCE_TTY: '' } })
+    const child = spawn(process.execPath, [cli, 'run', 'nap.ts', '--db', 'nap.db'], { cwd: at, env: { ...process.env, NO_COLOR: '1', FORCE_TTY: '' } })
     let stdout = ''
     child.stdout.on('data', (d: Buffer) => (stdout += d))
     child.stderr.on('data', (d: Buffer) => (stdout += d))
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
     try {
       await until(() => stdout.includes('run parked'), () => `the run did not park: ${stdout}`)
-      child.kill('SIGINT')
+      child.kill(signal)
       const code = await Promise.race([exited, new Promise<'alive'>((r) => setTimeout(() => r('alive'), 5000))])
       expect(code, stdout).toBe(1)
-      expect(stdout).toContain('interrupted: cancelling the run')
+      expect(stdout).toContain(`interrupted (${signal}): cancelling the run`)
       expect(stdout).toMatch(/^✗ run \S+ cancelled after/m)
+      const ls = await stepline(['runs', 'ls', '--db', 'nap.db'], {}, at)
+      expect(ls.stdout).toMatch(/cancelled/)
+      expect(ls.stdout).not.toMatch(/running|sleeping/)
     } finally {
       child.kill('SIGKILL')
     }

@@ -104,17 +104,24 @@ async function execute(plan: Plan, handle: RunHandle<unknown>): Promise<number> 
 
   // A run parked in a sleep or a waitForEvent is cancelled too; only an ended run is left alone.
   const ended = () => handle.status === 'completed' || handle.status === 'failed' || handle.status === 'cancelled'
-  const interrupt = () => {
+  // SIGTERM (a `timeout`, a CI job stopped) as Ctrl-C: left to Node's default, the process would die
+  // with the run still `running` in the journal, for the next `stepline serve` to resume.
+  const interrupt = (signal: NodeJS.Signals) => {
+    process.off('SIGINT', interrupt)
+    process.off('SIGTERM', interrupt)
     if (!ended()) {
-      out(c.yellow('interrupted: cancelling the run (press Ctrl-C again to exit now)'))
-      handle.cancel('interrupted (SIGINT)').catch((e: unknown) => out(c.red(`could not cancel the run: ${e instanceof Error ? e.message : String(e)}`)))
-      process.once('SIGINT', () => {
+      out(c.yellow(`interrupted (${signal}): cancelling the run (press Ctrl-C again to exit now)`))
+      handle.cancel(`interrupted (${signal})`).catch((e: unknown) => out(c.red(`could not cancel the run: ${e instanceof Error ? e.message : String(e)}`)))
+      const exitNow = (again: NodeJS.Signals) => {
         live?.stop()
-        process.exit(130)
-      })
+        process.exit(again === 'SIGINT' ? 130 : 143)
+      }
+      process.once('SIGINT', exitNow)
+      process.once('SIGTERM', exitNow)
     }
   }
   process.once('SIGINT', interrupt)
+  process.once('SIGTERM', interrupt)
   // Nobody reads the output any more (`| head -3`): the run ends as with Ctrl-C, without a word.
   const readerGone = () => {
     if (!ended()) handle.cancel('stdout closed').catch(() => undefined)
@@ -157,6 +164,7 @@ async function execute(plan: Plan, handle: RunHandle<unknown>): Promise<number> 
     outcome = await handle.outcome()
   } finally {
     process.off('SIGINT', interrupt)
+    process.off('SIGTERM', interrupt)
     process.stdout.off('error', readerGone)
     progress.finish()
     live?.stop()
