@@ -38,3 +38,6 @@ expectTypeOf<inferSteps<typeof wf>['both']['output']>().toEqualTypeOf<[number, s
 // Names are unique across the whole workflow; a second use is a type error (and a PlanError).
 // @ts-expect-error the name "tuple" is already used in this workflow
 wf.step('tuple', () => 0)
+// Generated names are used names too: the branches of "both" are "both[0]" and "both[1]".
+// @ts-expect-error the name "both[0]" is already used in this workflow
+wf.step('both[0]', () => 0)

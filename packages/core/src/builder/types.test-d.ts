@@ -2,7 +2,7 @@ import { describe, expectTypeOf, test } from 'vitest'
 import { type } from 'arktype'
 import * as v from 'valibot'
 import { z } from 'zod'
-import { createEngine, workflow, type inferInput, type inferOutput, type inferSteps } from '@stepline/core'
+import { cpu, createEngine, workflow, type inferInput, type inferOutput, type inferSteps } from '@stepline/core'
 import type { AnyWorkflow, StepInfo } from './types'
 
 interface Order {
@@ -567,6 +567,89 @@ describe('names', () => {
         expectTypeOf(ctx.steps.outer.output).toEqualTypeOf<string | number>()
         return null
       })
+  })
+
+  test('.elseIf() names stay reserved after .endIf()', () => {
+    const wf = workflow('w').if('large', () => true).elseIf('medium', () => true).endIf()
+    // @ts-expect-error "medium" labels a case of the .if() "large"
+    wf.step('medium', () => 1)
+    // @ts-expect-error "medium" labels a case of the .if() "large"
+    wf.if('medium', () => true)
+    // Reserved, not in ctx.steps: the case has no entry of its own.
+    wf.step('after', (ctx) => {
+      // @ts-expect-error "medium" is not in ctx.steps
+      return ctx.steps.medium
+    })
+  })
+
+  test('a forEach body may not reuse the forEach name or an open .if() name', () => {
+    // @ts-expect-error "each" is the forEach's own name
+    workflow('w').forEach('each', () => [1], (_i, flow) => flow.step('each', () => 2))
+    workflow('w')
+      .if('big', () => true)
+      // @ts-expect-error "big" is the open .if()'s name
+      .forEach('each', () => [1], (_i, flow) => flow.step('big', () => 2))
+    workflow('w')
+      .if('big', () => true)
+      .elseIf('medium', () => true)
+      // @ts-expect-error "medium" is the open .elseIf()'s name, also for an unnamed forEach
+      .forEach(() => [1], (_i, flow) => flow.step('medium', () => 2))
+  })
+
+  test('the names inside a forEach body stay reserved after it', () => {
+    const wf = workflow('w').forEach('each', () => [1], (_i, flow) => flow.step('one', () => 1).if('two', () => true).elseIf('three', () => true).endIf())
+    // @ts-expect-error "one" is a step of the body
+    wf.step('one', () => 2)
+    // @ts-expect-error "two" is an .if() of the body
+    wf.sleep('two', '1s')
+    // @ts-expect-error "three" is an .elseIf() of the body
+    wf.parallel('three', [() => 1])
+    // @ts-expect-error a second body may not reuse it either
+    wf.forEach(() => [1], (_i, flow) => flow.step('one', () => 2))
+    // Nested bodies count too.
+    const nested = workflow('w').forEach('outer', () => [[1]], (_i, flow) => flow.forEach('inner', (ctx) => ctx.item, (_j, f) => f.step('deep', () => 1)))
+    // @ts-expect-error "deep" is a step of the inner body
+    nested.step('deep', () => 2)
+    // @ts-expect-error "inner" is the inner forEach
+    nested.step('inner', () => 2)
+    // The body's steps are still not in ctx.steps after it; new names are fine.
+    wf.step('after', (ctx) => {
+      // @ts-expect-error "one" lives in the body
+      return ctx.steps.one
+    })
+    // An unnamed forEach's body, and a body that adds nothing.
+    const unnamed = workflow('w').forEach(() => [1], (_i, flow) => flow.step('one', () => 1))
+    // @ts-expect-error "one" is a step of the body
+    unnamed.step('one', () => 2)
+    workflow('w').forEach('each', () => [1], (_i, flow) => flow).step('next', () => 1)
+  })
+
+  test('branch names of a named parallel or race are reserved', () => {
+    const wf = workflow('w')
+      .parallel('fetch', [() => 1, () => 'a'])
+      .race('quote', { primary: () => 1, backup: () => 2 })
+    // @ts-expect-error "fetch[0]" is the first branch of "fetch"
+    wf.step('fetch[0]', () => 1)
+    // @ts-expect-error "fetch[1]" is the second branch of "fetch"
+    wf.sleep('fetch[1]', '1s')
+    // @ts-expect-error "quote[backup]" is a branch of "quote"
+    wf.step('quote[backup]', () => 1)
+    // Only the branches there are; an array of unknown length reserves none (the compiler checks).
+    wf.step('fetch[2]', () => 1).step('quote[other]', () => 1)
+    const fns: (() => number)[] = []
+    workflow('w').parallel('many', fns).step('many[0]', () => 1)
+  })
+
+  test('the step of a cpu() forEach body is reserved', () => {
+    const wf = workflow('w').forEach('score', () => [1], cpu<number>({ module: 'file:///tasks/score.task.js' }))
+    // @ts-expect-error "score:task" is the cpu() body's step
+    wf.step('score:task', () => 1)
+    wf.step('score:task2', (ctx) => {
+      expectTypeOf(ctx.last).toEqualTypeOf<number[]>()
+      return null
+    })
+    // A function body has no such step.
+    workflow('w').forEach('score', () => [1], (_i, flow) => flow.step('one', () => 1)).step('score:task', () => 1)
   })
 
   test('an erased workflow accepts any name', () => {

@@ -121,11 +121,29 @@ export type AnyFrame = IfFrame<any, any, boolean, any, any, any>
 /** `ctx.last` after `.endIf()`: the branches' outputs, plus the output before `.if()` without `.else()`. */
 type EndIfOutput<F extends AnyFrame, TLast> = F['acc'] | TLast | (F['hasElse'] extends true ? never : F['before'])
 
-type NameCheck<$Name extends string, TSteps, TOpen extends AnyFrame[] = []> = string extends keyof TSteps
+type NameCheck<$Name extends string, TSteps, TOpen extends AnyFrame[], TNames extends string> = string extends keyof TSteps
   ? unknown // erased (`AnyWorkflow`) or index-signature steps: names cannot be checked
-  : $Name extends keyof TSteps | TOpen[number]['names']
+  : $Name extends keyof TSteps | TOpen[number]['names'] | TNames
   ? TypeError<`the name "${$Name}" is already used in this workflow; pick another`>
   : unknown
+
+/** The names of a named `parallel`'s or `race`'s branches: `fetch[0]`, `quote[backup]`. */
+type BranchNames<$Name extends string, $B> = `${$Name}[${$B extends readonly unknown[]
+  ? Exclude<keyof $B, keyof unknown[]> & string // tuple indices; none for an array of unknown length
+  : keyof $B & (string | number)}]`
+
+/**
+ * The names a `forEach` body took that `ctx.steps` after it does not show: the body's own steps
+ * and what it reserved. `$BodySteps` is `Unset` when the body is a `cpu()` task: its one step is
+ * named `<forEach>:task` (none for an unnamed forEach, `$Name` never: its generated name is
+ * numbered, and the compiler checks it).
+ */
+type BodyNames<$Name extends string, $BodySteps, $BodyNames extends string, TSteps> =
+  IsAny<$BodySteps> extends true
+    ? never // an erased body: nothing to check against
+    : [$BodySteps] extends [Unset]
+      ? `${$Name}:task`
+      : Exclude<keyof $BodySteps & string, keyof TSteps> | (string extends $BodyNames ? never : $BodyNames)
 
 type MaybePromise<T> = T | PromiseLike<T>
 
@@ -142,7 +160,7 @@ export type RaceOutput<$B> = $B extends readonly unknown[]
   : { [K in keyof $B]: BranchOutput<$B[K]> }[keyof $B]
 
 /** The workflow type with its type parameters erased. */
-export type AnyWorkflow = Workflow<any, any, any, any, any, any, any>
+export type AnyWorkflow = Workflow<any, any, any, any, any, any, any, any>
 
 /**
  * The fluent, immutable workflow builder. Each call returns a new builder; the chain's
@@ -158,6 +176,12 @@ export interface Workflow<
   TPrev extends string = never,
   /** `ctx.last` as that node received it: what an `.onError()` handler sees as `ctx.last`. */
   TPrevIn = unknown,
+  /**
+   * Names taken that `ctx.steps` does not show, so that reusing one is a type error too: branch
+   * names (`fetch[0]`), `.elseIf()` names after `.endIf()`, the steps of `forEach` bodies, and
+   * inside a body the names of its `forEach` and of the `.if()`s around it.
+   */
+  TNames extends string = never,
 > {
   readonly id: string
   /** @internal type-level only: the run's output type. */
@@ -172,20 +196,20 @@ export interface Workflow<
    * workflow('w').step('double', (ctx) => ctx.payload.n * 2, { retry: { attempts: 3 }, timeout: '2s' })
    */
   step<const $Name extends string, $Out>(
-    name: $Name & NameCheck<$Name, TSteps, TOpen>,
+    name: $Name & NameCheck<$Name, TSteps, TOpen, TNames>,
     fn: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => $Out,
     options?: StepOptions<Ctx<TInput, TSteps, TLast, TItem>>,
-  ): Workflow<TInput, AddStep<TSteps, $Name, Awaited<$Out>, TOpen>, Awaited<$Out>, TOpen, TItem, $Name, TLast>
+  ): Workflow<TInput, AddStep<TSteps, $Name, Awaited<$Out>, TOpen>, Awaited<$Out>, TOpen, TItem, $Name, TLast, TNames>
   /**
    * Adds a step that runs in the engine's worker pool: a `cpu()` task (a module and an export).
    * @example
    * .step('score', cpu<number>(new URL('./score.task.js', import.meta.url)))
    */
   step<const $Name extends string, $Out>(
-    name: $Name & NameCheck<$Name, TSteps, TOpen>,
+    name: $Name & NameCheck<$Name, TSteps, TOpen, TNames>,
     task: CpuTask<$Out>,
     options?: StepOptions<Ctx<TInput, TSteps, TLast, TItem>>,
-  ): Workflow<TInput, AddStep<TSteps, $Name, $Out, TOpen>, $Out, TOpen, TItem, $Name, TLast>
+  ): Workflow<TInput, AddStep<TSteps, $Name, $Out, TOpen>, $Out, TOpen, TItem, $Name, TLast, TNames>
 
   /**
    * Runs every branch at once (bounded by `maxConcurrency`); all must succeed. An array gives
@@ -196,12 +220,12 @@ export interface Workflow<
   parallel<const $B extends BranchesOf<Ctx<TInput, TSteps, TLast, TItem>>>(
     branches: $B,
     options?: ParallelOptions,
-  ): Workflow<TInput, TSteps, ParallelOutput<$B>, TOpen, TItem, never, TLast>
+  ): Workflow<TInput, TSteps, ParallelOutput<$B>, TOpen, TItem, never, TLast, TNames>
   parallel<const $Name extends string, const $B extends BranchesOf<Ctx<TInput, TSteps, TLast, TItem>>>(
-    name: $Name & NameCheck<$Name, TSteps, TOpen>,
+    name: $Name & NameCheck<$Name, TSteps, TOpen, TNames>,
     branches: $B,
     options?: ParallelOptions,
-  ): Workflow<TInput, AddStep<TSteps, $Name, ParallelOutput<$B>, TOpen>, ParallelOutput<$B>, TOpen, TItem, $Name, TLast>
+  ): Workflow<TInput, AddStep<TSteps, $Name, ParallelOutput<$B>, TOpen>, ParallelOutput<$B>, TOpen, TItem, $Name, TLast, TNames | BranchNames<$Name, $B>>
 
   /**
    * Starts every branch; the first to succeed wins and the rest are aborted. If all fail the
@@ -212,12 +236,12 @@ export interface Workflow<
   race<const $B extends BranchesOf<Ctx<TInput, TSteps, TLast, TItem>>>(
     branches: $B,
     options?: RaceOptions,
-  ): Workflow<TInput, TSteps, RaceOutput<$B>, TOpen, TItem, never, TLast>
+  ): Workflow<TInput, TSteps, RaceOutput<$B>, TOpen, TItem, never, TLast, TNames>
   race<const $Name extends string, const $B extends BranchesOf<Ctx<TInput, TSteps, TLast, TItem>>>(
-    name: $Name & NameCheck<$Name, TSteps, TOpen>,
+    name: $Name & NameCheck<$Name, TSteps, TOpen, TNames>,
     branches: $B,
     options?: RaceOptions,
-  ): Workflow<TInput, AddStep<TSteps, $Name, RaceOutput<$B>, TOpen>, RaceOutput<$B>, TOpen, TItem, $Name, TLast>
+  ): Workflow<TInput, AddStep<TSteps, $Name, RaceOutput<$B>, TOpen>, RaceOutput<$B>, TOpen, TItem, $Name, TLast, TNames | BranchNames<$Name, $B>>
 
   /**
    * Opens a conditional: the nodes up to the next `.elseIf()`, `.else()` or `.endIf()` run
@@ -226,9 +250,9 @@ export interface Workflow<
    * .if('large', (ctx) => ctx.last.total > 1000).step('review', review).endIf()
    */
   if<const $Name extends string>(
-    name: $Name & NameCheck<$Name, TSteps, TOpen>,
+    name: $Name & NameCheck<$Name, TSteps, TOpen, TNames>,
     condition: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => unknown,
-  ): Workflow<TInput, TSteps, TLast, [IfFrame<TLast, never, false, $Name, $Name, TSteps>, ...TOpen], TItem, never, TLast>
+  ): Workflow<TInput, TSteps, TLast, [IfFrame<TLast, never, false, $Name, $Name, TSteps>, ...TOpen], TItem, never, TLast, TNames>
 
   /**
    * Another condition, tried when the ones before were false.
@@ -239,13 +263,13 @@ export interface Workflow<
     name: TOpen extends [infer F extends AnyFrame, ...any[]]
       ? F['hasElse'] extends true
         ? TypeError<'.elseIf() cannot follow .else(); close it with .endIf() first'>
-        : $Name & NameCheck<$Name, TSteps, TOpen>
+        : $Name & NameCheck<$Name, TSteps, TOpen, TNames>
       : TypeError<'.elseIf() needs an open .if()'>,
     condition: TOpen extends [infer F extends AnyFrame, ...any[]]
       ? (ctx: Ctx<TInput, F['stepsBefore'], F['before'], TItem>) => unknown
       : never,
   ): TOpen extends [infer F extends AnyFrame, ...infer R extends AnyFrame[]]
-    ? Workflow<TInput, TSteps, F['before'], [IfFrame<F['before'], F['acc'] | TLast, false, F['name'], F['names'] | $Name, F['stepsBefore']>, ...R], TItem, never, F['before']>
+    ? Workflow<TInput, TSteps, F['before'], [IfFrame<F['before'], F['acc'] | TLast, false, F['name'], F['names'] | $Name, F['stepsBefore']>, ...R], TItem, never, F['before'], TNames>
     : never
 
   /**
@@ -261,7 +285,7 @@ export interface Workflow<
         : unknown
       : TypeError<'.else() needs an open .if(); start the branch with .if(name, condition)'>,
   ): TOpen extends [infer F extends AnyFrame, ...infer R extends AnyFrame[]]
-    ? Workflow<TInput, TSteps, F['before'], [IfFrame<F['before'], F['acc'] | TLast, true, F['name'], F['names'], F['stepsBefore']>, ...R], TItem, never, F['before']>
+    ? Workflow<TInput, TSteps, F['before'], [IfFrame<F['before'], F['acc'] | TLast, true, F['name'], F['names'], F['stepsBefore']>, ...R], TItem, never, F['before'], TNames>
     : never
 
   /**
@@ -281,7 +305,9 @@ export interface Workflow<
         R,
         TItem,
         F['name'],
-        F['before']
+        F['before'],
+        // `.elseIf()` names stay taken: each labels a case of the branch node.
+        TNames | F['names']
       >
     : never
 
@@ -291,23 +317,23 @@ export interface Workflow<
    * @example
    * .forEach('reserve', (ctx) => ctx.last.items, (item, flow) => flow.step('one', () => reserve(item)), { concurrency: 8 })
    */
-  forEach<$Item, $BodyLast>(
+  forEach<$Item, $BodyLast, $BodySteps = Unset, $BodyNames extends string = never>(
     items: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => MaybePromise<readonly $Item[]>,
     body: ((
       item: $Item,
-      flow: Workflow<TInput, TSteps, $Item, [], $Item, never, $Item>,
-    ) => Workflow<any, any, $BodyLast, [], any, any, any>) | CpuTask<$BodyLast>,
+      flow: Workflow<TInput, TSteps, $Item, [], $Item, never, $Item, TNames | TOpen[number]['names']>,
+    ) => Workflow<any, $BodySteps, $BodyLast, [], any, any, any, $BodyNames>) | CpuTask<$BodyLast>,
     options?: ForEachOptions,
-  ): Workflow<TInput, TSteps, $BodyLast[], TOpen, TItem, never, TLast>
-  forEach<const $Name extends string, $Item, $BodyLast>(
-    name: $Name & NameCheck<$Name, TSteps, TOpen>,
+  ): Workflow<TInput, TSteps, $BodyLast[], TOpen, TItem, never, TLast, TNames | BodyNames<never, $BodySteps, $BodyNames, TSteps>>
+  forEach<const $Name extends string, $Item, $BodyLast, $BodySteps = Unset, $BodyNames extends string = never>(
+    name: $Name & NameCheck<$Name, TSteps, TOpen, TNames>,
     items: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => MaybePromise<readonly $Item[]>,
     body: ((
       item: $Item,
-      flow: Workflow<TInput, TSteps, $Item, [], $Item, never, $Item>,
-    ) => Workflow<any, any, $BodyLast, [], any, any, any>) | CpuTask<$BodyLast>,
+      flow: Workflow<TInput, TSteps, $Item, [], $Item, never, $Item, TNames | TOpen[number]['names'] | $Name>,
+    ) => Workflow<any, $BodySteps, $BodyLast, [], any, any, any, $BodyNames>) | CpuTask<$BodyLast>,
     options?: ForEachOptions,
-  ): Workflow<TInput, AddStep<TSteps, $Name, $BodyLast[], TOpen>, $BodyLast[], TOpen, TItem, $Name, TLast>
+  ): Workflow<TInput, AddStep<TSteps, $Name, $BodyLast[], TOpen>, $BodyLast[], TOpen, TItem, $Name, TLast, TNames | BodyNames<$Name, $BodySteps, $BodyNames, TSteps>>
 
   /**
    * Recovers the node before it: when that node fails (after its retries), the handler's
@@ -317,7 +343,7 @@ export interface Workflow<
    */
   onError<$R>(
     handler: (ctx: ErrorCtx<TInput, WithoutStep<TSteps, TPrev>, TPrevIn, TItem>) => $R,
-  ): Workflow<TInput, ReplaceOutput<TSteps, TPrev, Awaited<$R>>, TLast | Awaited<$R>, TOpen, TItem, TPrev, TPrevIn>
+  ): Workflow<TInput, ReplaceOutput<TSteps, TPrev, Awaited<$R>>, TLast | Awaited<$R>, TOpen, TItem, TPrev, TPrevIn, TNames>
 
   /**
    * Waits for `duration`; `ctx.last` passes through unchanged.
@@ -325,9 +351,9 @@ export interface Workflow<
    * .sleep('cool-down', '10m')
    */
   sleep<const $Name extends string>(
-    name: $Name & NameCheck<$Name, TSteps, TOpen>,
+    name: $Name & NameCheck<$Name, TSteps, TOpen, TNames>,
     duration: Duration,
-  ): Workflow<TInput, AddStep<TSteps, $Name, TLast, TOpen>, TLast, TOpen, TItem, $Name, TLast>
+  ): Workflow<TInput, AddStep<TSteps, $Name, TLast, TOpen>, TLast, TOpen, TItem, $Name, TLast, TNames>
 
   /**
    * Waits until a point in time (a Date, an ISO string, a timestamp, or a function of ctx giving
@@ -336,9 +362,9 @@ export interface Workflow<
    * .sleepUntil('till-monday', (ctx) => nextMonday(ctx.payload.tz))
    */
   sleepUntil<const $Name extends string>(
-    name: $Name & NameCheck<$Name, TSteps, TOpen>,
+    name: $Name & NameCheck<$Name, TSteps, TOpen, TNames>,
     until: Date | number | string | ((ctx: Ctx<TInput, TSteps, TLast, TItem>) => Date | number | string),
-  ): Workflow<TInput, AddStep<TSteps, $Name, TLast, TOpen>, TLast, TOpen, TItem, $Name, TLast>
+  ): Workflow<TInput, AddStep<TSteps, $Name, TLast, TOpen>, TLast, TOpen, TItem, $Name, TLast, TNames>
 
   /**
    * Parks the run until `engine.send(runId | { match }, event, data)` delivers the event; the
@@ -348,7 +374,7 @@ export interface Workflow<
    * .waitForEvent<'approval', { approved: boolean }>('approval', { timeout: '1d', match: (ctx) => ctx.payload.orderId })
    */
   waitForEvent<const $Name extends string, $Data = unknown>(
-    name: $Name & NameCheck<$Name, TSteps, TOpen>,
+    name: $Name & NameCheck<$Name, TSteps, TOpen, TNames>,
     options?: {
       /** The event name to wait for; default: the node's name. */
       event?: string
@@ -356,7 +382,7 @@ export interface Workflow<
       /** A key `engine.send({ match }, …)` finds this run by. */
       match?: (ctx: Ctx<TInput, TSteps, TLast, TItem>) => string
     },
-  ): Workflow<TInput, AddStep<TSteps, $Name, $Data, TOpen>, $Data, TOpen, TItem, $Name, TLast>
+  ): Workflow<TInput, AddStep<TSteps, $Name, $Data, TOpen>, $Data, TOpen, TItem, $Name, TLast, TNames>
 
   /**
    * The compiled plain-data plan. Throws a `PlanError` naming the step and the fix when the
@@ -375,8 +401,8 @@ export interface Workflow<
 }
 
 /** The payload type a workflow accepts. */
-export type inferInput<W> = W extends Workflow<infer I, any, any, any, any, any, any> ? I : never
+export type inferInput<W> = W extends Workflow<infer I, any, any, any, any, any, any, any> ? I : never
 /** The output type of a workflow's run (its last node's output). */
 export type inferOutput<W> = W extends { readonly __output?: infer O } ? O : never
 /** The `ctx.steps` type at the end of a workflow. */
-export type inferSteps<W> = W extends Workflow<any, infer S, any, any, any, any, any> ? S : never
+export type inferSteps<W> = W extends Workflow<any, infer S, any, any, any, any, any, any> ? S : never

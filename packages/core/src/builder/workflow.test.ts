@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import { z } from 'zod'
-import { PlanError, isSteplineError, workflow } from '@stepline/core'
+import { PlanError, cpu, isSteplineError, workflow } from '@stepline/core'
 
 const noop = (): null => null
 
@@ -69,7 +69,104 @@ describe('duplicate names', () => {
   })
 
   test('a user name equal to a generated one', () => {
-    expect(() => w().parallel([noop]).step('parallel#1', noop).plan()).toThrow(/the name "parallel#1" is used twice/)
+    const e = planError(() => w().parallel([noop]).step('parallel#1', noop).plan())
+    expect(e.message).toBe(
+      `Workflow "order": the name "parallel#1" is used twice: by the unnamed parallel (node n0), whose name is generated as "parallel#<n>", and by the step "parallel#1" (node n1). Names must be unique within a workflow, generated names included. Rename the step "parallel#1", or give the parallel a name: .parallel('name', …).`,
+    )
+    expect(e.step).toBe('parallel#1')
+    // Either order; a forEach's generated name as well.
+    expect(() => w().step('race#1', noop).race([noop]).plan()).toThrow(/the name "race#1" is used twice: by the step "race#1" \(node n0\), and by the unnamed race \(node n1\)/)
+    expect(() => w().sleep('forEach#1', '1s').forEach(() => [1], (_i: unknown, flow: any) => flow.step('one', noop)).plan()).toThrow(
+      /the name "forEach#1" is used twice: by the sleep "forEach#1" \(node n0\), and by the unnamed forEach \(node n1\), whose name is generated as "forEach#<n>"/,
+    )
+  })
+})
+
+describe('generated names clashing with given ones', () => {
+  // A branch, or the step of a cpu() forEach body, gets a name the user did not write. Events,
+  // ctx.steps, summaries, testRun mocks and journal readers address entries by name, so a user
+  // node with that name would be taken for it: both fail to build instead.
+
+  test('a step named like a branch of a parallel', () => {
+    const e = planError(() => w().step('fetch[0]', noop).parallel('fetch', [noop, noop]).plan())
+    expect(e.message).toBe(
+      'Workflow "order": the name "fetch[0]" is used twice: by the step "fetch[0]" (node n0), and by branch 0 of the parallel "fetch" (node n1.b0), whose name is generated as "<parallel>[<key>]". Names must be unique within a workflow, generated names included. Rename the step "fetch[0]" or the parallel "fetch".',
+    )
+    expect(e.workflowId).toBe('order')
+    expect(e.step).toBe('fetch[0]')
+  })
+
+  test('a step after the parallel, named like one of its branches', () => {
+    expect(() => w().parallel('fetch', [noop, noop]).step('fetch[1]', noop).plan()).toThrow(
+      'Workflow "order": the name "fetch[1]" is used twice: by branch 1 of the parallel "fetch" (node n0.b1), whose name is generated as "<parallel>[<key>]", and by the step "fetch[1]" (node n1).',
+    )
+  })
+
+  test('object branches of a race, and other node kinds', () => {
+    expect(() => w().race('quote', { primary: noop, backup: noop }).sleep('quote[backup]', '1s').plan()).toThrow(
+      'the name "quote[backup]" is used twice: by branch backup of the race "quote" (node n0.b1), whose name is generated as "<race>[<key>]", and by the sleep "quote[backup]" (node n1). Names must be unique within a workflow, generated names included. Rename the race "quote" or the sleep "quote[backup]".',
+    )
+    expect(() => w().if('fetch[0]', noop).endIf().parallel('fetch', [noop]).plan()).toThrow(
+      /the name "fetch\[0\]" is used twice: by the \.if\(\) "fetch\[0\]" \(node n0\), and by branch 0 of the parallel "fetch"/,
+    )
+    expect(() => w().if('big', noop).elseIf('fetch[0]', noop).endIf().parallel('fetch', [noop]).plan()).toThrow(
+      /by the \.elseIf\(\) "fetch\[0\]" \(node n0\.c1\), and by branch 0 of the parallel "fetch".*Rename the \.elseIf\(\) "fetch\[0\]" or the parallel "fetch"\.$/,
+    )
+    expect(() => w().parallel('fetch', [noop]).waitForEvent('fetch[0]').plan()).toThrow(/and by the waitForEvent "fetch\[0\]" \(node n1\)/)
+  })
+
+  test('a branch of an unnamed parallel', () => {
+    expect(() => w().parallel([noop]).step('parallel#1[0]', noop).plan()).toThrow(
+      `the name "parallel#1[0]" is used twice: by branch 0 of the unnamed parallel (node n0.b0), whose name is generated as "<parallel>[<key>]", and by the step "parallel#1[0]" (node n1). Names must be unique within a workflow, generated names included. Rename the step "parallel#1[0]", or give the parallel a name: .parallel('name', …).`,
+    )
+  })
+
+  test('inside a forEach body and inside .if() branches', () => {
+    expect(() =>
+      w()
+        .parallel('fetch', [noop])
+        .forEach('each', () => [1], (_i: unknown, flow: any) => flow.step('fetch[0]', noop))
+        .plan(),
+    ).toThrow(/the name "fetch\[0\]" is used twice: by branch 0 of the parallel "fetch" \(node n0\.b0\).*and by the step "fetch\[0\]" \(node n1\.body\.n0\)/)
+    expect(() =>
+      w()
+        .if('big', noop)
+        .race('quote', [noop])
+        .else()
+        .step('quote[0]', noop)
+        .endIf()
+        .plan(),
+    ).toThrow(/the name "quote\[0\]" is used twice: by branch 0 of the race "quote" \(node n0\.c0\.n0\.b0\).*and by the step "quote\[0\]" \(node n0\.else\.n0\)/)
+  })
+
+  test('branches of two nodes whose generated names meet', () => {
+    expect(() => w().parallel('a', { 'b][c': noop }).parallel('a[b]', { c: noop }).plan()).toThrow(
+      'the name "a[b][c]" is used twice: by branch b][c of the parallel "a" (node n0.b0), whose name is generated as "<parallel>[<key>]", and by branch c of the parallel "a[b]" (node n1.b0), whose name is generated as "<parallel>[<key>]". Names must be unique within a workflow, generated names included. Rename the parallel "a" or the parallel "a[b]".',
+    )
+  })
+
+  test('a step named like the step of a cpu() forEach body', () => {
+    const task = cpu({ module: 'file:///tasks/score.task.js' })
+    const e = planError(() => w().forEach('score', () => [1], task).step('score:task', noop).plan())
+    expect(e.message).toBe(
+      'Workflow "order": the name "score:task" is used twice: by the cpu() body of the forEach "score" (node n0.body.n0), whose name is generated as "<forEach>:task", and by the step "score:task" (node n1). Names must be unique within a workflow, generated names included. Rename the forEach "score" or the step "score:task".',
+    )
+    expect(() => w().step('forEach#1:task', noop).forEach(() => [1], task).plan()).toThrow(
+      `by the step "forEach#1:task" (node n0), and by the cpu() body of the unnamed forEach (node n1.body.n0), whose name is generated as "<forEach>:task". Names must be unique within a workflow, generated names included. Rename the step "forEach#1:task", or give the forEach a name: .forEach('name', …).`,
+    )
+  })
+
+  test('names that only look alike still build', () => {
+    const plan = w()
+      .step('fetch', noop)
+      .parallel('fetch[]', [noop])
+      .step('fetch[x]', noop)
+      .parallel('quote', { x: noop })
+      .step('quote[0]', noop)
+      .step('score-task', noop)
+      .forEach('score', () => [1], cpu({ module: 'file:///tasks/score.task.js' }))
+      .plan()
+    expect(plan.nodes.map((n: { name: string }) => n.name)).toEqual(['fetch', 'fetch[]', 'fetch[x]', 'quote', 'quote[0]', 'score-task', 'score'])
   })
 })
 

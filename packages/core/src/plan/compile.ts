@@ -19,9 +19,73 @@ export interface CompiledWorkflow {
 
 interface CompileState {
   workflowId: string
-  /** name → id of the node that holds it, to report duplicates with both places. */
-  names: Map<string, string>
+  /** name → what holds it, to report a duplicate with both places and what to rename. */
+  names: Map<string, Holder>
   counters: Record<'parallel' | 'race' | 'forEach', number>
+}
+
+/**
+ * What holds a name in the plan: a node the user named, or something the compiler named for
+ * them (an unnamed node, a `parallel`/`race` branch, the step of a `cpu()` `forEach` body).
+ * Generated names share the namespace of user names: `ctx.steps`, events, summaries, mocks and
+ * journal readers all address entries by name, so a user step named `fetch[0]` next to a
+ * `.parallel('fetch', …)` would be mistaken for its first branch.
+ */
+interface Holder {
+  id: string
+  /** For the message: `the step "charge"`, `branch 0 of the parallel "fetch"`. */
+  what: string
+  /** The user-named node to rename to free the name, or undefined when that node has no name. */
+  owner: { label: string; name: string | undefined }
+  /** How a generated name is made (`<parallel>[<key>]`); undefined for a name the user gave. */
+  pattern?: string
+}
+
+/** How a message names a node kind: `step`, `parallel`, `.if()`, … */
+const LABELS: Record<string, string> = {
+  step: 'step',
+  parallel: 'parallel',
+  race: 'race',
+  if: '.if()',
+  elseIf: '.elseIf()',
+  forEach: 'forEach',
+  sleep: 'sleep',
+  waitForEvent: 'waitForEvent',
+}
+
+/** A holder of a name the user gave to a node of kind `t`. */
+function named(t: string, name: string, id: string): Holder {
+  const label = LABELS[t] ?? t
+  return { id, what: `the ${label} "${name}"`, owner: { label, name } }
+}
+
+function duplicateName(workflowId: string, name: string, first: Holder, second: Holder): PlanError {
+  if (first.pattern === undefined && second.pattern === undefined) {
+    return new PlanError(
+      workflowId,
+      name,
+      `Workflow "${workflowId}": the name "${name}" is used twice (nodes ${first.id} and ${second.id}). Names must be unique within a workflow, branches and forEach bodies included; rename one.`,
+    )
+  }
+  const place = (h: Holder): string => `${h.what} (node ${h.id})${h.pattern === undefined ? '' : `, whose name is generated as "${h.pattern}"`}`
+  const renames: string[] = []
+  const unnamed: string[] = []
+  for (const h of [first, second]) {
+    const o = h.owner
+    if (o.name !== undefined) {
+      const target = `the ${o.label} "${o.name}"`
+      if (!renames.includes(target)) renames.push(target)
+    } else {
+      const give = `give the ${o.label} a name: .${o.label}('name', …)`
+      if (!unnamed.includes(give)) unnamed.push(give)
+    }
+  }
+  const fix = [renames.length > 0 ? `Rename ${renames.join(' or ')}` : '', ...unnamed].filter((s) => s !== '').join(', or ')
+  return new PlanError(
+    workflowId,
+    name,
+    `Workflow "${workflowId}": the name "${name}" is used twice: by ${place(first)}, and by ${place(second)}. Names must be unique within a workflow, generated names included. ${fix.charAt(0).toUpperCase()}${fix.slice(1)}.`,
+  )
 }
 
 const compiled = new WeakMap<WorkflowBuilder, CompiledWorkflow>()
@@ -86,16 +150,10 @@ function compileScope(state: CompileState, ops: Op[], prefix: string, fns: (AnyF
   let currentPrefix = prefix
   const open: OpenBranch[] = []
 
-  const claim = (name: string, id: string): void => {
+  const claim = (name: string, holder: Holder): void => {
     const other = state.names.get(name)
-    if (other !== undefined) {
-      throw new PlanError(
-        state.workflowId,
-        name,
-        `Workflow "${state.workflowId}": the name "${name}" is used twice (nodes ${other} and ${id}). Names must be unique within a workflow, branches and forEach bodies included; rename one.`,
-      )
-    }
-    state.names.set(name, id)
+    if (other !== undefined) throw duplicateName(state.workflowId, name, other, holder)
+    state.names.set(name, holder)
   }
 
   for (const op of ops) {
@@ -104,7 +162,7 @@ function compileScope(state: CompileState, ops: Op[], prefix: string, fns: (AnyF
     const id = `${currentPrefix}n${current.length}`
     switch (op.t) {
       case 'step': {
-        claim(op.name, id)
+        claim(op.name, named('step', op.name, id))
         const o = op.options!
         const node: PlanNode = { kind: 'step', id, name: op.name, fn: base }
         if (isCpuTask(op.fn)) node.cpu = { ...op.fn.ref }
@@ -117,9 +175,13 @@ function compileScope(state: CompileState, ops: Op[], prefix: string, fns: (AnyF
       case 'parallel':
       case 'race': {
         const name = op.name ?? `${op.t}#${++state.counters[op.t]}`
-        claim(name, id)
+        const holder: Holder = op.name === undefined
+          ? { id, what: `the unnamed ${op.t}`, owner: { label: op.t, name: undefined }, pattern: `${op.t}#<n>` }
+          : named(op.t, op.name, id)
+        claim(name, holder)
         const branches = op.keys.map((key, i): BranchFn => {
           const b: BranchFn = { id: `${id}.b${i}`, name: `${name}[${key}]`, key, fn: base + i }
+          claim(b.name, { id: b.id, what: `branch ${String(key)} of ${holder.what}`, owner: holder.owner, pattern: `<${op.t}>[<key>]` })
           const f = op.branches[i]
           if (isCpuTask(f)) b.cpu = { ...f.ref }
           return b
@@ -134,7 +196,7 @@ function compileScope(state: CompileState, ops: Op[], prefix: string, fns: (AnyF
         break
       }
       case 'if': {
-        claim(op.name, id)
+        claim(op.name, named('if', op.name, id))
         const node: BranchNode = { kind: 'branch', id, name: op.name, cases: [{ id: `${id}.c0`, name: op.name, when: base, nodes: [] }] }
         current.push(node)
         open.push({ node, outer: current, outerPrefix: currentPrefix })
@@ -145,7 +207,7 @@ function compileScope(state: CompileState, ops: Op[], prefix: string, fns: (AnyF
       case 'elseIf': {
         const top = open[open.length - 1]!
         const caseId = `${top.node.id}.c${top.node.cases.length}`
-        claim(op.name, caseId)
+        claim(op.name, named('elseIf', op.name, caseId))
         const c = { id: caseId, name: op.name, when: base, nodes: [] as PlanNode[] }
         top.node.cases.push(c)
         current = c.nodes
@@ -167,13 +229,21 @@ function compileScope(state: CompileState, ops: Op[], prefix: string, fns: (AnyF
       }
       case 'forEach': {
         const name = op.name ?? `forEach#${++state.counters.forEach}`
-        claim(name, id)
+        const holder: Holder = op.name === undefined
+          ? { id, what: 'the unnamed forEach', owner: { label: 'forEach', name: undefined }, pattern: 'forEach#<n>' }
+          : named('forEach', op.name, id)
+        claim(name, holder)
         const bodyFns: (AnyFn | undefined)[] = []
-        // A cpu() body is one step per item (or per chunk), named after the forEach.
-        const body = isCpuTask(op.body)
-          ? [{ kind: 'step' as const, id: `${id}.body.n0`, name: `${name}:task`, fn: 0, cpu: { ...op.body.ref } }]
-          : compileScope(state, bodyOps(state.workflowId, name, op.body), `${id}.body.`, bodyFns)
-        if (isCpuTask(op.body)) bodyFns.push(undefined)
+        let body: PlanNode[]
+        if (isCpuTask(op.body)) {
+          // A cpu() body is one step per item (or per chunk), named after the forEach.
+          const task: PlanNode = { kind: 'step', id: `${id}.body.n0`, name: `${name}:task`, fn: 0, cpu: { ...op.body.ref } }
+          claim(task.name, { id: task.id, what: `the cpu() body of ${holder.what}`, owner: holder.owner, pattern: '<forEach>:task' })
+          body = [task]
+          bodyFns.push(undefined)
+        } else {
+          body = compileScope(state, bodyOps(state.workflowId, name, op.body), `${id}.body.`, bodyFns)
+        }
         const node: PlanNode = {
           kind: 'forEach',
           id,
@@ -201,7 +271,7 @@ function compileScope(state: CompileState, ops: Op[], prefix: string, fns: (AnyF
         break
       }
       case 'sleep': {
-        claim(op.name, id)
+        claim(op.name, named('sleep', op.name, id))
         const node: PlanNode = { kind: 'sleep', id, name: op.name }
         if (op.durationMs !== undefined) node.durationMs = op.durationMs
         if (op.untilMs !== undefined) node.untilMs = op.untilMs
@@ -210,7 +280,7 @@ function compileScope(state: CompileState, ops: Op[], prefix: string, fns: (AnyF
         break
       }
       case 'waitForEvent': {
-        claim(op.name, id)
+        claim(op.name, named('waitForEvent', op.name, id))
         if (prefix.includes('.body.')) {
           throw new PlanError(state.workflowId, op.name, `Workflow "${state.workflowId}": .waitForEvent('${op.name}') is inside a forEach body. A run waits for events as a whole; wait before or after the forEach, or start one run per item.`)
         }
