@@ -46,6 +46,8 @@ store.recordStep = (runId, step) => {
 }
 
 const engine = createEngine({ store, workflows: [crashy] })
+// The parent's kill clock starts here: on a busy machine, loading the modules alone can take longer than a life.
+process.stdout.write('ready\n')
 for (let i = 0; i < RUNS; i++) await engine.start(crashy, { n: i }, { idempotencyKey: `run-${i}` })
 await engine.recover()
 for (;;) {

@@ -30,11 +30,16 @@ interface Life {
 
 function live(dbPath: string, logPath: string, killAfterMs: number | undefined, writes: 'inline' | 'log'): Promise<Life> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'test/crash/child.mjs'), dbPath, logPath, String(RUNS), writes], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] })
+    const child = spawn(process.execPath, [join(root, 'test/crash/child.mjs'), dbPath, logPath, String(RUNS), writes], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
     let stderr = ''
     child.stderr.on('data', (d) => (stderr += String(d)))
     let killed = false
-    const timer = killAfterMs === undefined ? undefined : setTimeout(() => ((killed = true), child.kill('SIGKILL')), killAfterMs)
+    let timer: NodeJS.Timeout | undefined
+    // Counted from when the child has loaded and opened the journal, not from the spawn: how long loading takes depends on the machine's load.
+    child.stdout.once('data', () => {
+      if (killAfterMs !== undefined) timer = setTimeout(() => ((killed = true), child.kill('SIGKILL')), killAfterMs)
+    })
+    child.stdout.resume()
     child.on('error', reject)
     child.on('exit', (code) => {
       clearTimeout(timer)
