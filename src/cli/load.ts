@@ -33,7 +33,12 @@ async function registerTsx(): Promise<void> {
 export function moduleFiles(target: string, dirAllowed: boolean): string[] {
   const path = resolve(target)
   if (!existsSync(path)) throw new UsageError(`No such file or directory: ${target}`)
-  if (!statSync(path).isDirectory()) return [path]
+  if (!statSync(path).isDirectory()) {
+    if (!LOADABLE.has(extname(path))) {
+      throw new UsageError(`${target} is not a module Stepline can load: expected one of ${[...LOADABLE].join(', ')}. Pass the file that exports your workflows.`)
+    }
+    return [path]
+  }
   if (!dirAllowed) throw new UsageError(`Expected a workflow file, got the directory ${target}. Pass one file, e.g. ${join(target, 'workflow.ts')}.`)
   return readdirSync(path)
     .filter((f) => LOADABLE.has(extname(f)) && !/\.d\.[cm]?ts$/.test(f) && !/\.(test|spec)\.[cm]?[jt]sx?$/.test(f))
@@ -67,7 +72,8 @@ export async function loadWorkflows(files: string[]): Promise<{ found: Found[]; 
     try {
       mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>
     } catch (error) {
-      throw new Error(`Could not load ${file}`, { cause: error })
+      // The cause says what is wrong (a syntax error, a missing import); printed below this line.
+      throw new LoadError(`could not load ${file}`, { cause: error })
     }
     for (const [exportName, value] of exportsOf(mod)) {
       if (seen.has(value)) continue
@@ -134,4 +140,9 @@ export function checkUniqueIds(command: string, found: Found[], id?: string): vo
       )
     }
   }
+}
+
+/** A workflow module that failed to load: its cause (a syntax error, a missing import) says why. */
+export class LoadError extends Error {
+  override readonly name = 'LoadError'
 }

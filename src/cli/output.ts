@@ -89,7 +89,9 @@ export function errorChain(error: unknown): string {
       return
     }
     const code = (e as { code?: unknown }).code
-    lines.push(`${pad}${prefix}${e.name}${typeof code === 'string' ? ` [${code}]` : ''}: ${e.message}`)
+    // A load failure is the CLI's own sentence, not an error type the user needs to see.
+    const name = e.name === 'LoadError' ? '' : `${e.name}${typeof code === 'string' ? ` [${code}]` : ''}: `
+    lines.push(`${pad}${prefix}${name}${e.message}`)
     const inner = (e as { errors?: unknown }).errors
     if (Array.isArray(inner)) inner.forEach((x, i) => walk(x, depth + 1, `[${i}] `))
     if (e.cause !== undefined) walk(e.cause, depth + 1, 'caused by: ')

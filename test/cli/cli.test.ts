@@ -73,6 +73,14 @@ describe.runIf(built)('stepline CLI', () => {
     expect(wrongId.code).toBe(2)
     expect(wrongId.stderr).toContain('No workflow "nope"')
     expect(wrongId.stderr).toContain('"cli-broken", "cli-demo"')
+    const notes = project({ 'notes.txt': 'hello\n', 'bad.ts': 'export const x = ;\n' })
+    const notModule = await stepline(['graph', 'notes.txt'], {}, notes)
+    expect(notModule.code).toBe(2)
+    expect(notModule.stderr).toContain('notes.txt is not a module Stepline can load: expected one of .ts, .mts, .cts, .tsx, .js, .mjs, .cjs.')
+    // A module that does not load is the file's fault (exit 1): the line says which file, the cause what is wrong.
+    const syntax = await stepline(['run', 'bad.ts', '--memory'], {}, notes)
+    expect(syntax.code).toBe(1)
+    expect(syntax.stderr).toMatch(/^error: could not load \S*bad\.ts\n {2}caused by: TransformError: /)
   })
 
   it('run prints one plain line per event, the result and the summary when stdout is not a terminal', async () => {
