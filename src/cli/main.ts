@@ -20,7 +20,7 @@ Usage:
   stepline runs show <id> [--db path]
 
 Options:
-  -h, --help       show help (also after a command: stepline run --help)
+  -h, --help       show help (of a command too: stepline run --help, stepline help run)
   -v, --version    print the version
 
 The journal defaults to ./.stepline/stepline.db. TypeScript files load directly.`
@@ -34,9 +34,16 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
-  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+  // `stepline help run` is `stepline run --help`.
+  if (command === 'help' && rest[0] !== undefined && rest[0] in COMMANDS) return COMMANDS[rest[0]]!(['--help'])
+  if (command === '-h' || command === '--help' || command === 'help') {
     console.log(HELP)
-    return command === undefined ? EXIT.usage : EXIT.ok
+    return EXIT.ok
+  }
+  if (command === undefined) {
+    // A call without a command is a usage error: its help goes where errors go, not into a pipe.
+    console.error(HELP)
+    return EXIT.usage
   }
   if (command === '-v' || command === '--version') {
     console.log(version)

@@ -57,6 +57,12 @@ describe.runIf(built)('stepline CLI', () => {
     expect(help.stdout).toContain('stepline runs show <id>')
     const version = await stepline(['--version'])
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/)
+    const helpRun = await stepline(['help', 'run'])
+    expect([helpRun.code, helpRun.stdout]).toEqual([0, expect.stringMatching(/^Usage: stepline run <file> \[options\]/)])
+    // No command at all is a usage error: the help goes to stderr, stdout stays empty.
+    const bare = await stepline([])
+    expect([bare.code, bare.stdout]).toEqual([2, ''])
+    expect(bare.stderr).toContain('stepline run <file>')
   })
 
   it('usage errors exit 2 and say what to do', async () => {
