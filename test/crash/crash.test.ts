@@ -4,24 +4,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { prng } from './prng'
 
 // The harness runs the built packages in a real child process (the test command builds first).
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const built = existsSync(join(root, 'packages/core/dist/index.js')) && existsSync(join(root, 'packages/store-sqlite/dist/index.js'))
 const RUNS = Number(process.env.CRASH_RUNS ?? 100)
 const SEED = Number(process.env.CRASH_SEED ?? 42)
-
-/** mulberry32: the kill moments are random but the same for the same seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface Life {
   killed: boolean
@@ -62,7 +51,7 @@ describe.runIf(built)('crash recovery under SIGKILL (SQLite journal)', () => {
       try {
         // Kill at random moments (seeded) until a life ends on its own with every run completed.
         for (let life = 0; life < 200; life++) {
-          const killAfter = life < 25 ? 120 + Math.floor(random() * 280) : undefined
+          const killAfter = life < 25 ? 60 + Math.floor(random() * 240) : undefined
           const result = await live(dbPath, logPath, killAfter, writes)
           if (result.killed) kills++
           if (readdirSync(dir).some((name) => name.startsWith('crash.db-log-'))) leftLogs++
