@@ -328,5 +328,52 @@ export function recoveryTests(s: SuiteContext): void {
       expect(await Promise.all(handles.map((h) => h.result()))).toEqual([1, 2, 3])
       expect(gauge.max).toBe(1)
     })
+
+    it('runs resumed beyond the workflow’s concurrency are `queued` in the store until a slot frees, as new runs are, then run one at a time', async () => {
+      const store = await s.store()
+      const id = uid()
+      let hang = true
+      const entered: Deferred[] = [deferred(), deferred(), deferred()]
+      const release = deferred()
+      const wf = workflow<number>(id, { concurrency: 1 }).step('work', async (ctx) => {
+        entered[ctx.payload]!.resolve()
+        if (hang) await forever()
+        await release.promise
+        return ctx.payload
+      })
+      // Engine A "crashes" with one run in its step and two queued behind it.
+      const engineA = await s.engine({ store })
+      for (const n of [0, 1, 2]) await engineA.start(wf, n)
+      await entered[0]!.promise
+      entered.splice(0, 3, deferred(), deferred(), deferred())
+      hang = false
+
+      const engineB = await s.engine({ store, workflows: [wf] })
+      const handles = await engineB.recover()
+      expect(handles).toHaveLength(3)
+      await Promise.race(entered.map((d) => d.promise))
+      const statuses = async (): Promise<string[]> => (await Promise.all(handles.map(async (h) => (await store.getRun(h.id))!.status))).sort()
+      expect(await statuses()).toEqual(['queued', 'queued', 'running'])
+      release.resolve()
+      expect((await Promise.all(handles.map((h) => h.result()))).sort()).toEqual([0, 1, 2])
+      expect(await statuses()).toEqual(['completed', 'completed', 'completed'])
+    })
+
+    it('parked runs woken together beyond the workflow’s concurrency are `queued` until a slot frees', async () => {
+      vi.useFakeTimers()
+      const store = await s.store()
+      const id = uid()
+      const release = deferred()
+      const wf = workflow<number>(id, { concurrency: 1 })
+        .sleep('nap', '1h')
+        .step('work', async (ctx) => (await release.promise, ctx.payload))
+      const engine = await s.engine({ store, workflows: [wf] })
+      const handles = [await engine.start(wf, 0), await engine.start(wf, 1)]
+      await vi.waitFor(async () => expect((await Promise.all(handles.map(async (h) => (await store.getRun(h.id))!.status)))).toEqual(['sleeping', 'sleeping']))
+      await vi.advanceTimersByTimeAsync(3_600_000)
+      await vi.waitFor(async () => expect((await Promise.all(handles.map(async (h) => (await store.getRun(h.id))!.status))).sort()).toEqual(['queued', 'running']))
+      release.resolve()
+      expect(await Promise.all(handles.map((h) => h.result()))).toEqual([0, 1])
+    })
   })
 }

@@ -570,14 +570,36 @@ export class Engine {
     // meanwhile makes the transition fail instead of being overtaken by the resume.
     const steps = await this.store.getSteps(runId)
     if (this.#claiming.has(runId)) return
+    const slot = this.#slotFor(reg)
+    const status = slot === 'held' ? 'running' : 'queued'
+    if (!(await this.#claimFor(runId, ['sleeping', 'waiting'], status, { wakeAt: undefined, waitFor: undefined }, reg, slot))) return
+    this.#resume({ ...rec, status, wakeAt: undefined, waitFor: undefined }, reg, steps, slot)
+  }
+
+  /**
+   * Whether a run this engine resumes can go on at once (`held`: it took a slot of its workflow's
+   * `concurrency`, or there is no limit) or must wait for a slot (`queue`): then it is `queued`
+   * in the store meanwhile, as a new run is, not `running`.
+   */
+  #slotFor(reg: Registered): 'held' | 'queue' {
+    return reg.runLimiter === undefined || reg.runLimiter.tryAcquire() ? 'held' : 'queue'
+  }
+
+  /**
+   * Moves a run this engine is about to resume from `from` to `to`, if this call is the one that
+   * claims it; a slot taken for it goes back when it does not.
+   */
+  async #claimFor(runId: string, from: readonly RunStatus[], to: RunStatus, patch: Partial<RunRecord>, reg: Registered, slot: 'held' | 'queue'): Promise<boolean> {
     // Claimed before the transition: a store may show the run as running before the await returns.
     this.#claiming.add(runId)
+    let moved = false
     try {
-      if (!(await this.store.transitionRun(runId, ['sleeping', 'waiting'], 'running', { wakeAt: undefined, waitFor: undefined }))) return
+      moved = await this.store.transitionRun(runId, from, to, patch)
+      return moved
     } finally {
       this.#claiming.delete(runId)
+      if (!moved && slot === 'held') reg.runLimiter?.release()
     }
-    this.#resume({ ...rec, status: 'running', wakeAt: undefined, waitFor: undefined }, reg, steps)
   }
 
   /** One timer for all parked runs: the soonest wake-up in the store. */
@@ -621,15 +643,16 @@ export class Engine {
    * Continues a run from its journal (after a crash, a sleep, an event). A run whose plan
    * changed since it started fails with PLAN_CHANGED unless `resumeChangedPlans` is set.
    */
-  #resume(rec: RunRecord, reg: Registered, steps: StepRecord[]): ActiveRun {
+  #resume(rec: RunRecord, reg: Registered, steps: StepRecord[], slot: 'held' | 'queue'): ActiveRun {
     if (rec.planHash !== reg.compiled.plan.hash && this.#options.resumeChangedPlans !== true) {
+      if (slot === 'held') reg.runLimiter?.release()
       const run = this.#launch(rec, reg, 'none')
       const err = new PlanError(rec.workflowId, undefined, `Run ${rec.id} started under plan ${rec.planHash} of workflow "${rec.workflowId}", but the registered plan is ${reg.compiled.plan.hash}. The definition changed while the run was unfinished; finish or cancel such runs before deploying a changed workflow, or pass createEngine({ resumeChangedPlans: true }) to resume them under the new plan.`)
       ;(err as { code: string }).code = 'PLAN_CHANGED'
       void run.finish('failed', undefined, err)
       return run
     }
-    return this.#launch(rec, reg, 'queue', new Map(steps.map((s) => [s.key, s])))
+    return this.#launch(rec, reg, slot, new Map(steps.map((s) => [s.key, s])))
   }
 
   /**
@@ -660,15 +683,11 @@ export class Engine {
         continue
       }
       const steps = await this.store.getSteps(rec.id)
-      const next: RunRecord = { ...rec, attempt: rec.attempt + 1, status: 'running' }
+      const slot = this.#slotFor(reg)
+      const next: RunRecord = { ...rec, attempt: rec.attempt + 1, status: slot === 'held' ? 'running' : 'queued' }
       // Only if still unfinished: a cancel may have landed while the journal was read.
-      this.#claiming.add(rec.id)
-      try {
-        if (!(await this.store.transitionRun(rec.id, ['running', 'queued'], 'running', { attempt: next.attempt }))) continue
-      } finally {
-        this.#claiming.delete(rec.id)
-      }
-      handles.push(this.#resume(next, reg, steps))
+      if (!(await this.#claimFor(rec.id, ['running', 'queued'], next.status, { attempt: next.attempt }, reg, slot))) continue
+      handles.push(this.#resume(next, reg, steps, slot))
     }
     await this.#armWake()
     return handles
