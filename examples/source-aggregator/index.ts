@@ -2,12 +2,15 @@
  * Aggregates 50 feeds with Stepline: at most 10 fetches in flight, each retried with
  * exponential backoff; feeds that stay down are reported, not fatal. Prints retries and
  * failures as they happen, then a report: sources ok/failed, items before and after
- * de-duplication, the newest items, wall time. Exits 1 when the run fails.
+ * de-duplication, the newest items, wall time. Checks the report against the feeds' known
+ * behaviour: the down feeds failed, the flaky ones recovered, never more than 10 fetches in
+ * flight, no duplicate left. Exits 1 when the run fails or a check does not hold.
  *
  *   pnpm --filter ./examples/source-aggregator start
  */
+import assert from 'node:assert/strict'
 import { createEngine } from '@stepline/core'
-import { behaviourOf, feeds, sourceAggregator } from './workflow'
+import { behaviourOf, feeds, sourceAggregator, storiesOf } from './workflow'
 
 const sources = Array.from({ length: 50 }, (_, i) => `feed-${String(i + 1).padStart(2, '0')}`)
 const kinds = sources.map((s) => behaviourOf(s).kind)
@@ -57,4 +60,17 @@ if (outcome.status !== 'completed') {
 }
 
 await engine.close()
-if (outcome.status !== 'completed') process.exitCode = 1
+
+assert.equal(outcome.status, 'completed', 'the run should complete: a feed that stays down is reported, not fatal')
+const report = outcome.output!
+const down = sources.filter((_, i) => kinds[i] === 'down')
+const up = sources.filter((_, i) => kinds[i] !== 'down')
+assert.deepEqual(report.failed.map((f) => f.source), down, 'exactly the down feeds should be reported as failed')
+assert.deepEqual(report.ok, up)
+// A flaky feed answers 503 twice, then works (2 retries); a down one uses all 4 attempts (3 retries).
+assert.equal(retries, 2 * kinds.filter((k) => k === 'flaky').length + 3 * down.length)
+assert.ok(feeds.maxInFlight <= 10, `at most 10 fetches in flight, saw ${feeds.maxInFlight}`)
+assert.equal(report.fetched, 8 * up.length)
+const unique = new Set(up.flatMap((s) => storiesOf(s).map((item) => item.id)))
+assert.deepEqual(report.items.map((i) => i.id).sort(), [...unique].sort(), 'every story once, duplicates dropped')
+console.log('\nchecks passed')
