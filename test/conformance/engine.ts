@@ -707,6 +707,23 @@ export function engineTests(s: SuiteContext): void {
       expect(outcome.summary.criticalPath).toContain('fan[2]')
       expect(outcome.summary.criticalPath).not.toContain('fan[0]')
     })
+
+    it('a parallel, race or forEach that .onError recovered is on the critical path by its own name, for the time it took', async () => {
+      const engine = await s.engine()
+      const wf = workflow(uid())
+        .step('prep', () => 0)
+        .race('quote', [async () => (await sleep(30), Promise.reject(new Error('carrier a down'))), async () => (await sleep(40), Promise.reject(new Error('carrier b down')))])
+        .onError(() => 'flat rate')
+        .forEach('items', () => [1, 2], (_item, flow) => flow.step('check', async (ctx) => (await sleep(20), ctx.item === 2 ? Promise.reject(new Error('bad item')) : ctx.item)))
+        .onError(() => [])
+        .step('confirm', (ctx) => ctx.steps.quote.output)
+      const outcome = await (await engine.start(wf)).outcome()
+      expect(outcome.output).toBe('flat rate')
+      expect(outcome.summary.criticalPath).toEqual(['prep', 'quote', 'items', 'confirm'])
+      const quote = (await engine.getSteps(outcome.runId)).find((r) => r.name === 'quote')!
+      expect(quote.recovered).toBe(true)
+      expect(outcome.summary.wallMs).toBeGreaterThanOrEqual(quote.durationMs)
+    })
   })
 
   describe('sleep', () => {

@@ -97,6 +97,9 @@ function nodePath(node: PlanNode, records: ReadonlyMap<string, StepRecord>, item
   const rec = records.get(node.id + itemKey)
   const none: Path = { names: [], ms: 0, end: 0 }
   if (rec === undefined || rec.status === 'skipped') return none
+  // `.onError` answered for the node: its branches, items or case did not make its output, and its
+  // own entry spans the time it took (a race whose every branch failed has no branch to name).
+  if (rec.recovered === true) return { names: [node.name + label], ms: rec.durationMs, end: rec.endedAt }
   switch (node.kind) {
     case 'step':
     case 'sleep':
