@@ -28,8 +28,9 @@ engine
   })
   .on('step:completed', (e) => {
     if (e.step !== 'fetch-source') return
-    // Counted from the retries: a step recovered by .onError() reports `attempt: 1` at present.
-    if (e.recovered) console.log(`${at()}  ✗ ${sources[e.item![0]!]} given up after ${(triesOf.get(e.item![0]!) ?? 0) + 1} attempts`)
+    // A step recovered by .onError() reports the attempts it took: the retry events counted the same.
+    if (e.recovered && e.attempt !== (triesOf.get(e.item![0]!) ?? 0) + 1) throw new Error(`attempt ${e.attempt} disagrees with the retry events`)
+    if (e.recovered) console.log(`${at()}  ✗ ${sources[e.item![0]!]} given up after ${e.attempt} attempts`)
     else if (e.attempt > 1) console.log(`${at()}  ✓ ${sources[e.item![0]!]} ok on attempt ${e.attempt}`)
   })
   .on('run:progress', (e) => {
