@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { closeSync, existsSync, fdatasyncSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, rmSync, unlinkSync, writevSync } from 'node:fs'
+import { closeSync, existsSync, fdatasyncSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, rmSync, writevSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { Deserializer, Serializer } from 'node:v8'
 import { Worker } from 'node:worker_threads'
@@ -33,11 +33,15 @@ export interface LoggedWrite {
   params: readonly unknown[]
 }
 
-/** Logs this process has open: a log named with this pid but not here is from an earlier life. */
-const openLogs = new Set<string>()
+/**
+ * Logs this process has open: a log named with this pid but not here is from an earlier life.
+ * One set per process, not per copy of this module: a second copy (the CJS build beside the ESM
+ * one, another installed version) must not take this copy's live logs for an earlier life's.
+ */
+const openLogs: Set<string> = ((globalThis as Record<symbol, Set<string> | undefined>)[Symbol.for('@stepline/store-sqlite:open-logs')] ??= new Set())
 
 /** When this process started (Linux), in a log's name: its pid alone may belong to another process by the time a store looks. */
-const ownStart = startTime(process.pid)
+const ownStart = procStat(process.pid)?.start
 
 /**
  * The journal log (`sqliteStore({ writes: 'log' })`): a file beside the database to which the
@@ -180,7 +184,8 @@ export class JournalLog {
    * transaction that moves the mark as the thread's do. A store that reads (a run, its journal)
    * or answers from the file (an event, a transition) between writes, as `engine.send` does,
    * would otherwise wait for a thread wake-up and a transaction of its own on every call. Should
-   * that apply fail, it waits for the thread instead. False when the thread failed.
+   * that apply fail, it waits for the thread instead, unless another connection held the lock
+   * past the busy timeout: then it throws SQLite's error. False when the thread failed.
    */
   catchUp(db: Database.Database): boolean {
     let tried = false
@@ -198,7 +203,10 @@ export class JournalLog {
             Atomics.store(this.#flag, APPLIED, this.#written)
             Atomics.notify(this.#flag, APPLIED)
           }
-        } catch {
+        } catch (e) {
+          // Another connection holds the lock past the busy timeout: the thread would wait as long
+          // again, for the same lock. The caller fails now; the next call tries again.
+          if (locked(e)) throw e
           // The thread applies it (or fails, and `close` applies it): wait as `drain` does.
         } finally {
           Atomics.store(this.#flag, LOCK, 0)
@@ -246,7 +254,8 @@ export class JournalLog {
     for (const generation of this.#generations) drop.run(generation)
     // Until here the log is this store's: another store of this process must not recover it.
     openLogs.delete(this.file)
-    unlinkSync(this.file)
+    // Everything in it is applied: a log someone removed meanwhile loses nothing.
+    rmSync(this.file, { force: true })
   }
 
   #stop(timeoutMs: number): void {
@@ -328,6 +337,9 @@ export function recoverLogs(db: Database.Database, dbPath: string): void {
     } catch (e) {
       // Another process that opened the file at the same moment recovered it first.
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue
+      // The log is sound, the file cannot take it now (a lock held past the busy timeout, a full
+      // disk): the store's error says so and what to do. Moving the log away would lose its writes.
+      if (cannotWriteNow(e)) throw e
       throw new SteplineError(
         'STORE_UNAVAILABLE',
         `SQLite store ${dbPath}: the journal log ${file}, left by process ${pid}, cannot be applied: ${(e as Error).message}. Restore the log from a backup, or move it away to open the store without its writes.`,
@@ -340,26 +352,44 @@ export function recoverLogs(db: Database.Database, dbPath: string): void {
   }
 }
 
-/** Whether the process that wrote a log runs: its pid does, and (when the log's name says) started when it did. */
+/** SQLite's answer when another connection held the write lock past the busy timeout. */
+function locked(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
+}
+
+/** An error of the file, not of the log: SQLite's lock, disk and permission codes, and the file system's. */
+function cannotWriteNow(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code
+  return typeof code === 'string' && /^(SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CANTOPEN|PERM)|ENOSPC$|EIO$|EACCES$|EPERM$|EROFS$)/.test(code)
+}
+
+/** Whether the process that wrote a log runs: its pid does, is not a zombie, and (when the log's name says) started when it did. */
 function alive(pid: number, start: number | undefined): boolean {
   try {
     process.kill(pid, 0)
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false
   }
-  if (start === undefined) return true
+  const stat = procStat(pid)
+  if (stat === undefined) return true
+  // Killed, its parent not yet told (a zombie): the pid still answers, but nothing writes the log.
+  if (stat.state === 'Z' || stat.state === 'X') return false
   // A pid taken by a process that started later (a container's next life, a sidecar): the writer is gone.
-  const now = startTime(pid)
-  return now === undefined || now === start
+  return start === undefined || stat.start === undefined || stat.start === start
 }
 
-/** When process `pid` started, in clock ticks after boot (field 22 of /proc/<pid>/stat); undefined off Linux. */
-function startTime(pid: number): number | undefined {
+/**
+ * The state and start time of process `pid` (fields 3 and 22 of /proc/<pid>/stat; the start in
+ * clock ticks after boot); undefined off Linux.
+ */
+function procStat(pid: number): { state: string; start: number | undefined } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // Fields after the command name (which may hold spaces and parentheses) start at field 3.
-    const start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
-    return Number.isInteger(start) ? start : undefined
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const start = Number(fields[19])
+    return { state: fields[0]!, start: Number.isInteger(start) ? start : undefined }
   } catch {
     return undefined
   }

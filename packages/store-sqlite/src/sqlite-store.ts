@@ -209,7 +209,7 @@ export class SqliteStore implements Store {
     }
     try {
       db.pragma(`busy_timeout = ${this.#busyTimeoutMs}`)
-      db.pragma('journal_mode = WAL')
+      walMode(db, this.#busyTimeoutMs)
       db.pragma(`synchronous = ${this.#synchronous.toUpperCase()}`)
       db.pragma('foreign_keys = ON')
       migrate(db, this.path)
@@ -481,7 +481,14 @@ export class SqliteStore implements Store {
   /** With the journal log: the tables show everything written (applied here when the thread is not at it). */
   #drainLog(): void {
     const log = this.#log
-    if (log !== undefined && !log.catchUp(this.#db)) this.#closeLog(log)
+    if (log === undefined) return
+    let done: boolean
+    try {
+      done = log.catchUp(this.#db)
+    } catch (e) {
+      throw this.#unavailable(e)
+    }
+    if (!done) this.#closeLog(log)
   }
 
   /** Commits the pending journal entries in one transaction (or one log append) and settles their promise. */
@@ -509,7 +516,7 @@ export class SqliteStore implements Store {
       try {
         if (!log.working || !log.catchUp(this.#db)) this.#closeLog(log)
       } catch (e) {
-        rejectBatch(e)
+        rejectBatch(this.#unavailable(e))
         return
       }
       // With answers, inline even should the thread fail right after catchUp: the log would answer none of them.
@@ -799,6 +806,26 @@ export class SqliteStore implements Store {
       return fail(`${file} cannot be written (${code}): ${why}. Check free disk space and the file system.`)
     }
     return e
+  }
+}
+
+/**
+ * Puts the file in WAL mode (a no-op once it is). Of two processes opening a fresh file at once,
+ * both switch it, and SQLite may answer one SQLITE_BUSY at once, without the busy timeout (the
+ * switch cannot wait while the statement reads): that one tries again, for up to `busyTimeoutMs`,
+ * and then finds the file in WAL mode.
+ */
+function walMode(db: Database.Database, busyTimeoutMs: number): void {
+  const end = Date.now() + busyTimeoutMs
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL')
+      return
+    } catch (e) {
+      const code = (e as { code?: unknown }).code
+      if (typeof code !== 'string' || !code.startsWith('SQLITE_BUSY') || Date.now() >= end) throw e
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5)
+    }
   }
 }
 
