@@ -7,7 +7,7 @@ import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { createEngine } from '@stepline/core'
+import { createEngine, type Engine } from '@stepline/core'
 import { sqliteStore, type SqliteStore, type SqliteStoreOptions } from './sqlite-store'
 import { run, step, tempStores } from './test-fixtures'
 import { workflows, type Exec } from './multi-process.workflows'
@@ -155,6 +155,19 @@ describe.each(MODES)('several processes on one SQLite file (writes: $writes)', (
     return store
   }
 
+  /** Opens a fresh file in B and C and here, and starts `count` runs of "approval" here, all waiting for their event. */
+  async function waitingRuns(count: number): Promise<{ a: SqliteStore; engine: Engine; execs: Exec[]; ids: string[] }> {
+    const path = file()
+    await open(path, [b, c])
+    const a = await local(path)
+    const execs: Exec[] = []
+    const engine = createEngine({ store: a, workflows: Object.values(workflows((e) => execs.push(e))) })
+    const ids: string[] = []
+    for (let i = 0; i < count; i++) ids.push((await engine.start('approval')).id)
+    expect(await eventually(() => ids.every((id) => a.getRun(id)?.status === 'waiting'))).toBe(true)
+    return { a, engine, execs, ids }
+  }
+
   it('two processes starting runs with the same idempotency keys at the same moment get one run per key, both its id, and it runs once', async () => {
     const path = file()
     await open(path, [b, c])
@@ -251,15 +264,8 @@ describe.each(MODES)('several processes on one SQLite file (writes: $writes)', (
   })
 
   it('two processes sending one event to a waiting run at the same moment: one delivers it, the other gets EVENT_ALREADY_DELIVERED; the run resumes once', async () => {
-    const path = file()
-    await open(path, [b, c])
-    const a = await local(path)
-    const execs: Exec[] = []
-    const engine = createEngine({ store: a, workflows: Object.values(workflows((e) => execs.push(e))) })
+    const { a, engine, execs, ids } = await waitingRuns(10)
     try {
-      const ids: string[] = []
-      for (let i = 0; i < 10; i++) ids.push((await engine.start('approval')).id)
-      expect(await eventually(() => ids.every((id) => a.getRun(id)?.status === 'waiting'))).toBe(true)
       const at = Date.now() + 200
       const sends = (agent: Agent) => Promise.allSettled(ids.map((id, i) => agent.ask('send', { at: at + i * 5, target: id, name: 'approval', data: agent.pid })))
       const [fromB, fromC] = await Promise.all([sends(b), sends(c)])
@@ -483,15 +489,8 @@ describe.each(MODES)('several processes on one SQLite file (writes: $writes)', (
   })
 
   it('two processes cancelling one parked run at the same moment: exactly one gets true; a cancel racing a wake in another process: the run resumes once and completes, or never resumes', async () => {
-    const path = file()
-    await open(path, [b, c])
-    const a = await local(path)
-    const execs: Exec[] = []
-    const engine = createEngine({ store: a, workflows: Object.values(workflows((e) => execs.push(e))) })
+    const { a, engine, execs, ids } = await waitingRuns(16)
     try {
-      const ids: string[] = []
-      for (let i = 0; i < 16; i++) ids.push((await engine.start('approval')).id)
-      expect(await eventually(() => ids.every((id) => a.getRun(id)?.status === 'waiting'))).toBe(true)
       const at = Date.now() + 200
       // Runs 0–7: B and C both cancel. Runs 8–15: B sends the event as C cancels.
       const [fromB, fromC] = await Promise.all([
