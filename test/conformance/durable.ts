@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import { CancelledError, workflow, type RunRecord, type Store } from '@stepline/core'
+import { CancelledError, workflow, type AnyWorkflow, type Engine, type RunHandle, type RunOutcome, type RunRecord, type Store } from '@stepline/core'
 import { rejectionOf, uid, type SuiteContext } from './helpers'
 
 const HOUR = 3_600_000
@@ -7,6 +7,17 @@ const HOUR = 3_600_000
 /** Lets the engine's store work and timers settle (fake timers: advance nothing). */
 async function settle(): Promise<void> {
   for (let i = 0; i < 20; i++) await vi.advanceTimersByTimeAsync(0)
+}
+
+/** Starts `wf`, checks it parked sleeping, lets its 2 h nap pass (fake timers) and returns its outcome. */
+async function outcomeAfterNap(engine: Engine, wf: AnyWorkflow): Promise<{ o: RunOutcome<unknown>; handle: RunHandle<unknown> }> {
+  const handle = await engine.start(wf)
+  const outcome = handle.outcome()
+  await settle()
+  expect((await engine.getRun(handle.id))?.status).toBe('sleeping')
+  await vi.advanceTimersByTimeAsync(2 * HOUR)
+  await settle()
+  return { o: await outcome, handle }
 }
 
 export function durableTests(s: SuiteContext): void {
@@ -112,13 +123,7 @@ export function durableTests(s: SuiteContext): void {
         .else()
         .step('skip', () => 'no')
         .endIf()
-      const handle = await engine.start(wf)
-      const outcome = handle.outcome()
-      await settle()
-      expect((await engine.getRun(handle.id))?.status).toBe('sleeping')
-      await vi.advanceTimersByTimeAsync(2 * HOUR)
-      await settle()
-      const o = await outcome
+      const { o } = await outcomeAfterNap(engine, wf)
       expect(o.output).toBe('ok ok')
       expect(o.summary.criticalPath).toEqual(['first', 'review', 'nap', 'ship'])
       expect(o.summary.steps).toBe(3)
@@ -128,13 +133,7 @@ export function durableTests(s: SuiteContext): void {
       vi.useFakeTimers()
       const engine = await s.engine()
       const wf = workflow(uid()).step('before', () => 'v').sleep('nap', '2h').step('after', (ctx) => ctx.last)
-      const handle = await engine.start(wf)
-      const outcome = handle.outcome()
-      await settle()
-      expect((await engine.getRun(handle.id))?.status).toBe('sleeping')
-      await vi.advanceTimersByTimeAsync(2 * HOUR)
-      await settle()
-      const o = await outcome
+      const { o, handle } = await outcomeAfterNap(engine, wf)
       const row = (await engine.getRun(handle.id))!
       expect(o.summary.wallMs).toBeGreaterThanOrEqual(2 * HOUR)
       expect(o.summary.wallMs).toBe(row.endedAt! - row.startedAt!)

@@ -155,10 +155,10 @@ describe.each(MODES)('several processes on one SQLite file (writes: $writes)', (
     return store
   }
 
-  /** Opens a fresh file in B and C and here, and starts `count` runs of "approval" here, all waiting for their event. */
-  async function waitingRuns(count: number): Promise<{ a: SqliteStore; engine: Engine; execs: Exec[]; ids: string[] }> {
+  /** Opens a fresh file in `agents` (registering `register`) and here, and starts `count` runs of "approval" here, all waiting for their event. */
+  async function waitingRuns(count: number, agents: Agent[] = [b, c], register?: string[]): Promise<{ a: SqliteStore; engine: Engine; execs: Exec[]; ids: string[] }> {
     const path = file()
-    await open(path, [b, c])
+    await open(path, agents, register)
     const a = await local(path)
     const execs: Exec[] = []
     const engine = createEngine({ store: a, workflows: Object.values(workflows((e) => execs.push(e))) })
@@ -243,18 +243,13 @@ describe.each(MODES)('several processes on one SQLite file (writes: $writes)', (
   })
 
   it('engine.send from a process that registered the workflow to a run waiting in another: delivered once, the run resumes in the sender', async () => {
-    const path = file()
-    await open(path, [b])
-    const a = await local(path)
-    const execs: Exec[] = []
-    const engine = createEngine({ store: a, workflows: Object.values(workflows((e) => execs.push(e))) })
+    const { engine, execs, ids } = await waitingRuns(1, [b])
+    const id = ids[0]!
     try {
-      const handle = await engine.start('approval')
-      expect(await eventually(() => a.getRun(handle.id)?.status === 'waiting')).toBe(true)
-      expect(await b.ask('send', { target: handle.id, name: 'approval', data: { ok: 1 } })).toEqual({ runIds: [handle.id] })
+      expect(await b.ask('send', { target: id, name: 'approval', data: { ok: 1 } })).toEqual({ runIds: [id] })
       // The sender claimed and resumed it; this process reads the outcome from the file.
-      expect(await b.ask('outcome', { runId: handle.id })).toEqual({ status: 'completed', output: { got: { ok: 1 }, pid: b.pid } })
-      expect(await engine.handle(handle.id).outcome()).toMatchObject({ status: 'completed', output: { got: { ok: 1 }, pid: b.pid } })
+      expect(await b.ask('outcome', { runId: id })).toEqual({ status: 'completed', output: { got: { ok: 1 }, pid: b.pid } })
+      expect(await engine.handle(id).outcome()).toMatchObject({ status: 'completed', output: { got: { ok: 1 }, pid: b.pid } })
       expect(execs.map((e) => e.step)).toEqual(['before'])
       expect(b.execs.map((e) => e.step)).toEqual(['after'])
     } finally {
@@ -293,20 +288,15 @@ describe.each(MODES)('several processes on one SQLite file (writes: $writes)', (
   })
 
   it("engine.send from a process that has not registered the workflow: the event is stored, the run waits until the executing engine recovers", async () => {
-    const path = file()
-    await open(path, [b], [])
-    const a = await local(path)
-    const execs: Exec[] = []
-    const engine = createEngine({ store: a, workflows: Object.values(workflows((e) => execs.push(e))) })
+    const { a, engine, execs, ids } = await waitingRuns(1, [b], [])
+    const id = ids[0]!
     try {
-      const handle = await engine.start('approval')
-      expect(await eventually(() => a.getRun(handle.id)?.status === 'waiting')).toBe(true)
-      expect(await b.ask('send', { target: handle.id, name: 'approval', data: 'late' })).toEqual({ runIds: [handle.id] })
+      expect(await b.ask('send', { target: id, name: 'approval', data: 'late' })).toEqual({ runIds: [id] })
       await pause(200)
-      expect(a.getRun(handle.id)?.status).toBe('waiting')
-      expect(a.getEvent(handle.id, 'approval')).toMatchObject({ data: 'late' })
+      expect(a.getRun(id)?.status).toBe('waiting')
+      expect(a.getEvent(id, 'approval')).toMatchObject({ data: 'late' })
       await engine.recover()
-      expect(await handle.result()).toEqual({ got: 'late', pid: process.pid })
+      expect(await engine.handle(id).result()).toEqual({ got: 'late', pid: process.pid })
       expect(execs.map((e) => e.step)).toEqual(['before', 'after'])
     } finally {
       await engine.close()

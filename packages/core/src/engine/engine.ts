@@ -1,7 +1,7 @@
 import { EventEmitter } from 'eventemitter3'
 import type { AnyWorkflow, Logger, inferInput, inferOutput } from '../builder/types'
 import { WorkflowBuilder } from '../builder/workflow'
-import { CancelledError, PlanError, SteplineError, deserializeError, serializeError } from '../errors'
+import { CancelledError, PlanError, SteplineError, deserializeError, messageOf, serializeError } from '../errors'
 import { toMs, type Duration } from '../duration'
 import type { Parked } from '../runtime/park'
 import { FINISHED_STATUSES } from '../store/types'
@@ -755,7 +755,7 @@ const ID_CHOSEN: CreateRunOptions = { idChosen: true }
  */
 function checkIdOption(name: 'runId' | 'idempotencyKey', value: unknown): void {
   if (typeof value !== 'string' || value === '') {
-    throw new SteplineError('OPTIONS_INVALID', `engine.start: expected \`${name}\` as a non-empty string, got ${typeof value === 'string' ? "''" : typeof value === 'object' ? JSON.stringify(value) : String(value)}.`)
+    throw new SteplineError('OPTIONS_INVALID', `engine.start: expected \`${name}\` as a non-empty string, got ${value === '' ? "''" : messageOf(value)}.`)
   }
   // In `u` mode a surrogate pair is one code point: only a lone surrogate is of category Cs.
   if (/\p{Cs}/u.test(value)) {
